@@ -1,0 +1,44 @@
+"""Build script for the Cython core of loadtnt.driver.
+
+Metadata lives in pyproject.toml; this file only declares the extension.
+``LOADTNT_DEBUG=1`` turns on line tracing and the core's invariant checks
+(``make debug``).
+"""
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("LOADTNT_DEBUG", "") not in ("", "0")
+
+macros = [("LOADTNT_DEBUG", "1" if DEBUG else "0")]
+directives = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+cflags = ["-O2"]
+if DEBUG:
+    macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+    directives.update(linetrace=True, boundscheck=True, wraparound=True)
+    cflags = ["-O0", "-g"]
+
+extensions = [
+    Extension(
+        "loadtnt.driver.iproto.protocol",
+        ["loadtnt/driver/iproto/protocol.pyx"],
+        define_macros=macros,
+        extra_compile_args=cflags,
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        compile_time_env={},
+        annotate=os.environ.get("LOADTNT_ANNOTATE") == "1",
+    ),
+)
