@@ -1,0 +1,119 @@
+"""The driver adapter interface: what the harness needs from a Tarantool driver.
+
+Adding a driver is one module ``loadtnt/drivers/<name>.py`` that defines ``class Adapter(base.Adapter)``;
+the scenario's ``drivers: [<name>]`` finds it by module name (see :func:`loadtnt.drivers.load`).
+
+Rules for adapter modules:
+
+* **Import the driver lazily** (inside :meth:`Adapter.version`, :meth:`Adapter.connect`…), never at
+  module top level: the parent process imports every adapter module to learn its interpreter,
+  and a driver may only be installed in another environment (aiotarantool lives in its own venv).
+* :meth:`Adapter.python` names the interpreter that runs this driver's workers; the default is the
+  harness's own (``sys.executable``).  The worker (``python -m loadtnt.worker``) is started with it,
+  and the project's source directory is put on ``PYTHONPATH``; it imports only pure-Python harness
+  modules (plus the optional Cython recorder built for the same CPython), PyYAML and hdrhistogram.
+* One :class:`Adapter` instance is one connection.  A worker makes ``connections`` of them and
+  shares them among its coroutines (coroutine *i* uses connection *i mod connections*).
+* :meth:`Adapter.request` is called once per (connection, operation) before the load starts; it
+  returns a zero-argument function that sends one request and returns an awaitable of its result.
+  Build everything you can up front (bound methods, constant arguments): it is the hot path.
+  Any exception the awaitable raises counts as an error of the kind :meth:`classify` gives.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from loadtnt.opspec import OP_FIELDS, OpSpec
+
+RequestFn = Callable[[], Awaitable[Any]]
+
+ALL_OPS = frozenset(OP_FIELDS)
+
+# Error kinds (the keys of a run's `errors_by_kind`).  Database errors are "db:<code>", e.g.
+# "db:3" (ER_TUPLE_FOUND); anything else is "other:<ExceptionType>".
+TIMEOUT = "timeout"
+DISCONNECT = "disconnect"
+
+
+def db_error(code: int) -> str:
+    return f"db:{int(code)}"
+
+
+def other_error(exc: BaseException) -> str:
+    return f"other:{type(exc).__name__}"
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where to connect.  The password never shows in ``repr`` (results, logs, errors)."""
+
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        who = f"{self.user}@" if self.user else ""
+        return f"{who}{self.host}:{self.port}"
+
+
+class Adapter(abc.ABC):
+    """One connection of one driver, as the harness uses it."""
+
+    #: the driver's name in scenarios and results (``drivers: [asynctnt]``)
+    name: ClassVar[str]
+    #: the ops this driver can send; a scenario asking for others is rejected before the run
+    ops: ClassVar[frozenset[str]] = ALL_OPS
+
+    def __init__(self, server: ServerAddress, *, request_timeout: float = 10.0) -> None:
+        self.server = server
+        self.request_timeout = request_timeout
+
+    # --- class level: called in the parent (python) and in the worker (version) ----------
+
+    @classmethod
+    def python(cls) -> str:
+        """The interpreter that runs this driver's workers (default: the harness's own)."""
+        return sys.executable
+
+    @classmethod
+    @abc.abstractmethod
+    def version(cls) -> str:
+        """The driver's version string; called in the worker's interpreter."""
+
+    # --- instance level: called in the worker ----------------------------------------------
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the connection (with auth when ``server.user`` is set); raise on failure."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection; must not raise if it is already closed or broken."""
+
+    @abc.abstractmethod
+    def request(self, spec: OpSpec) -> RequestFn:
+        """A zero-argument function sending one ``spec`` request per call (fresh generated values).
+
+        Read the spec with ``spec.static('space')`` for constants and ``spec.gen('key')`` for
+        values (call the returned function per request).  ``spec.op`` is one of :data:`ops`.
+        """
+
+    def classify(self, exc: BaseException) -> str:
+        """The error kind of a failed request: ``timeout``, ``disconnect``, ``db:<code>``, other.
+
+        Override to recognise the driver's own exceptions, falling back to this.
+        """
+        if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+            return TIMEOUT
+        if isinstance(exc, ConnectionError | EOFError):
+            return DISCONNECT
+        code = getattr(exc, "code", None)
+        if isinstance(code, int):
+            return db_error(code)
+        return other_error(exc)

@@ -1,0 +1,78 @@
+"""One operation of a scenario as a worker sees it: the op, its label and its field generators.
+
+This module is pure Python and imports nothing but :mod:`loadtnt.generators`, so a worker running
+under another interpreter (e.g. the aiotarantool venv) can use it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtnt.generators import Generator, constant
+
+# op -> the fields it accepts (besides `op`, `name`, `weight`)
+OP_FIELDS: dict[str, tuple[str, ...]] = {
+    "ping": (),
+    "select": ("space", "key", "index", "iterator", "limit", "offset"),
+    "insert": ("space", "tuple"),
+    "replace": ("space", "tuple"),
+    "update": ("space", "key", "operations", "index"),
+    "upsert": ("space", "tuple", "operations"),
+    "delete": ("space", "key", "index"),
+    "call": ("function", "args"),
+    "call16": ("function", "args"),
+    "eval": ("expression", "args"),
+    "execute": ("query", "args"),
+}
+
+# fields that an op cannot do without
+OP_REQUIRED: dict[str, tuple[str, ...]] = {
+    "ping": (),
+    "select": ("space",),
+    "insert": ("space", "tuple"),
+    "replace": ("space", "tuple"),
+    "update": ("space", "key", "operations"),
+    "upsert": ("space", "tuple", "operations"),
+    "delete": ("space", "key"),
+    "call": ("function",),
+    "call16": ("function",),
+    "eval": ("expression",),
+    "execute": ("query",),
+}
+
+# fields that name things and must be constants (a generator there is a scenario error)
+STATIC_FIELDS = frozenset(
+    {"space", "index", "iterator", "limit", "offset", "function", "expression", "query"}
+)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """An operation ready to run: ``op`` (``'select'``…), ``name`` (its label) and field values.
+
+    ``fields`` maps a field name to a :class:`~loadtnt.generators.Generator`: call it for a
+    fresh value per request.  Adapters use :meth:`gen` and :meth:`static` to read them.
+    """
+
+    op: str
+    name: str
+    weight: float = 1.0
+    fields: Mapping[str, Generator] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.fields
+
+    def gen(self, name: str, default: Any = None) -> Callable[[], Any]:
+        """A zero-argument callable giving this field's value for one request."""
+        g = self.fields.get(name)
+        return g.fn if g is not None else constant(default).fn
+
+    def static(self, name: str, default: Any = None) -> Any:
+        """The field's constant value (names, iterator, limit…), or ``default`` when absent."""
+        g = self.fields.get(name)
+        if g is None:
+            return default
+        if not g.is_constant:
+            raise ValueError(f"operation {self.name!r}: field {name!r} must be a constant")
+        return g()
