@@ -1,0 +1,20 @@
+"""Charts, an HTML report and a Markdown summary from `loadtnt-result/1` files.
+
+Importing this package is cheap: matplotlib is loaded only when a report is built, so
+`loadtnt compare` and `loadtnt check` (which read results through loadtnt.report.load) stay light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def build_report(result_paths: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
+    """Write the charts (PNG), report.html and summary.md into out_dir; return their paths."""
+    from loadtnt.report.build import build_report as _build
+
+    return _build(result_paths, out_dir)
+
+
+__all__ = ["build_report"]

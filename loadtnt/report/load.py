@@ -1,0 +1,173 @@
+"""Read `loadtnt-result/1` files (see RESULT_FORMAT.md) into a small, tolerant model.
+
+Only `format` and `runs` are required; everything else may be missing and the readers degrade
+(no chart, a dash in a table). Nothing here imports matplotlib, so compare/check stay light.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "loadtnt-result/1"
+
+
+class ResultFileError(Exception):
+    """A result file that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (driver, loop, trial, op) entry of `runs`."""
+
+    driver: str
+    loop: str
+    trial: int
+    op: str
+    requests: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    duration_s: float
+    rps: float
+    latency_us: dict[str, float]
+    histogram: str | None
+    service_histogram: str | None
+    timeline: list[dict[str, Any]]
+    warnings: list[str]
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], where: str) -> Run:
+        try:
+            driver, loop, op = str(d["driver"]), str(d["loop"]), str(d["op"])
+        except KeyError as e:
+            raise ResultFileError(f"{where}: missing field {e.args[0]!r}") from None
+        errors = d.get("errors", 0)
+        by_kind = d.get("errors_by_kind") or {}
+        if isinstance(errors, dict):  # tolerate {"total": n, "by_kind": {...}} or {kind: n}
+            by_kind = errors.get("by_kind", {k: v for k, v in errors.items() if k != "total"})
+            errors = errors.get("total", sum(by_kind.values()))
+        requests = int(d.get("requests", 0))
+        duration = float(d.get("duration_s") or 0.0)
+        rps = d.get("rps")
+        if rps is None:
+            rps = requests / duration if duration > 0 else 0.0
+        return cls(
+            driver=driver,
+            loop=loop,
+            trial=int(d.get("trial", 1)),
+            op=op,
+            requests=requests,
+            errors=int(errors),
+            errors_by_kind={str(k): int(v) for k, v in by_kind.items()},
+            duration_s=duration,
+            rps=float(rps),
+            latency_us={str(k): float(v) for k, v in (d.get("latency_us") or {}).items()
+                        if v is not None},
+            histogram=d.get("histogram") or None,
+            service_histogram=d.get("service_histogram") or None,
+            timeline=list(d.get("timeline") or []),
+            warnings=[str(w) for w in d.get("warnings") or []],
+        )
+
+
+@dataclass
+class Result:
+    """One result file: its label (the file stem), raw sections and parsed runs."""
+
+    path: Path
+    label: str
+    scenario: dict[str, Any]
+    environment: dict[str, Any]
+    runs: list[Run]
+    server: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    partial: bool = False
+
+    @property
+    def open_loop(self) -> bool:
+        return self.scenario.get("rate") is not None
+
+    def drivers(self) -> list[str]:
+        return _ordered((r.driver for r in self.runs), self.scenario.get("drivers"))
+
+    def loops(self) -> list[str]:
+        return _ordered((r.loop for r in self.runs), self.scenario.get("loops"))
+
+    def ops(self) -> list[str]:
+        named = [o.get("name") or o.get("op") for o in self.scenario.get("operations") or []
+                 if isinstance(o, dict)]
+        return _ordered((r.op for r in self.runs), named)
+
+    def select(self, *, driver: str | None = None, loop: str | None = None,
+               op: str | None = None) -> list[Run]:
+        return [r for r in self.runs
+                if (driver is None or r.driver == driver)
+                and (loop is None or r.loop == loop)
+                and (op is None or r.op == op)]
+
+    def rps_by_trial(self, driver: str, loop: str, op: str) -> dict[int, float]:
+        return {r.trial: r.rps for r in self.select(driver=driver, loop=loop, op=op)}
+
+
+def _ordered(seen: Iterable[str], preferred: Sequence[Any] | None) -> list[str]:
+    """Names in the scenario's order first, then any others in order of appearance."""
+    present = list(dict.fromkeys(seen))
+    order = [str(p) for p in preferred or [] if str(p) in present]
+    return list(dict.fromkeys(order + present))
+
+
+def parse_result(data: Any, path: Path | str, label: str | None = None) -> Result:
+    path = Path(path)
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{path}: not a loadtnt result (expected a JSON object)")
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise ResultFileError(f"{path}: format is {fmt!r}, expected {FORMAT!r}")
+    raw_runs = data.get("runs")
+    if not isinstance(raw_runs, list):
+        raise ResultFileError(f"{path}: 'runs' is missing or not a list")
+    runs = [Run.from_json(r, f"{path}: runs[{i}]") for i, r in enumerate(raw_runs)]
+    server = data.get("server") or []
+    return Result(
+        path=path,
+        label=label or path.stem,
+        scenario=dict(data.get("scenario") or {}),
+        environment=dict(data.get("environment") or {}),
+        runs=runs,
+        server=list(server) if isinstance(server, list) else [],
+        warnings=[str(w) for w in data.get("warnings") or []],
+        partial=bool(data.get("partial", False)),
+    )
+
+
+def load_result(path: Path | str, label: str | None = None) -> Result:
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ResultFileError(f"{path}: cannot read: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ResultFileError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}") from None
+    return parse_result(data, path, label)
+
+
+def load_results(paths: Sequence[Path | str]) -> list[Result]:
+    """Load several files; labels are the file stems, made unique when two stems collide."""
+    results = [load_result(p) for p in paths]
+    seen: dict[str, int] = {}
+    for r in results:
+        n = seen.get(r.label, 0)
+        seen[r.label] = n + 1
+        if n:
+            r.label = f"{r.label} ({n + 1})"
+    return results
+
+
+def median(values: Iterable[float]) -> float:
+    vals = list(values)
+    return statistics.median(vals) if vals else float("nan")
