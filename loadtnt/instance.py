@@ -152,7 +152,7 @@ class TarantoolInstance:
         self._port: int | None = port
         self._unix = bool(unix_socket or unix_path)
         self._unix_path = str(unix_path) if unix_path else None
-        self._lua = lua
+        self.lua = lua  # public: a fault test may change it before restart()
         self._init_script = os.fspath(init_script) if init_script is not None else None
         self._cfg = dict(cfg or {})
         self._memtx_memory = int(memtx_memory)
@@ -233,8 +233,8 @@ class TarantoolInstance:
         ]
         if self._init_script is not None:
             parts.append(f"dofile({lua_literal(os.path.abspath(self._init_script))})")
-        if self._lua:
-            parts.append(self._lua)
+        if self.lua:
+            parts.append(self.lua)
         parts.append(f"box.cfg{{listen = {lua_literal(self.listen_uri)}}}")
         return "\n\n".join(parts) + "\n"
 

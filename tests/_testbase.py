@@ -1,0 +1,145 @@
+"""Shared pieces of the driver test suite.
+
+* ``driver`` / ``exceptions``: the module under test. ``LOADTNT_TEST_DRIVER=asynctnt`` runs the
+  suite against asynctnt 2.x (to validate the tests themselves); the default is
+  ``loadtnt.driver``.
+* ``INIT_LUA``: the schema, users and functions of the session server.
+* ``admin_eval``: a tiny blocking IProto client (plain msgpack over a socket) that evaluates Lua
+  as guest. It is independent of the driver under test, so tests use it to set up and to check
+  what the server really stored.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import struct
+from typing import Any
+
+import msgpack
+import pytest
+
+DRIVER_NAME = os.environ.get("LOADTNT_TEST_DRIVER", "loadtnt.driver")
+if DRIVER_NAME in ("loadtnt", "loadtnt.driver"):
+    DRIVER_NAME = "loadtnt.driver"
+IS_ASYNCTNT = DRIVER_NAME == "asynctnt"
+
+driver: Any = importlib.import_module(DRIVER_NAME)
+exceptions: Any = importlib.import_module(DRIVER_NAME + ".exceptions")
+
+USER = "t1"
+PASSWORD = "t1"
+SPACE = "tester"
+
+only_loadtnt = pytest.mark.skipif(IS_ASYNCTNT, reason="loadtnt-only contract")
+
+
+def skip_asynctnt(reason: str) -> pytest.MarkDecorator:
+    """Skip a test under asynctnt, which does not meet this part of loadtnt's contract."""
+    return pytest.mark.skipif(IS_ASYNCTNT, reason=f"asynctnt 2.4 does not: {reason}")
+
+
+def connection_state() -> Any:
+    """asynctnt's ``ConnectionState`` enum, wherever the driver exposes it."""
+    state = getattr(driver, "ConnectionState", None)
+    if state is None:
+        state = importlib.import_module(DRIVER_NAME + ".connection").ConnectionState
+    return state
+
+
+def pending_count(conn: Any) -> int:
+    """Requests the connection still waits for (loadtnt only: ``conn._protocol.pending_count()``)."""
+    return int(conn._protocol.pending_count())
+
+
+INIT_LUA = r"""
+local fiber = require('fiber')
+local clock = require('clock')
+
+box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
+box.schema.user.create('t1', {password = 't1', if_not_exists = true})
+box.schema.user.grant('t1', 'super', nil, nil, {if_not_exists = true})
+
+local s = box.schema.space.create('tester', {
+    if_not_exists = true,
+    format = {{name = 'id', type = 'unsigned'}, {name = 'name', type = 'string'}},
+})
+s:create_index('primary', {type = 'tree', parts = {1, 'unsigned'}, if_not_exists = true})
+s:create_index('txt', {type = 'tree', unique = false, parts = {2, 'string'},
+                       if_not_exists = true})
+
+function func_hello() return 'hello' end
+function func_param(...) return ... end
+function func_long(t) fiber.sleep(t) return 'ok' end
+function func_multi() return 1, 'two', {3, 4} end
+function func_tuples() return box.space.tester:select() end
+function func_lua_error() error('lua boom') end
+function func_box_error() box.error(box.error.ILLEGAL_PARAMS, 'bad param') end
+-- Blocks the whole server (no yield) for t seconds: requests queue up unanswered.
+function func_block(t)
+    local deadline = clock.monotonic() + t
+    while clock.monotonic() < deadline do end
+    return 'unblocked'
+end
+
+for _, name in ipairs({'func_hello', 'func_param', 'func_long', 'func_multi', 'func_tuples',
+                       'func_lua_error', 'func_box_error', 'func_block'}) do
+    box.schema.func.create(name, {if_not_exists = true})
+end
+"""
+
+# --- a minimal independent IProto client ---------------------------------------------
+
+_IPROTO_CODE, _IPROTO_SYNC = 0x00, 0x01
+_IPROTO_EVAL, _IPROTO_EXPR, _IPROTO_TUPLE = 0x08, 0x27, 0x21
+_IPROTO_DATA, _IPROTO_ERROR = 0x30, 0x31
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        data += chunk
+    return bytes(data)
+
+
+def admin_eval(tnt: Any, expression: str, *args: Any, timeout: float = 10.0) -> list[Any]:
+    """Evaluate Lua on ``tnt`` as guest and return the list of results (raises on error)."""
+    if tnt.unix_path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        address: Any = tnt.unix_path
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        address = (tnt.host, tnt.port)
+    with sock:
+        sock.settimeout(timeout)
+        sock.connect(address)
+        _recv_exact(sock, 128)
+        header = msgpack.packb({_IPROTO_CODE: _IPROTO_EVAL, _IPROTO_SYNC: 1})
+        body = msgpack.packb({_IPROTO_EXPR: expression, _IPROTO_TUPLE: list(args)},
+                             use_bin_type=True)
+        sock.sendall(b"\xce" + struct.pack(">I", len(header) + len(body)) + header + body)
+        prefix = _recv_exact(sock, 5)
+        (length,) = struct.unpack(">I", prefix[1:])
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(_recv_exact(sock, length))
+        resp_header = unpacker.unpack()
+        resp_body = unpacker.unpack()
+    if resp_header[_IPROTO_CODE] != 0:
+        raise RuntimeError(f"admin_eval failed: {resp_body.get(_IPROTO_ERROR)}")
+    return list(resp_body.get(_IPROTO_DATA, []))
+
+
+def truncate(tnt: Any) -> None:
+    admin_eval(tnt, "box.space.tester:truncate()")
+
+
+def conn_kwargs(tnt: Any, **overrides: Any) -> dict[str, Any]:
+    """Connection arguments for ``tnt`` as user t1 (override anything)."""
+    kwargs: dict[str, Any] = {
+        "host": tnt.host, "port": tnt.port, "username": USER, "password": PASSWORD,
+    }
+    kwargs.update(overrides)
+    return kwargs
