@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Interim driver benchmark: loadtnt.driver vs asynctnt vs aiotarantool vs net.box.
+
+(The harness, ``loadtnt run``, replaces this script; until then it measures the design's
+driver targets.) Everything runs on this machine in one run: a Tarantool server
+(``wal_mode='none'``, a free 127.0.0.1 port) and, one at a time, client processes. Each
+measurement is one fresh client process for one (driver, op): 300 coroutines (fibers for
+net.box) share ONE connection in a closed loop; after a warm-up, requests completed in a
+fixed window are counted. Rounds interleave the drivers (A B C A B C ...; the starting
+driver rotates per round), so slow drift of the machine hits every driver alike; the
+report gives per op the median RPS per driver with its min-max over rounds, and the
+median (min-max) of the per-round ratios of the reference driver to each other driver.
+
+Drivers:
+  loadtnt       ``loadtnt.driver`` (asynctnt-compatible API, same client code as asynctnt)
+  asynctnt      asynctnt 2.4.0
+  aiotarantool  aiotarantool 1.1.5 under ``.venv-aiotarantool`` (``make aiotarantool-env``)
+  netbox        Tarantool's own net.box (bench/netbox_bench.lua, run by the tarantool binary)
+
+Example::
+
+    .venv/bin/python bench/driver_bench.py --drivers asynctnt,aiotarantool,netbox \\
+        --rounds 5 --duration 2.5 --out results/driver-bench.md
+
+Requests (the same payload for every driver): ping; call of ``bench_call`` (returns 1;
+aiotarantool 1.1.5 sends it as CALL_16, the others as CALL); eval ``return ...`` with one
+argument; select by primary key from ``tester`` (prefilled with ``--keys`` rows); insert of
+fresh keys; update of one string field by primary key. Spaces are named (``'tester'``),
+as applications do.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NETBOX_LUA = REPO / "bench" / "netbox_bench.lua"
+ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox")
+ALL_OPS = ("ping", "call", "eval", "select", "insert", "update")
+NETBOX_DEFAULT_OPS = ("ping", "select")
+INSERT_KEY_BASE = 1_000_000_000  # inserted keys start here, far above the prefilled ones
+KEY_SPAN = 50_000_000  # each client process inserts inside its own span of fresh keys
+
+# design.md "Performance targets": (reference, other) -> {op: minimum ratio}
+TARGETS = {
+    ("loadtnt", "asynctnt"): {"ping": 1.5, "call": 1.3, "eval": 1.3, "select": 1.3,
+                              "insert": 1.3, "update": 1.3},
+    ("loadtnt", "aiotarantool"): {"ping": 6.0},
+    ("loadtnt", "netbox"): {"ping": 0.6, "select": 0.8},
+}
+
+SERVER_LUA = """
+box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
+local tester = box.schema.space.create('tester', {if_not_exists = true})
+tester:create_index('primary', {parts = {1, 'unsigned'}, if_not_exists = true})
+box.begin()
+for i = 1, %(keys)d do
+    tester:replace{i, 'value' .. i}
+    if i %% 10000 == 0 then box.commit() box.begin() end
+end
+box.commit()
+function bench_call() return 1 end
+"""
+
+
+# --- the client: one (driver, op) measurement in its own process ---------------------------
+
+
+def _key(f: int, i: int, nkeys: int) -> int:
+    """The key of request ``i`` of coroutine ``f``: spread over 1..nkeys, no RNG cost."""
+    return (f * 7919 + i * 104729) % nkeys + 1
+
+
+def _asynctnt_like_requests(conn, op: str, nkeys: int, key_base: int, conc: int):
+    """Request factories for the asynctnt 2.x API (asynctnt and loadtnt.driver)."""
+    if op == "ping":
+        return lambda f, i: conn.ping()
+    if op == "call":
+        return lambda f, i: conn.call("bench_call")
+    if op == "eval":
+        return lambda f, i: conn.eval("return ...", [1])
+    if op == "select":
+        return lambda f, i: conn.select("tester", [_key(f, i, nkeys)])
+    if op == "insert":
+        return lambda f, i: conn.insert("tester", [key_base + i * conc + f, "fresh"])
+    if op == "update":
+        return lambda f, i: conn.update("tester", [_key(f, i, nkeys)], [["=", 1, "updated"]])
+    raise ValueError(f"unknown op {op!r}")
+
+
+def _aiotarantool_requests(conn, op: str, nkeys: int, key_base: int, conc: int):
+    """The same requests through aiotarantool 1.1.5's API."""
+    if op == "ping":
+        return lambda f, i: conn.ping()
+    if op == "call":
+        return lambda f, i: conn.call("bench_call")
+    if op == "eval":
+        return lambda f, i: conn.eval("return ...", [1])
+    if op == "select":
+        return lambda f, i: conn.select("tester", _key(f, i, nkeys))
+    if op == "insert":
+        return lambda f, i: conn.insert("tester", (key_base + i * conc + f, "fresh"))
+    if op == "update":
+        return lambda f, i: conn.update("tester", _key(f, i, nkeys), [("=", 1, "updated")])
+    raise ValueError(f"unknown op {op!r}")
+
+
+async def _measure(args: argparse.Namespace) -> dict:
+    conc = args.concurrency
+    if args.driver == "aiotarantool":
+        import loadtnt.compat.aiotarantool_shim  # noqa: F401, I001  (before aiotarantool)
+        import aiotarantool
+
+        conn = aiotarantool.connect("127.0.0.1", args.port)
+        await conn.connect()
+        request = _aiotarantool_requests(conn, args.op, args.keys, args.key_base, conc)
+        version = aiotarantool.__version__
+    else:
+        if args.driver == "loadtnt":
+            from loadtnt import driver as module
+        else:
+            import asynctnt as module
+        conn = module.Connection(host="127.0.0.1", port=args.port)
+        await conn.connect()
+        request = _asynctnt_like_requests(conn, args.op, args.keys, args.key_base, conc)
+        version = getattr(module, "__version__", "?")
+
+    count = errors = 0
+    stop = False
+    last_error = None
+
+    async def worker(f: int) -> None:
+        nonlocal count, errors, last_error
+        i = 0
+        while not stop:
+            try:
+                await request(f, i)
+                count += 1
+            except Exception as exc:  # noqa: BLE001  counted and reported, never hidden
+                errors += 1
+                last_error = repr(exc)
+            i += 1
+
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(worker(f)) for f in range(1, conc + 1)]
+    await asyncio.sleep(args.warmup)
+    c0, e0, t0 = count, errors, time.perf_counter()
+    await asyncio.sleep(args.duration)
+    c1, e1, t1 = count, errors, time.perf_counter()
+    stop = True
+    await asyncio.gather(*tasks)
+    if args.driver == "aiotarantool":
+        await conn.close()
+    else:
+        await conn.disconnect()
+    return {"requests": c1 - c0, "elapsed": t1 - t0, "errors": e1 - e0,
+            "last_error": last_error, "version": version}
+
+
+def client_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="driver_bench.py client")
+    parser.add_argument("--driver", required=True, choices=("loadtnt", "asynctnt", "aiotarantool"))
+    parser.add_argument("--op", required=True, choices=ALL_OPS)
+    parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=300)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--duration", type=float, default=2.5)
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--key-base", type=int, default=INSERT_KEY_BASE)
+    args = parser.parse_args(argv)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    print(json.dumps(asyncio.run(_measure(args))), flush=True)
+    return 0
+
+
+# --- the orchestrator --------------------------------------------------------------------
+
+
+def _aiotarantool_python() -> Path:
+    return Path(os.environ.get("LOADTNT_AIOTARANTOOL_PYTHON",
+                               REPO / ".venv-aiotarantool" / "bin" / "python"))
+
+
+def _client_command(driver: str, op: str, loop: str, port: int, key_base: int,
+                    args: argparse.Namespace) -> list[str]:
+    common = [str(port), op, str(args.concurrency), str(args.warmup), str(args.duration),
+              str(args.keys), str(key_base)]
+    if driver == "netbox":
+        return [args.tarantool, str(NETBOX_LUA), *common]
+    python = str(_aiotarantool_python()) if driver == "aiotarantool" else sys.executable
+    return [python, str(Path(__file__).resolve()), "client", "--driver", driver, "--op", op,
+            "--loop", loop, "--port", str(port), "--concurrency", str(args.concurrency),
+            "--warmup", str(args.warmup), "--duration", str(args.duration),
+            "--keys", str(args.keys), "--key-base", str(key_base)]
+
+
+def _run_client(cmd: list[str], timeout: float) -> dict:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"client failed ({proc.returncode}): {' '.join(cmd)}\n"
+                           f"{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _git_commit() -> str:
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=REPO, check=False)
+    return proc.stdout.strip() or "?"
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):,.0f}–{max(values):,.0f}"
+
+
+def _fmt_ratio(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}× ({min(values):.2f}–{max(values):.2f})"
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[int, str, str, str]]:
+    """(round, loop, op, driver) in run order: drivers interleaved, rotated per round."""
+    plan = []
+    for rnd in range(args.rounds):
+        for loop in args.loops:
+            for op in args.ops:
+                drivers = [d for d in args.drivers if d != "netbox" or op in args.netbox_ops]
+                shift = rnd % len(drivers)
+                for driver in drivers[shift:] + drivers[:shift]:
+                    plan.append((rnd, loop, op, driver))
+    return plan
+
+
+def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
+    reference = args.reference
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(env["versions"].items()))
+    lines = [
+        "# Driver benchmark (bench/driver_bench.py)",
+        "",
+        f"- when: {env['start']} – {env['end']} UTC, commit {env['commit']}",
+        (f"- machine: {env['cpu']} × {env['cpus']} cores; load average before "
+         f"{env['load_before']}, after {env['load_after']}"),
+        (f"- server: Tarantool {env['tarantool']} (wal_mode='none'), same machine, "
+         f"`tester` prefilled with {args.keys:,} rows"),
+        (f"- clients: one process per measurement, {args.concurrency} coroutines (net.box: "
+         f"fibers) on 1 connection, closed loop, {args.warmup:g} s warm-up + "
+         f"{args.duration:g} s measured; {args.rounds} interleaved rounds"),
+        f"- Python {platform.python_version()}; versions: {versions}",
+        ("- cells: median RPS over rounds (min–max); ratios: median of per-round "
+         f"{reference}/other RPS (min–max)"),
+    ]
+    errors = [r for r in results if r["errors"]]
+    if errors:
+        lines.append(f"- **errors** in {len(errors)} measurements, e.g. "
+                     f"{errors[0]['driver']} {errors[0]['op']}: {errors[0]['last_error']}")
+    for loop in args.loops:
+        drivers = list(args.drivers)
+        others = [d for d in drivers if d != reference]
+        head = ["op", *drivers, *(f"{reference}/{d}" for d in others)]
+        lines += ["", f"## {loop}", "", "| " + " | ".join(head) + " |",
+                  "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+        for op in args.ops:
+            cells = [op]
+            per_round: dict[str, dict[int, float]] = {}
+            for driver in drivers:
+                rows = [r for r in results
+                        if r["loop"] == loop and r["op"] == op and r["driver"] == driver]
+                per_round[driver] = {r["round"]: r["rps"] for r in rows}
+                rps = [r["rps"] for r in rows]
+                cells.append(f"{statistics.median(rps):,.0f} ({_spread(rps)})" if rps else "—")
+            for other in others:
+                ref, oth = per_round.get(reference, {}), per_round.get(other, {})
+                ratios = [ref[k] / oth[k] for k in ref if k in oth and oth[k] > 0]
+                if not ratios:
+                    cells.append("—")
+                    continue
+                cell = _fmt_ratio(ratios)
+                target = TARGETS.get((reference, other), {}).get(op)
+                if target is not None:
+                    ok = statistics.median(ratios) >= target
+                    cell += f" {'✅' if ok else '❌'} ≥{target:g}×"
+                cells.append(cell)
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _versions(drivers: list[str], tarantool: str) -> dict[str, str]:
+    versions = {}
+    for driver in drivers:
+        if driver == "netbox":
+            versions["net.box"] = f"(tarantool {tarantool})"
+            continue
+        if driver == "aiotarantool":
+            python, code = str(_aiotarantool_python()), (
+                "import loadtnt.compat.aiotarantool_shim, aiotarantool, msgpack;"
+                "print(aiotarantool.__version__, 'msgpack', msgpack.version, "
+                "msgpack.Packer.__module__)")
+        elif driver == "asynctnt":
+            python, code = sys.executable, "import asynctnt; print(asynctnt.__version__)"
+        else:
+            python, code = sys.executable, (
+                "import loadtnt; from loadtnt import driver; driver.Connection; "
+                "print(loadtnt.__version__)")
+        proc = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=REPO,
+                              check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"driver {driver!r} is not usable with {python}:\n"
+                             f"{proc.stderr.strip()[-1500:]}")
+        versions[driver] = proc.stdout.strip()
+    return versions
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sys.path.insert(0, str(REPO))
+    if argv[:1] == ["client"]:
+        return client_main(argv[1:])
+
+    def csv(choices):
+        def parse(text: str) -> list[str]:
+            items = [x.strip() for x in text.split(",") if x.strip()]
+            bad = [x for x in items if x not in choices]
+            if bad or not items:
+                raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)}")
+            return items
+        return parse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--drivers", type=csv(ALL_DRIVERS),
+                        default=["loadtnt", "asynctnt", "aiotarantool", "netbox"])
+    parser.add_argument("--ops", type=csv(ALL_OPS), default=list(ALL_OPS))
+    parser.add_argument("--netbox-ops", type=csv(ALL_OPS), default=list(NETBOX_DEFAULT_OPS),
+                        help="ops measured through net.box (default: ping,select)")
+    parser.add_argument("--loops", type=csv(("uvloop", "asyncio")), default=["uvloop"])
+    parser.add_argument("--reference", choices=ALL_DRIVERS,
+                        help="driver the ratios are taken of (default: loadtnt if measured, "
+                             "else the first driver)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=300)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--duration", type=float, default=2.5)
+    parser.add_argument("--keys", type=int, default=100_000, help="rows prefilled in tester")
+    parser.add_argument("--tarantool", default="tarantool", help="the tarantool binary")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--json", type=Path, help="write every measurement here")
+    args = parser.parse_args(argv)
+    if args.reference is None:
+        args.reference = "loadtnt" if "loadtnt" in args.drivers else args.drivers[0]
+    if args.reference not in args.drivers:
+        parser.error(f"--reference {args.reference} is not among --drivers")
+
+    from loadtnt.instance import TarantoolInstance, version
+
+    tnt_version = version(args.tarantool)
+    env = {"versions": _versions(args.drivers, tnt_version), "tarantool": tnt_version,
+           "cpu": _cpu_model(), "cpus": os.cpu_count(), "commit": _git_commit(),
+           "load_before": _loadavg(),
+           "start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    plan = _plan(args)
+    per_run = args.warmup + args.duration
+    print(f"{len(plan)} measurements, about {len(plan) * (per_run + 0.4) / 60:.1f} min",
+          file=sys.stderr)
+    results: list[dict] = []
+    server = TarantoolInstance(lua=SERVER_LUA % {"keys": args.keys},
+                               memtx_memory=1024 * 1024 * 1024, binary=args.tarantool)
+    with server:
+        for n, (rnd, loop, op, driver) in enumerate(plan):
+            key_base = INSERT_KEY_BASE + n * KEY_SPAN
+            cmd = _client_command(driver, op, loop, server.port, key_base, args)
+            out = _run_client(cmd, timeout=per_run + 60)
+            out.update(round=rnd, loop=loop, op=op, driver=driver,
+                       rps=out["requests"] / out["elapsed"])
+            results.append(out)
+            print(f"[{n + 1}/{len(plan)}] round {rnd + 1} {loop} {op:6} {driver:12} "
+                  f"{out['rps']:>10,.0f} rps" + (f"  {out['errors']} errors"
+                                                 if out["errors"] else ""),
+                  file=sys.stderr, flush=True)
+    env.update(end=time.strftime("%H:%M:%S", time.gmtime()), load_after=_loadavg())
+    text = report(results, args, env)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"environment": env, "args": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
