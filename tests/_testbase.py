@@ -5,11 +5,13 @@
   ``loadtnt.driver``.
 * ``INIT_LUA``: the schema, users and functions of the session server.
 * ``admin_eval``: a tiny blocking IProto client (plain msgpack over a socket) that evaluates Lua
-  as guest. It is independent of the driver under test, so tests use it to set up and to check
+  as user t1. It is independent of the driver under test, so tests use it to set up and to check
   what the server really stored.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import os
 import socket
@@ -93,6 +95,7 @@ end
 _IPROTO_CODE, _IPROTO_SYNC = 0x00, 0x01
 _IPROTO_EVAL, _IPROTO_EXPR, _IPROTO_TUPLE = 0x08, 0x27, 0x21
 _IPROTO_DATA, _IPROTO_ERROR = 0x30, 0x31
+_IPROTO_AUTH, _IPROTO_USER_NAME = 0x07, 0x23
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -105,8 +108,32 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(data)
 
 
+def _scramble(salt_b64: bytes, password: str) -> bytes:
+    """chap-sha1: sha1(password) XOR sha1(salt[:20] + sha1(sha1(password)))."""
+    salt = base64.b64decode(salt_b64)[:20]
+    hash1 = hashlib.sha1(password.encode()).digest()
+    hash2 = hashlib.sha1(hash1).digest()
+    mask = hashlib.sha1(salt + hash2).digest()
+    return bytes(a ^ b for a, b in zip(hash1, mask, strict=True))
+
+
+def _request(sock: socket.socket, code: int, sync: int, body: dict[int, Any]) -> Any:
+    header = msgpack.packb({_IPROTO_CODE: code, _IPROTO_SYNC: sync})
+    payload = msgpack.packb(body, use_bin_type=True)
+    sock.sendall(b"\xce" + struct.pack(">I", len(header) + len(payload)) + header + payload)
+    prefix = _recv_exact(sock, 5)
+    (length,) = struct.unpack(">I", prefix[1:])
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(_recv_exact(sock, length))
+    resp_header = unpacker.unpack()
+    resp_body = unpacker.unpack()
+    if resp_header[_IPROTO_CODE] != 0:
+        raise RuntimeError(f"admin request failed: {resp_body.get(_IPROTO_ERROR)}")
+    return resp_body
+
+
 def admin_eval(tnt: Any, expression: str, *args: Any, timeout: float = 10.0) -> list[Any]:
-    """Evaluate Lua on ``tnt`` as guest and return the list of results (raises on error)."""
+    """Evaluate Lua on ``tnt`` as user t1 (super) and return its results (raises on error)."""
     if tnt.unix_path:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         address: Any = tnt.unix_path
@@ -116,20 +143,13 @@ def admin_eval(tnt: Any, expression: str, *args: Any, timeout: float = 10.0) -> 
     with sock:
         sock.settimeout(timeout)
         sock.connect(address)
-        _recv_exact(sock, 128)
-        header = msgpack.packb({_IPROTO_CODE: _IPROTO_EVAL, _IPROTO_SYNC: 1})
-        body = msgpack.packb({_IPROTO_EXPR: expression, _IPROTO_TUPLE: list(args)},
-                             use_bin_type=True)
-        sock.sendall(b"\xce" + struct.pack(">I", len(header) + len(body)) + header + body)
-        prefix = _recv_exact(sock, 5)
-        (length,) = struct.unpack(">I", prefix[1:])
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        unpacker.feed(_recv_exact(sock, length))
-        resp_header = unpacker.unpack()
-        resp_body = unpacker.unpack()
-    if resp_header[_IPROTO_CODE] != 0:
-        raise RuntimeError(f"admin_eval failed: {resp_body.get(_IPROTO_ERROR)}")
-    return list(resp_body.get(_IPROTO_DATA, []))
+        greeting = _recv_exact(sock, 128)
+        scramble = _scramble(greeting[64:108].strip(), PASSWORD)
+        _request(sock, _IPROTO_AUTH, 1, {_IPROTO_USER_NAME: USER,
+                                         _IPROTO_TUPLE: ["chap-sha1", scramble]})
+        body = _request(sock, _IPROTO_EVAL, 2, {_IPROTO_EXPR: expression,
+                                                _IPROTO_TUPLE: list(args)})
+    return list(body.get(_IPROTO_DATA, []))
 
 
 def truncate(tnt: Any) -> None:
