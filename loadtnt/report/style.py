@@ -1,0 +1,163 @@
+"""Shared look of the charts: one colour per driver, series labels, units and the context footer
+(machine, versions, scenario) that every chart carries."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from loadtnt.report.load import Result
+
+DRIVER_COLORS = {"loadtnt": "#1f6fb4", "asynctnt": "#e8801a", "aiotarantool": "#3a9e3a"}
+OTHER_COLORS = ["#8c5bb5", "#c0392b", "#7f7f7f", "#17a2b8", "#b58900"]
+FILE_HATCHES = ["", "//", "..", "xx"]
+FILE_LINESTYLES = ["-", "--", ":", "-."]
+DPI = 110
+
+
+@dataclass(frozen=True)
+class Series:
+    """What one bar colour / line stands for: a driver in a result file."""
+
+    result: Result
+    driver: str
+    index: int  # the file's position among the reports' files
+    multi: bool  # more than one file: the label names the file too
+
+    @property
+    def label(self) -> str:
+        version = self.result.environment.get("drivers", {}).get(self.driver)
+        name = f"{self.driver} {version}" if version else self.driver
+        return f"{name} [{self.result.label}]" if self.multi else name
+
+    @property
+    def color(self) -> str:
+        return driver_color(self.driver)
+
+    @property
+    def hatch(self) -> str:
+        return FILE_HATCHES[self.index % len(FILE_HATCHES)]
+
+    @property
+    def linestyle(self) -> str:
+        return FILE_LINESTYLES[self.index % len(FILE_LINESTYLES)]
+
+
+def driver_color(driver: str) -> str:
+    if driver in DRIVER_COLORS:
+        return DRIVER_COLORS[driver]
+    return OTHER_COLORS[sum(map(ord, driver)) % len(OTHER_COLORS)]
+
+
+def all_series(results: list[Result]) -> list[Series]:
+    multi = len(results) > 1
+    return [Series(r, d, i, multi) for i, r in enumerate(results) for d in r.drivers()]
+
+
+def loops_of(results: list[Result]) -> list[str]:
+    return list(dict.fromkeys(lp for r in results for lp in r.loops()))
+
+
+def ops_of(results: list[Result]) -> list[str]:
+    return list(dict.fromkeys(o for r in results for o in r.ops()))
+
+
+def fmt_us(value: float, _pos: object = None) -> str:
+    """Microseconds as a readable latency: 850 µs, 1.5 ms, 2 s."""
+    if value >= 1e6:
+        return f"{value / 1e6:g} s"
+    if value >= 1e3:
+        return f"{value / 1e3:g} ms"
+    return f"{value:g} µs"
+
+
+def fmt_count(value: float, _pos: object = None) -> str:
+    """Requests/s on an axis: 0, 500, 20k, 1.5M."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:g}k"
+    return f"{value:g}"
+
+
+US_FORMATTER = FuncFormatter(fmt_us)
+COUNT_FORMATTER = FuncFormatter(fmt_count)
+
+
+def _scenario_line(r: Result) -> str:
+    s = r.scenario
+    parts = [f"scenario {s.get('name', r.label)!s}"]
+    shape = []
+    for key, unit in (("workers", "worker"), ("connections", "conn"),
+                      ("concurrency", "coroutines")):
+        if s.get(key) is not None:
+            shape.append(f"{s[key]} {unit}")
+    if shape:
+        parts.append(" × ".join(shape))
+    if s.get("rate") is not None:
+        parts.append(f"open loop {s['rate']:,} req/s")
+    elif s:
+        parts.append("closed loop")
+    if s.get("duration") is not None:
+        parts.append(f"{s['duration']:g} s measured")
+    elif s.get("requests") is not None:
+        parts.append(f"{s['requests']:,} requests")
+    if s.get("trials") is not None:
+        parts.append(f"{s['trials']} trials")
+    return ", ".join(parts)
+
+
+def context_lines(r: Result) -> str:
+    """The machine/version context of one result file, as one or two footer lines."""
+    env = r.environment
+    bits = []
+    if env.get("loadtnt_version"):
+        commit = f" ({env['commit']})" if env.get("commit") else ""
+        bits.append(f"loadtnt {env['loadtnt_version']}{commit}")
+    if env.get("python"):
+        bits.append(f"Python {env['python']}")
+    loops = env.get("loops")
+    if isinstance(loops, dict) and loops.get("uvloop"):
+        bits.append(f"uvloop {loops['uvloop']}")
+    tnt = env.get("tarantool")
+    if isinstance(tnt, dict) and tnt.get("version"):
+        bits.append(f"Tarantool {tnt['version']}")
+    cpu = env.get("cpu")
+    if isinstance(cpu, dict) and (cpu.get("model") or cpu.get("count")):
+        bits.append(f"{cpu.get('model', 'CPU')} × {cpu.get('count', '?')}")
+    if env.get("hostname"):
+        bits.append(str(env["hostname"]))
+    if env.get("started_at"):
+        bits.append(str(env["started_at"]))
+    head = f"[{r.label}] " if r.label else ""
+    text = head + _scenario_line(r) + (" | " + " · ".join(bits) if bits else "")
+    if r.partial:
+        text += " | PARTIAL RUN (interrupted)"
+    return "\n".join(textwrap.wrap(text, 150))
+
+
+def new_figure(width: float, height: float) -> Figure:
+    return plt.figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def finish(fig: Figure, title: str, results: list[Result], path: Path) -> Path:
+    """Title on top, the context of every file in the footer, saved as PNG."""
+    footer = "\n".join(context_lines(r) for r in results)
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    # supxlabel: constrained layout reserves its room, so the footer never overlaps an axis.
+    fig.supxlabel(footer, x=0.005, ha="left", fontsize=7.5, color="#555555")
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(h_pad=0.06, w_pad=0.06)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    plt.close(fig)
+    return path

@@ -1,0 +1,60 @@
+"""Requests/s per request type: bars grouped by driver, one panel per event loop; the bar is the
+median over trials, the whisker spans min–max."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from loadtnt.report import style
+from loadtnt.report.load import Result, median
+
+
+def draw(results: list[Result], path: Path) -> Path | None:
+    loops = style.loops_of(results)
+    ops = style.ops_of(results)
+    series = style.all_series(results)
+    if not loops or not ops or not series:
+        return None
+    width_per_panel = max(5.0, 0.42 * len(ops) * max(1, len(series)) ** 0.6 + 1.5)
+    fig = style.new_figure(min(9.5 * len(loops), width_per_panel * len(loops)), 5.6)
+    axes = fig.subplots(1, len(loops), sharey=True, squeeze=False)[0]
+    bar_w = 0.8 / len(series)
+    x = np.arange(len(ops))
+    trials = sorted({len(s.result.rps_by_trial(s.driver, lp, op))
+                     for s in series for lp in loops for op in ops} - {0})
+    for ax, loop in zip(axes, loops):
+        for i, s in enumerate(series):
+            med, lo, hi = [], [], []
+            for op in ops:
+                vals = list(s.result.rps_by_trial(s.driver, loop, op).values())
+                m = median(vals)
+                med.append(m)
+                lo.append(m - min(vals) if vals else 0)
+                hi.append(max(vals) - m if vals else 0)
+            pos = x - 0.4 + bar_w * (i + 0.5)
+            ax.bar(pos, np.nan_to_num(med), bar_w * 0.92, color=s.color, hatch=s.hatch,
+                   edgecolor="white" if not s.hatch else "#333333", linewidth=0.5,
+                   label=s.label, zorder=2)
+            ax.errorbar(pos, np.nan_to_num(med), yerr=[lo, hi], fmt="none", ecolor="#222222",
+                        elinewidth=1, capsize=2.5, zorder=3)
+            for p, m, h in zip(pos, med, hi):
+                if m > 0:  # the label sits above the whisker
+                    ax.annotate(style.fmt_count(float(f"{m:.2g}")), (p, m + h), xytext=(0, 2),
+                                textcoords="offset points", ha="center", va="bottom",
+                                fontsize=6.5 if len(series) > 2 else 7.5, color="#333333")
+        ax.set_title(f"event loop: {loop}", fontsize=11)
+        ax.set_xticks(x, ops)
+        ax.set_xlabel("request type")
+        ax.yaxis.set_major_formatter(style.COUNT_FORMATTER)
+        ax.grid(axis="y", color="#dddddd", zorder=0)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.margins(y=0.12)
+    n = "/".join(str(t) for t in trials) or "?"
+    axes[0].set_ylabel(f"requests/s (bar: median of {n} trials; whisker: min–max)")
+    axes[-1].legend(loc="upper right", fontsize=8.5, frameon=False, title="driver",
+                    title_fontsize=8.5)
+    return style.finish(fig, "Throughput by request type (higher is better)", results, path)
