@@ -1,0 +1,1 @@
+"""The parent side of a run: worker processes, the server's statistics, the run's sequence."""

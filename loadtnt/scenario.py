@@ -1,0 +1,435 @@
+"""Scenarios: YAML in, a validated typed model out.
+
+:func:`load` reads a file and returns a :class:`Scenario` or raises :class:`ScenarioError`, whose
+message names the file, the line and the field (``seed.yaml:14: operations[2].key: ...``).
+:meth:`Scenario.override` applies CLI flags; :meth:`Scenario.normalized` is what a result stores
+(durations in seconds, defaults filled in, no password).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from loadtnt.durations import parse_duration
+from loadtnt.generators import Context, GeneratorError, compile_value, is_generator_spec
+from loadtnt.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS, OpSpec
+
+LOOPS = ("asyncio", "uvloop")
+DEFAULT_DURATION = 10.0
+
+
+class ScenarioError(ValueError):
+    """A bad scenario: ``str()`` is the one message the user sees (file:line: field: what)."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.path, self.line, self.field, self.message = path, line, field, message
+        where = path or "<scenario>"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server to load (``server: {uri: host:port, user:, password:}``)."""
+
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def normalized(self) -> dict[str, Any]:
+        return {"uri": self.uri, "user": self.user}
+
+
+@dataclass(frozen=True)
+class Operation:
+    op: str
+    name: str
+    weight: float = 1.0
+    fields: dict[str, Any] = field(default_factory=dict)  # field -> value spec (raw YAML value)
+
+    def spec(self, ctx: Context | None = None) -> OpSpec:
+        """The operation with its generators compiled for one worker."""
+        return OpSpec(op=self.op, name=self.name, weight=self.weight,
+                      fields={k: compile_value(v, ctx) for k, v in self.fields.items()})
+
+    def normalized(self) -> dict[str, Any]:
+        return {"op": self.op, "name": self.name, "weight": self.weight, **self.fields}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    operations: tuple[Operation, ...]
+    description: str = ""
+    drivers: tuple[str, ...] = ("loadtnt",)
+    loops: tuple[str, ...] = ("uvloop",)
+    workers: int = 1
+    connections: int = 1
+    concurrency: int = 100
+    warmup: float = 1.0
+    duration: float | None = DEFAULT_DURATION
+    requests: int | None = None
+    trials: int = 1
+    rate: float | None = None
+    server: Server | None = None
+    mix: bool = True
+    before: str | None = None
+    timeout: float = 10.0
+    path: str | None = None
+
+    @property
+    def groups(self) -> list[tuple[Operation, ...]]:
+        """What is measured in turn: the whole mix, or (``mix: false``) each operation alone."""
+        return [self.operations] if self.mix else [(op,) for op in self.operations]
+
+    def override(self, **changes: Any) -> Scenario:
+        """A copy with CLI overrides applied (``None`` values are ignored), validated."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "requests" in changes:
+            changes.setdefault("duration", None)
+        elif "duration" in changes:
+            changes["requests"] = None
+        new = dataclasses.replace(self, **changes)
+        _check_model(new)
+        return new
+
+    def normalized(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "description": self.description,
+            "drivers": list(self.drivers), "loops": list(self.loops),
+            "workers": self.workers, "connections": self.connections,
+            "concurrency": self.concurrency, "warmup": self.warmup,
+            "duration": self.duration, "requests": self.requests, "trials": self.trials,
+            "rate": self.rate, "server": self.server.normalized() if self.server else None,
+            "mix": self.mix, "before": self.before, "timeout": self.timeout,
+            "operations": [op.normalized() for op in self.operations],
+        }
+
+
+def _check_model(s: Scenario) -> None:
+    """Cross-field checks that CLI overrides can break too."""
+    for key in ("workers", "connections", "concurrency", "trials"):
+        if getattr(s, key) < 1:
+            raise ScenarioError(f"must be at least 1, got {getattr(s, key)}", path=s.path,
+                                field=key)
+    if s.connections > s.concurrency:
+        raise ScenarioError(
+            f"connections ({s.connections}) exceeds concurrency ({s.concurrency}): "
+            "some connections would stay idle", path=s.path, field="connections")
+    if s.requests is not None and s.requests < s.workers:
+        raise ScenarioError(f"requests ({s.requests}) is fewer than workers ({s.workers})",
+                            path=s.path, field="requests")
+    if s.duration is None and s.requests is None:
+        raise ScenarioError("give duration or requests", path=s.path, field="duration")
+    if s.rate is not None and s.rate <= 0:
+        raise ScenarioError(f"must be positive, got {s.rate}", path=s.path, field="rate")
+    for loop in s.loops:
+        if loop not in LOOPS:
+            raise ScenarioError(f"unknown loop {loop!r} (known: {', '.join(LOOPS)})",
+                                path=s.path, field="loops")
+    if not s.drivers or not s.loops:
+        raise ScenarioError("needs at least one driver and one loop", path=s.path,
+                            field="drivers" if not s.drivers else "loops")
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+class _Doc:
+    """Turns YAML nodes into values, raising ScenarioError at the node's line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._constructor = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node | None, field: str, message: str) -> ScenarioError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return ScenarioError(message, path=self.path, line=line, field=field)
+
+    def value(self, node: yaml.Node) -> Any:
+        return self._constructor.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, field: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, field, f"expected a mapping, got {_kind(node)}")
+        out = []
+        seen: set[str] = set()
+        for knode, vnode in node.value:
+            key = self.value(knode)
+            if not isinstance(key, str):
+                raise self.fail(knode, field, f"keys must be strings, got {key!r}")
+            if key in seen:
+                raise self.fail(knode, _join(field, key), "duplicate key")
+            seen.add(key)
+            out.append((key, knode, vnode))
+        return out
+
+    def typed(self, node: yaml.Node, field: str, check: Callable[[Any], Any]) -> Any:
+        try:
+            return check(self.value(node))
+        except (TypeError, ValueError) as e:
+            raise self.fail(node, field, str(e)) from None
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return f"{node.value!r}"
+
+
+def _join(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"expected a positive integer, got {v!r}")
+    return v
+
+
+def _positive_number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError(f"expected a positive number, got {v!r}")
+    return float(v)
+
+
+def _string(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _names(allowed: tuple[str, ...] | None) -> Callable[[Any], tuple[str, ...]]:
+    def check(v: Any) -> tuple[str, ...]:
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
+            raise ValueError(f"expected a name or a non-empty list of names, got {v!r}")
+        for x in items:
+            if allowed is not None and x not in allowed:
+                raise ValueError(f"unknown {x!r} (known: {', '.join(allowed)})")
+        if len(set(items)) != len(items):
+            raise ValueError(f"names repeat in {items!r}")
+        return tuple(items)
+    return check
+
+
+def parse_server(text: str, user: str | None = None, password: str | None = None) -> Server:
+    """``host:port`` (as ``--server`` and ``server.uri`` take it)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {text!r}")
+    return Server(host=host, port=int(port), user=user, password=password)
+
+
+def load(path: str | os.PathLike[str]) -> Scenario:
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ScenarioError(f"cannot read: {e.strerror}", path=path) from None
+    return loads(text, path=path)
+
+
+def loads(text: str, *, path: str = "<scenario>") -> Scenario:
+    doc = _Doc(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(f"invalid YAML: {e.problem or e.context}", path=path,
+                            line=line) from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"invalid YAML: {e}", path=path) from None
+    if root is None:
+        raise ScenarioError("the file is empty", path=path)
+
+    simple: dict[str, tuple[Callable[[Any], Any], str]] = {
+        "name": (_string, "name"), "description": (_string, "description"),
+        "drivers": (_names(None), "drivers"), "loops": (_names(LOOPS), "loops"),
+        "workers": (_positive_int, "workers"), "connections": (_positive_int, "connections"),
+        "concurrency": (_positive_int, "concurrency"), "trials": (_positive_int, "trials"),
+        "requests": (_positive_int, "requests"), "warmup": (parse_duration, "warmup"),
+        "duration": (parse_duration, "duration"), "timeout": (parse_duration, "timeout"),
+        "mix": (_bool, "mix"), "before": (_string, "before"),
+    }
+    values: dict[str, Any] = {}
+    nodes: dict[str, yaml.Node] = {}
+    for key, knode, vnode in doc.mapping(root, ""):
+        nodes[key] = vnode
+        is_null = isinstance(vnode, yaml.ScalarNode) and doc.value(vnode) is None
+        if key in simple:
+            if not is_null:
+                values[key] = doc.typed(vnode, key, simple[key][0])
+        elif key == "rate":
+            values[key] = None if is_null else doc.typed(vnode, key, _positive_number)
+        elif key == "server":
+            values[key] = None if is_null else _server(doc, vnode)
+        elif key == "operations":
+            values[key] = _operations(doc, vnode)
+        else:
+            known = ", ".join(sorted([*simple, "rate", "server", "operations"]))
+            raise doc.fail(knode, key, f"unknown key (known: {known})")
+    if "operations" not in values:
+        raise doc.fail(root, "operations", "missing: a scenario needs at least one operation")
+    if "duration" in values and "requests" in values:
+        raise doc.fail(nodes["requests"], "requests", "give duration or requests, not both")
+    if "duration" in values and values["duration"] <= 0:
+        raise doc.fail(nodes["duration"], "duration", "must be longer than zero")
+    if "requests" in values:
+        values["duration"] = None
+    if "name" not in values:
+        values["name"] = os.path.splitext(os.path.basename(path))[0]
+    scenario = Scenario(path=path, **values)
+    try:
+        _check_model(scenario)
+    except ScenarioError as e:
+        node = nodes.get(e.field or "")
+        raise ScenarioError(e.message, path=path, line=node.start_mark.line + 1 if node else None,
+                            field=e.field) from None
+    return scenario
+
+
+def _server(doc: _Doc, node: yaml.Node) -> Server:
+    uri = None
+    extra: dict[str, str | None] = {"user": None, "password": None}
+    for key, knode, vnode in doc.mapping(node, "server"):
+        f = _join("server", key)
+        if key == "uri":
+            uri = doc.typed(vnode, f, lambda v: parse_server(_string(v)))
+        elif key in extra:
+            extra[key] = doc.typed(vnode, f, lambda v: None if v is None else _string(v))
+        else:
+            raise doc.fail(knode, f, "unknown key (known: uri, user, password)")
+    if uri is None:
+        raise doc.fail(node, "server.uri", "missing (host:port)")
+    return dataclasses.replace(uri, user=extra["user"], password=extra["password"])
+
+
+def _operations(doc: _Doc, node: yaml.Node) -> tuple[Operation, ...]:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise doc.fail(node, "operations", "expected a non-empty list of operations")
+    ops: list[Operation] = []
+    names: set[str] = set()
+    for i, onode in enumerate(node.value):
+        where = f"operations[{i}]"
+        items = doc.mapping(onode, where)
+        by_key = {k: (kn, vn) for k, kn, vn in items}
+        if "op" not in by_key:
+            raise doc.fail(onode, _join(where, "op"), "missing (one of: " + ", ".join(OP_FIELDS)
+                           + ")")
+        op = doc.typed(by_key["op"][1], _join(where, "op"), _string)
+        if op not in OP_FIELDS:
+            raise doc.fail(by_key["op"][1], _join(where, "op"),
+                           f"unknown op {op!r} (known: {', '.join(OP_FIELDS)})")
+        allowed = OP_FIELDS[op]
+        name, weight = op, 1.0
+        fields: dict[str, Any] = {}
+        for key, knode, vnode in items:
+            f = _join(where, key)
+            if key == "op":
+                continue
+            if key == "name":
+                name = doc.typed(vnode, f, _string)
+            elif key == "weight":
+                weight = doc.typed(vnode, f, _positive_number)
+            elif key in allowed:
+                fields[key] = _field_value(doc, vnode, f, static=key in STATIC_FIELDS)
+            else:
+                known = ", ".join(("name", "weight", *allowed))
+                raise doc.fail(knode, f, f"unknown key for op {op!r} (known: {known})")
+        for req in OP_REQUIRED[op]:
+            if req not in fields:
+                raise doc.fail(onode, _join(where, req), f"missing (op {op!r} needs it)")
+        if name in names:
+            raise doc.fail(by_key.get("name", by_key["op"])[1], _join(where, "name"),
+                           f"duplicate operation name {name!r}: give each a distinct name")
+        names.add(name)
+        ops.append(Operation(op=op, name=name, weight=weight, fields=fields))
+    return tuple(ops)
+
+
+def _field_value(doc: _Doc, node: yaml.Node, field: str, *, static: bool) -> Any:
+    value = doc.value(node)
+    if static and _has_generator(value):
+        raise doc.fail(node, field, "must be a constant (generators stand only for values)")
+    try:
+        compile_value(value)
+    except GeneratorError as e:
+        bad = _node_at(node, e.path)
+        sub = field + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path)
+        raise doc.fail(bad, sub, f"bad generator: {e.message}") from None
+    _check_generator_shapes(doc, node, field)
+    return value
+
+
+def _has_generator(value: Any) -> bool:
+    if is_generator_spec(value):
+        return True
+    if isinstance(value, list):
+        return any(_has_generator(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_generator(v) for v in value.values())
+    return False
+
+
+_GEN_LIKE = ("uniform", "zipf", "sequential", "string", "random", "constant", "seq")
+
+
+def _check_generator_shapes(doc: _Doc, node: yaml.Node, field: str) -> None:
+    """A mapping that looks like a misspelt or malformed generator is an error, not a value."""
+    if isinstance(node, yaml.MappingNode):
+        keys = [doc.value(k) for k, _ in node.value]
+        if any(k in _GEN_LIKE for k in keys) and not (len(keys) == 1 and keys[0] in _GEN_LIKE[:4]):
+            raise doc.fail(node, field, "bad generator: expected exactly one of {uniform: [lo, hi]}"
+                           ", {zipf: [lo, hi, s]}, {sequential: start}, {string: length}")
+        if len(keys) == 1 and keys[0] in _GEN_LIKE[:4]:
+            return
+        if len(keys) == 1 and isinstance(keys[0], str):
+            close = difflib.get_close_matches(keys[0], _GEN_LIKE[:4], n=1, cutoff=0.7)
+            if close:
+                raise doc.fail(node, field, f"unknown generator {keys[0]!r} "
+                               f"(did you mean {close[0]!r}?)")
+        for k, v in node.value:
+            _check_generator_shapes(doc, v, _join(field, doc.value(k)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _check_generator_shapes(doc, v, _join(field, i))
+
+
+def _node_at(node: yaml.Node, path: tuple[Any, ...]) -> yaml.Node:
+    for p in path:
+        if isinstance(node, yaml.SequenceNode) and isinstance(p, int) and p < len(node.value):
+            node = node.value[p]
+        elif isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if k.value == p]
+            if not match:
+                break
+            node = match[0]
+        else:
+            break
+    return node

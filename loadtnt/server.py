@@ -1,0 +1,69 @@
+"""The embedded benchmark server: Tarantool started from ``tarantool/`` on a free port.
+
+Used when a scenario says ``server: null``.  :class:`EmbeddedServer` is a context manager that
+always stops the server (on errors and Ctrl-C too).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadtnt.instance import TarantoolInstance
+
+if TYPE_CHECKING:
+    from typing import Self
+
+# tarantool/ next to the package (a source checkout) or inside it (an installed copy)
+_CANDIDATES = (
+    Path(__file__).resolve().parent.parent / "tarantool" / "bench.lua",
+    Path(__file__).resolve().parent / "tarantool" / "bench.lua",
+)
+
+# box.cfg options of the benchmark server (recorded in each result's environment)
+BOX_CFG = {
+    "readahead": 1 << 20,
+    "net_msg_max": 4096,
+}
+
+
+def bench_lua() -> Path:
+    for path in _CANDIDATES:
+        if path.is_file():
+            return path
+    raise FileNotFoundError("tarantool/bench.lua not found next to the loadtnt package")
+
+
+class EmbeddedServer:
+    """``with EmbeddedServer() as srv: srv.host, srv.port``."""
+
+    def __init__(self, *, binary: str = "tarantool", memtx_memory: int = 512 << 20) -> None:
+        self.instance = TarantoolInstance(init_script=bench_lua(), cfg=BOX_CFG,
+                                          memtx_memory=memtx_memory, binary=binary)
+
+    @property
+    def host(self) -> str:
+        return self.instance.host
+
+    @property
+    def port(self) -> int:
+        port = self.instance.port
+        assert isinstance(port, int)
+        return port
+
+    @property
+    def pid(self) -> int | None:
+        return self.instance.pid
+
+    def start(self) -> Self:
+        self.instance.start()
+        return self
+
+    def stop(self) -> None:
+        self.instance.cleanup()  # stops it (SIGTERM, then SIGKILL) and removes its work dir
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

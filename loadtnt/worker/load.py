@@ -1,0 +1,190 @@
+"""One phase of load in one worker: coroutines sending requests and recording their latency.
+
+Closed loop: each coroutine sends, awaits, records, repeats.  Open loop: the worker's share of
+the target rate is a schedule of intended send times; an idle coroutine takes the next slot,
+waits for its time (or not, if it is late) and sends.  The latency is measured from the
+intended time (``histogram``, so a stall shows, including the wait for a free coroutine) and
+from the actual send (``service_histogram``).
+"""
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtnt import histogram
+from loadtnt.drivers.base import RequestFn
+
+NEVER = 1 << 62
+
+
+@dataclass
+class OpState:
+    """Per operation: its recorders and error counts for the current phase."""
+
+    name: str
+    rec: Any = field(default_factory=histogram.Recorder)
+    service: Any = None  # open loop only
+    errors: dict[str, int] = field(default_factory=dict)
+    nerrors: int = 0
+    ierrors: int = 0  # errors since the last tick
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.nerrors += 1
+        self.ierrors += 1
+
+    @property
+    def requests(self) -> int:
+        return self.rec.total + self.nerrors
+
+
+class Phase:
+    """Run ``coroutines`` over ``fns[conn][op]`` until the time or request budget is spent."""
+
+    def __init__(self, *, fns: Sequence[Sequence[RequestFn]], names: Sequence[str],
+                 weights: Sequence[float], coroutines: int, classify: Callable[[BaseException], str],
+                 seconds: float | None, requests: int | None, rate: float | None) -> None:
+        self.fns = fns
+        self.ops = [OpState(n) for n in names]
+        self.coroutines = coroutines
+        self.classify = classify
+        self.seconds = seconds
+        self.left = requests if requests is not None else NEVER
+        self.rate = rate
+        cum = list(itertools.accumulate(weights))
+        self._cum, self._total = cum, cum[-1]
+        if rate is not None:
+            for op in self.ops:
+                op.service = histogram.Recorder()
+            slots = requests if requests is not None else int(rate * (seconds or 0))
+            self.left = max(slots, 0)
+        self.duration_s = 0.0
+        self.cpu_s = 0.0
+        self.late_sends = 0
+        self.stopped = False
+
+    def stop(self) -> None:
+        """End early: every coroutine finishes its request in flight and quits."""
+        self.stopped = True
+        self.left = 0
+
+    def _picker(self) -> Callable[[], int] | None:
+        if len(self.ops) == 1:
+            return None
+        rand, cum, total, find = random.random, self._cum, self._total, bisect.bisect_right
+        last = len(cum) - 1
+        return lambda: min(find(cum, rand() * total), last)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        timer = None
+        if self.seconds is not None:
+            # open loop: the schedule ends on time; the timer only cuts a client that fell behind
+            limit = self.seconds if self.rate is None else self.seconds * 1.5 + 1.0
+            timer = loop.call_later(limit, self._time_up)
+        n_conn = len(self.fns)
+        if self.rate is None:
+            coros = [self._closed(self.fns[i % n_conn]) for i in range(self.coroutines)]
+        else:
+            self._interval_ns = 1e9 / self.rate
+            self._start_ns = time.perf_counter_ns()
+            self._slot = 0
+            coros = [self._open(self.fns[i % n_conn]) for i in range(self.coroutines)]
+        try:
+            await asyncio.gather(*coros)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.duration_s = time.perf_counter() - t0
+            self.cpu_s = time.process_time() - cpu0
+
+    def _time_up(self) -> None:
+        self.left = 0
+
+    async def _closed(self, fns: Sequence[RequestFn]) -> None:
+        pc = time.perf_counter_ns
+        pick = self._picker()
+        ops = self.ops
+        classify = self.classify
+        if pick is None:
+            fn, state = fns[0], ops[0]
+            record = state.rec.record_ns
+            while self.left > 0:
+                self.left -= 1
+                t0 = pc()
+                try:
+                    await fn()
+                except Exception as e:  # noqa: BLE001 - every failure is counted by kind
+                    state.error(classify(e))
+                else:
+                    record(pc() - t0)
+            return
+        records = [s.rec.record_ns for s in ops]
+        while self.left > 0:
+            self.left -= 1
+            k = pick()
+            t0 = pc()
+            try:
+                await fns[k]()
+            except Exception as e:  # noqa: BLE001
+                ops[k].error(classify(e))
+            else:
+                records[k](pc() - t0)
+
+    async def _open(self, fns: Sequence[RequestFn]) -> None:
+        pc = time.perf_counter_ns
+        pick = self._picker() or (lambda: 0)
+        ops = self.ops
+        classify = self.classify
+        sleep = asyncio.sleep
+        start, interval = self._start_ns, self._interval_ns
+        while self.left > 0:
+            self.left -= 1
+            intended = start + int(self._slot * interval)
+            self._slot += 1
+            now = pc()
+            if intended > now:
+                await sleep((intended - now) / 1e9)
+            elif now - intended > 1_000_000:
+                self.late_sends += 1
+            k = pick()
+            state = ops[k]
+            sent = pc()
+            try:
+                await fns[k]()
+            except Exception as e:  # noqa: BLE001
+                state.error(classify(e))
+            else:
+                done = pc()
+                state.rec.record_ns(done - intended)
+                state.service.record_ns(done - sent)
+
+    def tick(self) -> dict[str, Any]:
+        """Counts since the previous tick, per op (the live progress line and the timeline)."""
+        out = {}
+        for s in self.ops:
+            done = s.rec.itotal
+            hist = s.rec.take_interval()
+            out[s.name] = {"requests": done + s.ierrors, "errors": s.ierrors, "hist": hist}
+            s.ierrors = 0
+        return out
+
+    def result(self) -> dict[str, Any]:
+        ops = {}
+        for s in self.ops:
+            entry: dict[str, Any] = {
+                "requests": s.requests, "errors": s.nerrors, "errors_by_kind": dict(s.errors),
+                "histogram": histogram.encode(s.rec),
+            }
+            if s.service is not None:
+                entry["service_histogram"] = histogram.encode(s.service)
+            ops[s.name] = entry
+        return {"duration_s": self.duration_s, "cpu_s": self.cpu_s, "ops": ops,
+                "late_sends": self.late_sends, "stopped": self.stopped}

@@ -1,0 +1,148 @@
+"""The worker's life: read the job, connect, run phases on command, report, exit."""
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import sys
+import traceback
+from typing import Any
+
+from loadtnt import drivers, histogram
+from loadtnt.drivers.base import Adapter, ServerAddress
+from loadtnt.generators import Context, compile_value
+from loadtnt.opspec import OpSpec
+from loadtnt.worker import channel
+from loadtnt.worker.load import Phase
+
+TICK_S = 1.0
+
+
+def loop_version(name: str) -> str:
+    if name == "uvloop":
+        import uvloop
+
+        return str(uvloop.__version__)
+    return platform.python_version()
+
+
+def new_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise RuntimeError(f"uvloop is not installed for {sys.executable}") from None
+        return uvloop.new_event_loop()
+    if name == "asyncio":
+        return asyncio.new_event_loop()
+    raise RuntimeError(f"unknown event loop {name!r}")
+
+
+def op_specs(ops: list[dict[str, Any]], ctx: Context) -> list[OpSpec]:
+    out = []
+    for op in ops:
+        fields = {k: compile_value(v, ctx) for k, v in op.items()
+                  if k not in ("op", "name", "weight")}
+        out.append(OpSpec(op=op["op"], name=op["name"], weight=float(op.get("weight", 1)),
+                          fields=fields))
+    return out
+
+
+class Worker:
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.index = int(job["index"])
+        srv = job["server"]
+        self.server = ServerAddress(srv["host"], srv["port"], srv.get("user"),
+                                    srv.get("password"))
+        scenario = job["scenario"]
+        self.adapter_cls: type[Adapter] = drivers.load(job["driver"])
+        ctx = Context(index=self.index, count=int(job["count"]), seed=job.get("seed"))
+        self.specs = {s.name: s for s in op_specs(scenario["operations"], ctx)}
+        for s in self.specs.values():
+            if s.op not in self.adapter_cls.ops:
+                raise RuntimeError(f"driver {job['driver']} cannot send {s.op!r}")
+        self.connections = int(scenario["connections"])
+        self.concurrency = int(scenario["concurrency"])
+        self.timeout = float(scenario.get("timeout") or 10.0)
+        self.adapters: list[Adapter] = []
+        self.phase: Phase | None = None
+        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def on_command(self, msg: dict[str, Any]) -> None:
+        if msg.get("cmd") == "stop":
+            if self.phase is not None:
+                self.phase.stop()
+            return
+        self.commands.put_nowait(msg)
+
+    async def main(self) -> int:
+        channel.listen(asyncio.get_running_loop(), self.on_command)
+        for _ in range(self.connections):
+            a = self.adapter_cls(self.server, request_timeout=self.timeout)
+            await a.connect()
+            self.adapters.append(a)
+        channel.send({"type": "ready", "pid": os.getpid(), "index": self.index,
+                      "driver_version": self.adapter_cls.version(),
+                      "loop_version": loop_version(self.job["loop"]),
+                      "python": f"{platform.python_version()} ({sys.executable})",
+                      "fast_recorder": histogram.FAST})
+        try:
+            while True:
+                cmd = await self.commands.get()
+                if cmd["cmd"] == "exit":
+                    return 0
+                if cmd["cmd"] == "run":
+                    await self.run_phase(cmd)
+        finally:
+            for a in self.adapters:
+                await a.close()
+
+    async def run_phase(self, cmd: dict[str, Any]) -> None:
+        specs = [self.specs[name] for name in cmd["ops"]]
+        fns = [[a.request(s) for s in specs] for a in self.adapters]
+        phase = Phase(fns=fns, names=[s.name for s in specs], weights=[s.weight for s in specs],
+                      coroutines=self.concurrency, classify=self.adapters[0].classify,
+                      seconds=cmd.get("seconds"), requests=cmd.get("requests"),
+                      rate=cmd.get("rate"))
+        self.phase = phase
+        ticker = asyncio.get_running_loop().create_task(self.tick(phase, cmd["phase"]))
+        try:
+            await phase.run()
+        finally:
+            ticker.cancel()
+            self.phase = None
+        msg = {"type": "done", "phase": cmd["phase"], "index": self.index}
+        if cmd["phase"] == "measure":
+            msg.update(phase.result())
+        else:
+            msg["stopped"] = phase.stopped
+        channel.send(msg)
+
+    async def tick(self, phase: Phase, name: str) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(TICK_S)
+            n += 1
+            channel.send({"type": "tick", "phase": name, "index": self.index, "t": n,
+                          "ops": phase.tick()})
+
+
+def main() -> int:
+    channel.detach_from_terminal_signals()
+    job = channel.read_job()
+    try:
+        worker = Worker(job)
+        loop = new_loop(job["loop"])
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which names the worker
+        channel.send({"type": "error", "message": f"{type(e).__name__}: {e}"})
+        return 1
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(worker.main())
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+        channel.send({"type": "error", "message": f"{type(e).__name__}: {e}"})
+        return 1
+    finally:
+        loop.close()
