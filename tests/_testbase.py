@@ -54,6 +54,9 @@ def pending_count(conn: Any) -> int:
     return int(conn._protocol.pending_count())
 
 
+# Multi-MB tuples in test_types; a deep iproto queue for the timeout tests.
+SERVER_CFG = {"memtx_max_tuple_size": 32 * 1024 * 1024, "net_msg_max": 2048}
+
 INIT_LUA = r"""
 local fiber = require('fiber')
 local clock = require('clock')

@@ -34,7 +34,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def tnt() -> Iterator[TarantoolInstance]:
-    instance = TarantoolInstance(lua=tb.INIT_LUA, cfg={"net_msg_max": 2048})
+    instance = TarantoolInstance(lua=tb.INIT_LUA, cfg=tb.SERVER_CFG)
     with instance:
         yield instance
 

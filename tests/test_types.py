@@ -1,0 +1,175 @@
+"""Type round trips through the real server, checked on the server side too."""
+import decimal
+import uuid
+
+import pytest
+
+from tests import _testbase as tb
+
+DESCRIBE = """
+local v = box.space.tester:get{...}[3]
+if require('decimal').is_decimal(v) then return 'decimal', tostring(v) end
+if type(v) == 'cdata' then
+    local ctype = tostring(require('ffi').typeof(v))
+    if ctype:find('uuid') then return 'uuid', v:str() end
+    return 'cdata', tostring(v)
+end
+if type(v) == 'string' then return 'string', #v end
+return type(v), v
+"""
+
+
+async def roundtrip(conn, value, key=1):
+    res = await conn.insert("tester", [key, "v", value])
+    inserted = res[0][2]
+    selected = (await conn.select("tester", [key]))[0][2]
+    return inserted, selected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "ascii", "юникод ☃ \U0001f600", "nul\x00inside"],
+    ids=["empty", "ascii", "unicode", "nul"],
+)
+async def test_str(tnt, conn, value):
+    inserted, selected = await roundtrip(conn, value)
+    assert inserted == selected == value
+    assert type(selected) is str
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == ["string", len(value.encode())]
+
+
+@pytest.mark.parametrize("value", [b"", b"\x00\xff\xfe binary", bytes(range(256))],
+                         ids=["empty", "short", "all-bytes"])
+async def test_bytes(tnt, conn, value):
+    inserted, selected = await roundtrip(conn, value)
+    assert inserted == selected == value
+    assert type(selected) is bytes
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == ["string", len(value)]
+
+
+@pytest.mark.parametrize(
+    ("value", "server"),
+    [
+        (0, ["number", 0]),
+        (127, ["number", 127]),
+        (-1, ["number", -1]),
+        (-33, ["number", -33]),
+        (2**32, ["number", 2**32]),
+        (2**64 - 1, ["cdata", "18446744073709551615ULL"]),
+        (-(2**63), ["cdata", "-9223372036854775808LL"]),
+    ],
+    ids=["zero", "fixint", "neg-fixint", "neg-int8", "uint64-small", "uint64-max", "int64-min"],
+)
+async def test_int(tnt, conn, value, server):
+    inserted, selected = await roundtrip(conn, value)
+    assert inserted == selected == value
+    assert type(selected) is int
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == server
+
+
+async def test_int_too_big(conn):
+    with pytest.raises((OverflowError, TypeError, ValueError, tb.exceptions.TarantoolError)):
+        await conn.insert("tester", [1, "v", 2**64])
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5, -2.25, 1e300, 2.0])
+async def test_float(tnt, conn, value):
+    inserted, selected = await roundtrip(conn, value)
+    assert inserted == selected == value
+    assert type(selected) is float
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == ["number", value]
+
+
+@pytest.mark.parametrize("value", [True, False])
+async def test_bool(tnt, conn, value):
+    inserted, selected = await roundtrip(conn, value)
+    assert inserted is value and selected is value
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == ["boolean", value]
+
+
+async def test_none(tnt, conn):
+    inserted, selected = await roundtrip(conn, None)
+    assert inserted is None and selected is None
+    assert tb.admin_eval(tnt, "return #box.space.tester:get{1}")[0] == 3
+
+
+async def test_nested(tnt, conn):
+    value = {"list": [1, [2, [3, None]], {"k": b"bin"}], "map": {"a": {"b": {"c": 1.5}}},
+             "empty_list": [], "empty_map": {}, "flag": False}
+    inserted, selected = await roundtrip(conn, value)
+    assert inserted == selected == value
+    assert tb.admin_eval(tnt, "return box.space.tester:get{1}[3].map.a.b.c") == [1.5]
+
+
+async def test_tuple_as_list(conn):
+    inserted, selected = await roundtrip(conn, (1, (2, 3)))
+    assert inserted == selected == [1, [2, 3]]
+
+
+async def test_int_map_keys(conn):
+    inserted, selected = await roundtrip(conn, {1: "one", 2: "two"})
+    assert inserted == selected == {1: "one", 2: "two"}
+
+
+@pytest.mark.parametrize(
+    ("value", "server"),
+    [
+        (decimal.Decimal("123.456"), "123.456"),
+        (decimal.Decimal("-0.001"), "-0.001"),
+        (decimal.Decimal("1E-30"), "0.000000000000000000000000000001"),
+        (decimal.Decimal("12345678901234567890.123456789012345678"),
+         "12345678901234567890.123456789012345678"),
+        (decimal.Decimal(0), "0"),
+    ],
+    ids=["plain", "negative", "tiny", "38-digits", "zero"],
+)
+async def test_decimal(tnt, conn, value, server):
+    inserted, selected = await roundtrip(conn, value)
+    assert isinstance(selected, decimal.Decimal)
+    assert inserted == selected == value
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == ["decimal", server]
+
+
+async def test_decimal_from_server(tnt, conn):
+    res = await conn.eval("return require('decimal').new('-98765.4321')")
+    assert res.body == [decimal.Decimal("-98765.4321")]
+    assert isinstance(res[0], decimal.Decimal)
+
+
+async def test_uuid(tnt, conn):
+    value = uuid.uuid4()
+    inserted, selected = await roundtrip(conn, value)
+    assert isinstance(selected, uuid.UUID)
+    assert inserted == selected == value
+    assert tb.admin_eval(tnt, DESCRIBE, 1) == ["uuid", str(value)]
+
+
+async def test_uuid_from_server(conn):
+    res = await conn.eval("return require('uuid').fromstr('d7b5e4f1-2a3c-4e5f-8a9b-0c1d2e3f4a5b')")
+    assert res.body == [uuid.UUID("d7b5e4f1-2a3c-4e5f-8a9b-0c1d2e3f4a5b")]
+
+
+@pytest.mark.async_timeout(60)
+async def test_multi_megabyte_values(tnt, conn):
+    big_str = "x" * (4 * 1024 * 1024) + "end"
+    big_bin = bytes(range(256)) * (12 * 1024)  # 3 MB
+    await conn.insert("tester", [1, big_str, big_bin])
+    assert tb.admin_eval(tnt, "local t = box.space.tester:get{1} return #t[2], #t[3]") == [
+        len(big_str), len(big_bin)]
+    t = (await conn.select("tester", [1]))[0]
+    assert t[1] == big_str
+    assert t[2] == big_bin
+    res = await conn.call("func_param", [big_str])
+    assert res.body == [big_str]
+
+
+async def test_tens_of_thousands_of_values(conn):
+    res = await conn.eval("local t = {} for i = 1, 50000 do t[i] = i end return t")
+    assert res[0] == list(range(1, 50001))
+
+
+async def test_tens_of_thousands_of_tuples(tnt, conn):
+    tb.admin_eval(tnt, "for i = 1, 40000 do box.space.tester:insert{i, 'n', {i}} end")
+    res = await conn.select("tester")
+    assert len(res) == 40000
+    assert all(t[0] == i + 1 and t[2] == [i + 1] for i, t in enumerate(res))
