@@ -2,6 +2,7 @@
 
 Importing this package is cheap: matplotlib is loaded only when a report is built, so
 `loadtnt compare` and `loadtnt check` (which read results through loadtnt.report.load) stay light.
+The subcommand itself lives in loadtnt.report.cli (add_parser, report_main).
 """
 
 from __future__ import annotations
@@ -17,4 +18,11 @@ def build_report(result_paths: Sequence[str | Path], out_dir: str | Path) -> lis
     return _build(result_paths, out_dir)
 
 
-__all__ = ["build_report"]
+def report_main(argv: Sequence[str] | None = None) -> int:
+    """`loadtnt report …` on its own; returns the exit code."""
+    from loadtnt.report.cli import report_main as _main
+
+    return _main(argv)
+
+
+__all__ = ["build_report", "report_main"]
