@@ -29,6 +29,7 @@ extensions = [
     Extension(
         "loadtnt.driver.iproto.protocol",
         ["loadtnt/driver/iproto/protocol.pyx"],
+        include_dirs=["loadtnt/driver/iproto"],
         define_macros=macros,
         extra_compile_args=cflags,
     ),

@@ -1,1 +1,62 @@
-"""loadtnt.driver: an asynctnt 2.x compatible Tarantool connector (work in progress)."""
+"""loadtnt.driver: a Tarantool IProto connector for asyncio, its core in Cython.
+
+A drop-in for asynctnt 2.x::
+
+    from loadtnt import driver as asynctnt
+
+    conn = asynctnt.Connection(host='127.0.0.1', port=3301)
+    await conn.connect()
+    await conn.insert('tester', [1, 'hello'])
+    res = await conn.select('tester', [1])
+    print(res[0]['name'])
+"""
+
+from . import exceptions
+from .connection import Connection, ConnectionState, connect
+from .exceptions import (
+    ErrorCode,
+    ProtocolError,
+    TarantoolDatabaseError,
+    TarantoolError,
+    TarantoolNetworkError,
+    TarantoolNotConnectedError,
+    TarantoolSchemaError,
+)
+from .iproto.protocol import (
+    Field,
+    IProtoError,
+    IProtoErrorStackFrame,
+    Iterator,
+    Metadata,
+    Response,
+    Schema,
+    SchemaIndex,
+    SchemaSpace,
+    TarantoolTuple,
+)
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Connection",
+    "ConnectionState",
+    "connect",
+    "exceptions",
+    "ErrorCode",
+    "ProtocolError",
+    "TarantoolDatabaseError",
+    "TarantoolError",
+    "TarantoolNetworkError",
+    "TarantoolNotConnectedError",
+    "TarantoolSchemaError",
+    "Field",
+    "IProtoError",
+    "IProtoErrorStackFrame",
+    "Iterator",
+    "Metadata",
+    "Response",
+    "Schema",
+    "SchemaIndex",
+    "SchemaSpace",
+    "TarantoolTuple",
+)

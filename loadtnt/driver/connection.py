@@ -1,0 +1,403 @@
+"""Connection: the lifecycle around the Cython core.
+
+connect (greeting, auth, schema), automatic reconnect with backoff, the
+background ping, disconnect. The request methods (ping, select, ...) are
+inherited from the core's ``Api`` class and go straight to C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import Any, Optional, Union
+
+from .exceptions import TarantoolDatabaseError, TarantoolNetworkError, TarantoolNotConnectedError
+from .iproto.protocol import Api, Protocol, Schema
+
+__all__ = ("Connection", "ConnectionState", "connect")
+
+logger = logging.getLogger("loadtnt.driver")
+
+
+class ConnectionState(enum.IntEnum):
+    CONNECTING = 1
+    CONNECTED = 2
+    RECONNECTING = 3
+    DISCONNECTING = 4
+    DISCONNECTED = 5
+
+
+def _positive(value: Optional[float]) -> float:
+    return float(value) if value is not None and value > 0 else 0.0
+
+
+class Connection(Api):
+    """A connection to one Tarantool instance (asynctnt 2.x API).
+
+    :param host: host name or address; ``'unix/'`` for a unix socket
+    :param port: TCP port, or the socket path when host is ``'unix/'``
+    :param username: user to authenticate as (chap-sha1); guest when None
+    :param password: the user's password (never logged nor shown in errors)
+    :param fetch_schema: fetch spaces and indexes at connect, so they go by name
+    :param auto_refetch_schema: refetch the schema when the server reports a
+        new one, and send a request rejected for a stale schema once more
+    :param connect_timeout: seconds for one connect (TCP, greeting, auth, schema)
+    :param request_timeout: default per-request timeout in seconds; <= 0: none
+    :param reconnect_timeout: first delay before reconnecting, doubled after
+        each failure up to ``reconnect_max_timeout``; 0 or None: no reconnect
+    :param reconnect_max_timeout: the backoff's cap, in seconds
+    :param ping_timeout: ping the server this often while idle, and drop a
+        connection whose ping times out; 0 or None: no background ping
+    :param encoding: text encoding of strings; None: UTF-8
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: Union[int, str] = 3301,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        fetch_schema: bool = True,
+        auto_refetch_schema: bool = True,
+        connect_timeout: Optional[float] = 3.0,
+        request_timeout: Optional[float] = -1.0,
+        reconnect_timeout: Optional[float] = 1.0 / 3.0,
+        reconnect_max_timeout: float = 5.0,
+        ping_timeout: Optional[float] = 5.0,
+        encoding: Optional[str] = None,
+        initial_read_buffer_size: Optional[int] = None,
+    ):
+        if password is not None and username is None:
+            raise ValueError("a password was given without a username")
+        self._host = host
+        self._port = port
+        self._username = username
+        self._password = password
+        self._fetch_schema = bool(fetch_schema)
+        self._auto_refetch_schema = bool(auto_refetch_schema) and self._fetch_schema
+        self._connect_timeout = _positive(connect_timeout)
+        self._request_timeout = _positive(request_timeout)
+        self._reconnect_timeout = _positive(reconnect_timeout)
+        self._reconnect_max_timeout = max(float(reconnect_max_timeout), self._reconnect_timeout)
+        self._ping_timeout = _positive(ping_timeout)
+        self._encoding = encoding
+        if encoding is not None:
+            "".encode(encoding)  # an unknown codec fails here
+        self._initial_read_buffer_size = initial_read_buffer_size
+        self._state = ConnectionState.DISCONNECTED
+        self._transport: Optional[asyncio.BaseTransport] = None
+        self._reconnect_task: Optional[asyncio.Task] = None
+        self._ping_task: Optional[asyncio.Task] = None
+        self._connect_lock: Optional[asyncio.Lock] = None
+        self._reconnects = 0
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def _peer(self) -> str:
+        if self._host == "unix/":
+            return "unix/:{}".format(self._port)
+        return "{}:{}".format(self._host, self._port)
+
+    async def _open(self, timeout: float) -> None:
+        """One attempt: TCP or unix connect, greeting, auth, schema."""
+        loop = asyncio.get_running_loop()
+
+        def factory() -> Protocol:
+            return Protocol(
+                loop=loop,
+                peer=self._peer(),
+                encoding=self._encoding,
+                request_timeout=self._request_timeout,
+                auto_refetch_schema=self._auto_refetch_schema,
+                on_lost=self._on_connection_lost,
+            )
+
+        async def handshake() -> None:
+            if self._host == "unix/":
+                transport, protocol = await loop.create_unix_connection(factory, str(self._port))
+            else:
+                transport, protocol = await loop.create_connection(
+                    factory, self._host, int(self._port)
+                )
+            self._transport = transport
+            try:
+                await protocol.wait_greeting()
+                if self._username is not None:
+                    await protocol.auth(self._username, self._password or "")
+                if self._fetch_schema:
+                    await protocol.refetch_schema()
+            except BaseException:
+                transport.abort()
+                self._transport = None
+                raise
+            protocol.set_ready()
+            self._protocol = protocol
+
+        if timeout > 0:
+            try:
+                await asyncio.wait_for(handshake(), timeout)
+            except asyncio.TimeoutError:
+                raise asyncio.TimeoutError(
+                    "could not connect to Tarantool at {} within {:g} s".format(
+                        self._peer(), timeout
+                    )
+                ) from None
+        else:
+            await handshake()
+
+    async def connect(self) -> "Connection":
+        """Connect, authenticate and fetch the schema.
+
+        With reconnect on, a refused connection is retried until connect_timeout
+        runs out; a rejected login is raised at once."""
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._state == ConnectionState.CONNECTED and self.is_fully_connected:
+                return self
+            self._cancel_reconnect()
+            self._state = ConnectionState.CONNECTING
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._connect_timeout if self._connect_timeout else None
+            delay = self._reconnect_timeout
+            while True:
+                remaining = 0.0 if deadline is None else deadline - loop.time()
+                try:
+                    await self._open(remaining if deadline is not None else 0.0)
+                    break
+                except (TarantoolDatabaseError, asyncio.CancelledError):
+                    self._state = ConnectionState.DISCONNECTED
+                    raise
+                except (OSError, TarantoolNetworkError, asyncio.TimeoutError) as e:
+                    remaining = 0.0 if deadline is None else deadline - loop.time()
+                    if not delay or (deadline is not None and remaining <= delay):
+                        self._state = ConnectionState.DISCONNECTED
+                        if isinstance(e, asyncio.TimeoutError):
+                            raise
+                        raise TarantoolNetworkError(
+                            "could not connect to Tarantool at {}: {}".format(self._peer(), e)
+                        ) from e
+                    logger.debug("connect to %s failed (%s); retrying", self._peer(), e)
+                    await asyncio.sleep(delay)
+                except BaseException:
+                    self._state = ConnectionState.DISCONNECTED
+                    raise
+            self._state = ConnectionState.CONNECTED
+            self._start_ping()
+            return self
+
+    def _on_connection_lost(self, protocol: Any, exc: Optional[BaseException]) -> None:
+        if protocol is not self._protocol:
+            return  # a handshake that failed, or an old connection
+        self._protocol = None
+        self._transport = None
+        if self._state != ConnectionState.CONNECTED:
+            return
+        if self._reconnect_timeout:
+            logger.warning("lost connection to %s (%s); reconnecting", self._peer(), exc)
+            self._state = ConnectionState.RECONNECTING
+            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop())
+        else:
+            logger.warning("lost connection to %s (%s)", self._peer(), exc)
+            self._state = ConnectionState.DISCONNECTED
+
+    async def _reconnect_loop(self) -> None:
+        delay = self._reconnect_timeout
+        while self._state == ConnectionState.RECONNECTING:
+            await asyncio.sleep(delay)
+            if self._state != ConnectionState.RECONNECTING:
+                return
+            try:
+                await self._open(self._connect_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # any failure: try again later, with backoff
+                logger.info("reconnect to %s failed: %s", self._peer(), e)
+                delay = min(delay * 2, self._reconnect_max_timeout)
+                continue
+            if self._state != ConnectionState.RECONNECTING:
+                # disconnect() was called while the handshake ran
+                self._abort_transport()
+                return
+            self._reconnects += 1
+            self._state = ConnectionState.CONNECTED
+            logger.info("reconnected to %s", self._peer())
+            return
+
+    def _start_ping(self) -> None:
+        if self._ping_timeout and (self._ping_task is None or self._ping_task.done()):
+            self._ping_task = asyncio.ensure_future(self._ping_loop())
+
+    async def _ping_loop(self) -> None:
+        # Finds a server that stopped answering on a connection that is still
+        # open (a stall, a dropped network): its ping times out, we reconnect.
+        while self._state in (ConnectionState.CONNECTED, ConnectionState.RECONNECTING):
+            await asyncio.sleep(self._ping_timeout)
+            protocol = self._protocol
+            if protocol is None:
+                continue
+            try:
+                await self.ping(timeout=self._ping_timeout)
+            except asyncio.TimeoutError:
+                logger.warning("ping to %s timed out; dropping the connection", self._peer())
+                if protocol is self._protocol:
+                    protocol.abort()
+            except TarantoolNetworkError:
+                continue
+
+    def _cancel_reconnect(self) -> None:
+        if self._reconnect_task is not None and not self._reconnect_task.done():
+            self._reconnect_task.cancel()
+        self._reconnect_task = None
+
+    def _abort_transport(self) -> None:
+        protocol = self._protocol
+        self._protocol = None
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.abort()
+        elif protocol is not None:
+            protocol.abort()
+
+    async def disconnect(self) -> None:
+        """Close the connection and stop reconnecting. In-flight requests fail
+        with TarantoolNotConnectedError."""
+        self._state = ConnectionState.DISCONNECTING
+        self._cancel_reconnect()
+        if self._ping_task is not None:
+            self._ping_task.cancel()
+            self._ping_task = None
+        protocol = self._protocol
+        self._protocol = None
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+            if protocol is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(protocol.wait_closed()), 5.0)
+                except asyncio.TimeoutError:
+                    transport.abort()
+        self._state = ConnectionState.DISCONNECTED
+
+    def close(self) -> None:
+        """Close at once (not a coroutine)."""
+        self._state = ConnectionState.DISCONNECTING
+        self._cancel_reconnect()
+        if self._ping_task is not None:
+            self._ping_task.cancel()
+            self._ping_task = None
+        self._abort_transport()
+        self._state = ConnectionState.DISCONNECTED
+
+    async def reconnect(self) -> None:
+        await self.disconnect()
+        await self.connect()
+
+    async def refetch_schema(self) -> None:
+        protocol = self._protocol
+        if protocol is None:
+            raise TarantoolNotConnectedError("not connected to Tarantool at {}".format(self._peer()))
+        await protocol.refetch_schema()
+
+    async def __aenter__(self) -> "Connection":
+        return await self.connect()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        await self.disconnect()
+
+    # -- properties ----------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> Union[int, str]:
+        return self._port
+
+    @property
+    def username(self) -> Optional[str]:
+        return self._username
+
+    @property
+    def password(self) -> Optional[str]:
+        return self._password
+
+    @property
+    def fetch_schema(self) -> bool:
+        return self._fetch_schema
+
+    @property
+    def auto_refetch_schema(self) -> bool:
+        return self._auto_refetch_schema
+
+    @property
+    def encoding(self) -> str:
+        return self._encoding or "utf-8"
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._connect_timeout
+
+    @property
+    def request_timeout(self) -> float:
+        return self._request_timeout
+
+    @property
+    def reconnect_timeout(self) -> float:
+        return self._reconnect_timeout
+
+    @property
+    def ping_timeout(self) -> float:
+        return self._ping_timeout
+
+    @property
+    def initial_read_buffer_size(self) -> Optional[int]:
+        return self._initial_read_buffer_size
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def is_connected(self) -> bool:
+        return self._protocol is not None and self._protocol.is_connected()
+
+    @property
+    def is_fully_connected(self) -> bool:
+        return self._protocol is not None and self._protocol.is_ready()
+
+    @property
+    def version(self) -> Optional[tuple]:
+        return None if self._protocol is None else self._protocol.version
+
+    @property
+    def schema(self) -> Optional[Schema]:
+        return None if self._protocol is None else self._protocol.schema
+
+    @property
+    def schema_id(self) -> Optional[int]:
+        return None if self._protocol is None else self._protocol.schema_id
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the connection was restored after a loss."""
+        return self._reconnects
+
+    @property
+    def fingerprint(self) -> str:
+        return "tcp://{}".format(self._peer()) if self._host != "unix/" else self._peer()
+
+    def __repr__(self) -> str:
+        return "<{} host={} port={} state={}>".format(
+            type(self).__name__, self._host, self._port, self._state.name
+        )
+
+
+async def connect(**kwargs: Any) -> Connection:
+    """Create a Connection and connect it."""
+    conn = Connection(**kwargs)
+    await conn.connect()
+    return conn

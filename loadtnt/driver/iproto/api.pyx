@@ -1,0 +1,147 @@
+# Api: asynctnt 2.x request methods. Each returns a future that resolves to a
+# Response (or raises TarantoolDatabaseError / asyncio.TimeoutError / a
+# network error). timeout: seconds; -1 uses the connection's request_timeout,
+# 0 means none.
+
+
+cdef inline int _no_push(bint push_subscribe) except -1:
+    if push_subscribe:
+        raise NotImplementedError('push_subscribe (box.session.push) is not supported')
+    return 0
+
+
+cdef class Api:
+
+    def __cinit__(self):
+        self._protocol = None
+
+    cdef BaseProtocol _proto(self):
+        cdef BaseProtocol p = self._protocol
+        if p is None or p.state != CS_READY:
+            raise TarantoolNotConnectedError('not connected to Tarantool')
+        return p
+
+    def ping(self, *, double timeout=-1.0):
+        """Ping the server."""
+        cdef BaseProtocol p = self._proto()
+        cdef PingRequest req = PingRequest.__new__(PingRequest)
+        req.check_schema = True
+        req.op = tnt.IPROTO_PING
+        return p.execute(req, timeout)
+
+    def call(self, func_name, args=None, *, double timeout=-1.0, bint push_subscribe=False):
+        """Call a stored function (1.7+ semantics: its return values, as they are)."""
+        return self._call(tnt.IPROTO_CALL, func_name, args, timeout, push_subscribe)
+
+    def call16(self, func_name, args=None, *, double timeout=-1.0, bint push_subscribe=False):
+        """Call a stored function with 1.6 semantics (each return value wrapped in a tuple)."""
+        return self._call(tnt.IPROTO_CALL_16, func_name, args, timeout, push_subscribe)
+
+    cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe):
+        cdef BaseProtocol p = self._proto()
+        cdef CallRequest req = CallRequest.__new__(CallRequest)
+        req.check_schema = True
+        _no_push(push_subscribe)
+        if not isinstance(func_name, str):
+            raise TypeError('func_name must be a str, not {}'.format(type(func_name).__name__))
+        req.op = op
+        req.func_name = func_name
+        req.args = _args_list(args)
+        req.parse_as_tuples = op == tnt.IPROTO_CALL_16
+        return p.execute(req, timeout)
+
+    def eval(self, expression, args=None, *, double timeout=-1.0, bint push_subscribe=False):
+        """Evaluate a Lua expression with args as `...`."""
+        cdef BaseProtocol p = self._proto()
+        cdef EvalRequest req = EvalRequest.__new__(EvalRequest)
+        req.check_schema = True
+        _no_push(push_subscribe)
+        if not isinstance(expression, str):
+            raise TypeError('expression must be a str, not {}'.format(type(expression).__name__))
+        req.op = tnt.IPROTO_EVAL
+        req.expression = expression
+        req.args = _args_list(args)
+        return p.execute(req, timeout)
+
+    def select(self, space, key=None, *, offset=0, limit=0xffffffff, index=0, iterator=0,
+               double timeout=-1.0, bint check_schema_change=True):
+        """Select tuples from a space by an index (name or id) and key."""
+        cdef BaseProtocol p = self._proto()
+        cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
+        req.op = tnt.IPROTO_SELECT
+        req.space = space
+        req.index = index
+        req.key = key
+        req.offset = offset
+        req.limit = limit
+        req.iterator = iterator if PyLong_CheckExact(iterator) else _iterator_value(iterator)
+        req.check_schema = check_schema_change
+        req.parse_as_tuples = True
+        return p.execute(req, timeout)
+
+    def insert(self, space, t, *, bint replace=False, double timeout=-1.0):
+        """Insert a tuple (a list, or a dict by field names)."""
+        cdef BaseProtocol p = self._proto()
+        cdef InsertRequest req = InsertRequest.__new__(InsertRequest)
+        req.check_schema = True
+        req.op = tnt.IPROTO_REPLACE if replace else tnt.IPROTO_INSERT
+        req.space = space
+        req.t = t
+        req.parse_as_tuples = True
+        return p.execute(req, timeout)
+
+    def replace(self, space, t, *, double timeout=-1.0):
+        """Insert or replace a tuple."""
+        return self.insert(space, t, replace=True, timeout=timeout)
+
+    def delete(self, space, key, *, index=0, double timeout=-1.0):
+        """Delete the tuple with this key."""
+        cdef BaseProtocol p = self._proto()
+        cdef DeleteRequest req = DeleteRequest.__new__(DeleteRequest)
+        req.check_schema = True
+        req.op = tnt.IPROTO_DELETE
+        req.space = space
+        req.index = index
+        req.key = key
+        req.parse_as_tuples = True
+        return p.execute(req, timeout)
+
+    def update(self, space, key, operations, *, index=0, double timeout=-1.0):
+        """Update a tuple: operations as [[op, field (number or name), args...], ...]."""
+        cdef BaseProtocol p = self._proto()
+        cdef UpdateRequest req = UpdateRequest.__new__(UpdateRequest)
+        req.check_schema = True
+        req.op = tnt.IPROTO_UPDATE
+        req.space = space
+        req.index = index
+        req.key = key
+        req.operations = operations
+        req.parse_as_tuples = True
+        return p.execute(req, timeout)
+
+    def upsert(self, space, t, operations, *, double timeout=-1.0):
+        """Insert t, or apply operations to the tuple with its key."""
+        cdef BaseProtocol p = self._proto()
+        cdef UpsertRequest req = UpsertRequest.__new__(UpsertRequest)
+        req.check_schema = True
+        req.op = tnt.IPROTO_UPSERT
+        req.space = space
+        req.t = t
+        req.operations = operations
+        req.parse_as_tuples = True
+        return p.execute(req, timeout)
+
+    def execute(self, query, args=None, *, bint parse_metadata=True, double timeout=-1.0):
+        """Execute an SQL statement (text, or a prepared statement id)."""
+        cdef BaseProtocol p = self._proto()
+        cdef ExecuteRequest req = ExecuteRequest.__new__(ExecuteRequest)
+        if not isinstance(query, (str, int)):
+            raise TypeError('query must be SQL text or a statement id, not {}'
+                            .format(type(query).__name__))
+        req.op = tnt.IPROTO_EXECUTE
+        req.query = query
+        req.args = _args_list(args)
+        req.parse_as_tuples = True
+        req.parse_metadata = parse_metadata
+        req.check_schema = True
+        return p.execute(req, timeout)

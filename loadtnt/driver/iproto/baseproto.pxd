@@ -1,0 +1,50 @@
+cdef class TimerBucket:
+    # The syncs of requests whose deadlines fall in one millisecond: one loop
+    # timer per bucket instead of one TimerHandle per request.
+    cdef:
+        uint64_t *syncs
+        Py_ssize_t n
+        Py_ssize_t cap
+        object handle
+        int64_t key
+
+    cdef int append(self, uint64_t sync) except -1
+
+
+cdef class BaseProtocol(CoreProtocol):
+    cdef:
+        object loop
+        object transport
+        object create_future
+        dict pending
+        uint64_t next_sync_
+        readonly Schema schema
+        bint auto_refetch_schema
+        double request_timeout
+        bint flush_scheduled
+        object flush_cb
+        object timer_cb
+        dict timers
+        list schema_waiting
+        object schema_future
+        object greeting_waiter
+        object on_lost
+        object closed_waiter
+        object peer
+        object lost_exc
+        readonly uint64_t late_replies
+        readonly uint64_t timeouts
+
+    cdef object execute(self, Request req, double timeout)
+    cdef object _submit(self, Request req, double timeout)
+    cdef int _encode(self, Request req) except -1
+    cdef int _schedule_flush(self) except -1
+    cdef int _arm_timer(self, Request req, double timeout) except -1
+    cdef int _fire_timer(self, int64_t key) except -1
+    cdef int _wait_schema(self, Request req) except -1
+    cdef object _start_schema_refetch(self)
+    cdef int _resend_after_schema(self) except -1
+    cdef int _fail_request(self, Request req, object exc) except -1
+    cdef int _fail_all(self, object exc) except -1
+    cdef int _close_with(self, object exc) except -1
+    cdef inline uint64_t _next_sync(self)

@@ -1,0 +1,486 @@
+# BaseProtocol: the event-loop side. Maps syncs to futures, coalesces writes
+# (one transport.write per loop turn), expires requests with per-millisecond
+# timer buckets, and refetches the schema when the server says it changed.
+
+_REQUEST_NAMES = {
+    tnt.IPROTO_PING: 'ping', tnt.IPROTO_SELECT: 'select', tnt.IPROTO_INSERT: 'insert',
+    tnt.IPROTO_REPLACE: 'replace', tnt.IPROTO_UPDATE: 'update', tnt.IPROTO_UPSERT: 'upsert',
+    tnt.IPROTO_DELETE: 'delete', tnt.IPROTO_CALL: 'call', tnt.IPROTO_CALL_16: 'call16',
+    tnt.IPROTO_EVAL: 'eval', tnt.IPROTO_EXECUTE: 'execute', tnt.IPROTO_AUTH: 'auth',
+}
+
+
+def _consume_exception(fut):
+    # Background futures (schema refetch nobody awaits) must not log
+    # "exception was never retrieved": the requests waiting on them get it.
+    if not fut.cancelled():
+        fut.exception()
+
+
+@cython.final
+cdef class TimerBucket:
+    def __cinit__(self):
+        self.cap = 64
+        self.n = 0
+        self.syncs = <uint64_t *> PyMem_Malloc(self.cap * sizeof(uint64_t))
+        if self.syncs is NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self.syncs is not NULL:
+            PyMem_Free(self.syncs)
+            self.syncs = NULL
+
+    cdef int append(self, uint64_t sync) except -1:
+        cdef uint64_t *p
+        if self.n == self.cap:
+            p = <uint64_t *> PyMem_Realloc(self.syncs, self.cap * 2 * sizeof(uint64_t))
+            if p is NULL:
+                raise MemoryError()
+            self.syncs = p
+            self.cap *= 2
+        self.syncs[self.n] = sync
+        self.n += 1
+        return 0
+
+
+cdef class BaseProtocol(CoreProtocol):
+
+    def __init__(self, *, loop, peer='', encoding=None, double request_timeout=-1.0,
+                 bint auto_refetch_schema=True, on_lost=None):
+        self.loop = loop
+        self.create_future = loop.create_future
+        self.pending = {}
+        self.next_sync_ = 0
+        self.schema = Schema(-1)
+        self.auto_refetch_schema = auto_refetch_schema
+        self.request_timeout = request_timeout
+        self.flush_scheduled = False
+        self.flush_cb = self._flush
+        self.timer_cb = self._on_timer
+        self.timers = {}
+        self.schema_waiting = []
+        self.schema_future = None
+        self.greeting_waiter = loop.create_future()
+        self.closed_waiter = loop.create_future()
+        self.on_lost = on_lost
+        self.peer = peer
+        self.lost_exc = None
+        self.late_replies = 0
+        self.timeouts = 0
+        if encoding is None or encoding.lower().replace('_', '-') in ('utf-8', 'utf8'):
+            self.encoding = None
+            self.wbuf.utf8 = True
+        else:
+            ''.encode(encoding)     # unknown codecs fail here, not mid-request
+            self.encoding = encoding
+            self.wbuf.utf8 = False
+            self.wbuf.encoding = encoding
+
+    # -- asyncio.Protocol ----------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        cdef object cause = self.lost_exc if self.lost_exc is not None else exc
+        self.state = CS_CLOSED
+        self.transport = None
+        if not self.greeting_waiter.done():
+            self.greeting_waiter.set_exception(TarantoolNetworkError(
+                'connection to Tarantool at {} closed before the greeting{}'.format(
+                    self.peer, ': {}'.format(cause) if cause else '')))
+        self._fail_all(cause)
+        if not self.closed_waiter.done():
+            self.closed_waiter.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost(self, cause)
+
+    def eof_received(self):
+        return False
+
+    def pause_writing(self):
+        pass
+
+    def resume_writing(self):
+        pass
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        self.rend += nbytes
+        try:
+            self._parse()
+        except ProtocolError as e:
+            self._close_with(e)
+        except Exception as e:
+            err = ProtocolError('failed to handle a packet from {}: {!r}'.format(self.peer, e))
+            err.__cause__ = e
+            self._close_with(err)
+
+    # -- lifecycle hooks, used by connection.py ------------------------------
+
+    def wait_greeting(self):
+        return self.greeting_waiter
+
+    def wait_closed(self):
+        return self.closed_waiter
+
+    def auth(self, str username, str password):
+        cdef AuthRequest req
+        if self.state != CS_CONNECTED and self.state != CS_READY:
+            raise TarantoolNotConnectedError('not connected to Tarantool at {}'.format(self.peer))
+        req = AuthRequest.__new__(AuthRequest)
+        req.op = tnt.IPROTO_AUTH
+        req.username = username
+        req.scramble = chap_sha1_scramble(self.salt, password or '')
+        return self._submit(req, -1.0)
+
+    def refetch_schema(self):
+        if self.state != CS_CONNECTED and self.state != CS_READY:
+            raise TarantoolNotConnectedError('not connected to Tarantool at {}'.format(self.peer))
+        return self._start_schema_refetch()
+
+    def set_ready(self):
+        if self.state == CS_CONNECTED:
+            self.state = CS_READY
+
+    def close(self):
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self):
+        if self.transport is not None:
+            self.transport.abort()
+
+    def is_connected(self):
+        return self.state == CS_CONNECTED or self.state == CS_READY
+
+    def is_ready(self):
+        return self.state == CS_READY
+
+    def pending_count(self):
+        """Requests awaiting a reply (timed-out ones are dropped at once)."""
+        return len(self.pending)
+
+    def timer_count(self):
+        """Armed timeout buckets; each expires by itself."""
+        return len(self.timers)
+
+    @property
+    def schema_id(self):
+        return self.schema.id
+
+    # -- sending -------------------------------------------------------------
+
+    cdef inline uint64_t _next_sync(self):
+        self.next_sync_ += 1
+        return self.next_sync_
+
+    cdef object execute(self, Request req, double timeout):
+        if self.state != CS_READY:
+            raise TarantoolNotConnectedError(
+                'not connected to Tarantool at {}'.format(self.peer))
+        return self._submit(req, timeout)
+
+    cdef object _submit(self, Request req, double timeout):
+        cdef int rc
+        cdef object waiter
+        req.sync = self._next_sync()
+        rc = self._encode(req)
+        waiter = self.create_future()
+        req.waiter = waiter
+        PyDict_SetItem(self.pending, req.sync, req)
+        if timeout < 0:
+            timeout = self.request_timeout
+        if timeout > 0:
+            self._arm_timer(req, timeout)
+        if rc != 0:
+            self._wait_schema(req)
+        else:
+            self._schedule_flush()
+        return waiter
+
+    cdef int _encode(self, Request req) except -1:
+        cdef Py_ssize_t start = self.wbuf.begin_packet()
+        cdef int rc
+        cdef int64_t schema_id = 0
+        if req.check_schema and self.auto_refetch_schema and self.schema.id > 0:
+            schema_id = self.schema.id
+        try:
+            self.wbuf.put_header(req.op, req.sync, <uint64_t> schema_id)
+            rc = req.encode_body(self.wbuf, self.schema)
+        except BaseException:
+            self.wbuf.rollback(start)
+            raise
+        if rc != 0:
+            self.wbuf.rollback(start)
+            return rc
+        self.wbuf.end_packet(start)
+        return 0
+
+    cdef int _schedule_flush(self) except -1:
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush_cb)
+        return 0
+
+    def _flush(self):
+        self.flush_scheduled = False
+        if self.wbuf.size == 0:
+            return
+        if self.transport is None or self.state == CS_CLOSED:
+            self.wbuf.clear()
+            return
+        self.transport.write(self.wbuf.take())
+
+    # -- timeouts ------------------------------------------------------------
+
+    cdef int _arm_timer(self, Request req, double timeout) except -1:
+        cdef double deadline = self.loop.time() + timeout
+        cdef int64_t key = <int64_t> ceil(deadline * 1000.0)
+        cdef TimerBucket bucket
+        cdef PyObject *p = PyDict_GetItem(self.timers, key)
+        req.timeout = timeout
+        if p is NULL:
+            bucket = TimerBucket.__new__(TimerBucket)
+            bucket.key = key
+            bucket.handle = self.loop.call_at(key / 1000.0, self.timer_cb, key)
+            self.timers[key] = bucket
+        else:
+            bucket = <TimerBucket> p
+        return bucket.append(req.sync)
+
+    def _on_timer(self, int64_t key):
+        self._fire_timer(key)
+
+    cdef int _fire_timer(self, int64_t key) except -1:
+        cdef TimerBucket bucket
+        cdef Request req
+        cdef PyObject *p
+        cdef Py_ssize_t i
+        cdef object sync
+        bucket = self.timers.pop(key, None)
+        if bucket is None:
+            return 0
+        for i in range(bucket.n):
+            sync = bucket.syncs[i]
+            p = PyDict_GetItem(self.pending, sync)
+            if p is NULL:
+                continue
+            req = <Request> p
+            PyDict_DelItem(self.pending, sync)
+            self.timeouts += 1
+            if not req.waiter.done():
+                req.waiter.set_exception(_asyncio.TimeoutError(
+                    'Tarantool {} request timed out after {:g} s'.format(
+                        _REQUEST_NAMES.get(req.op, req.op), req.timeout)))
+        return 0
+
+    # -- receiving -----------------------------------------------------------
+
+    cdef int _on_greeting(self) except -1:
+        if not self.greeting_waiter.done():
+            self.greeting_waiter.set_result((self.version, self.salt))
+        return 0
+
+    cdef int _on_packet(self, const char *p, const char *end) except -1:
+        cdef:
+            uint32_t nkeys, i
+            uint64_t key
+            uint64_t code = 0xffffffffffffffff
+            uint64_t sync = 0
+            int64_t schema_id = 0
+            bint has_sync = False
+            PyObject *rp
+            object sync_obj
+            Request req
+            Response resp
+            object waiter
+        nkeys = mp_decode_map_len(&p, end)
+        for i in range(nkeys):
+            key = mp_decode_uint(&p, end)
+            if key == tnt.IPROTO_REQUEST_TYPE:
+                code = mp_decode_uint(&p, end)
+            elif key == tnt.IPROTO_SYNC:
+                sync = mp_decode_uint(&p, end)
+                has_sync = True
+            elif key == tnt.IPROTO_SCHEMA_VERSION:
+                schema_id = <int64_t> mp_decode_uint(&p, end)
+            else:
+                mp_skip(&p, end)
+        if not has_sync or code == 0xffffffffffffffff:
+            raise ProtocolError('response header without {}'.format(
+                'IPROTO_SYNC' if not has_sync else 'IPROTO_REQUEST_TYPE'))
+        if code == tnt.IPROTO_CHUNK:
+            return 0    # box.session.push: not delivered; the final reply follows
+        if code != tnt.IPROTO_OK and not (code & tnt.IPROTO_TYPE_ERROR):
+            raise ProtocolError('unexpected response type 0x{:x}'.format(code))
+        sync_obj = sync
+        rp = PyDict_GetItem(self.pending, sync_obj)
+        if rp is NULL:
+            self.late_replies += 1    # timed out before: discarded
+            return 0
+        req = <Request> rp
+        PyDict_DelItem(self.pending, sync_obj)
+
+        resp = Response.__new__(Response)
+        resp.sync_ = sync
+        resp.code_ = <uint32_t> code
+        resp.schema_id_ = schema_id
+        resp.encoding = self.encoding
+        if code != tnt.IPROTO_OK:
+            resp.return_code_ = <uint32_t> (code & 0x7fff)
+        if p != end:
+            try:
+                self._parse_body(p, end, resp, req)
+            except BaseException as e:
+                self._fail_request(req, e)
+                raise
+
+        if (schema_id > 0 and schema_id != self.schema.id and self.state == CS_READY
+                and self.auto_refetch_schema and req.check_schema):
+            self._start_schema_refetch()
+
+        waiter = req.waiter
+        if code == tnt.IPROTO_OK:
+            if not waiter.done():
+                waiter.set_result(resp)
+            return 0
+        if (resp.return_code_ == tnt.ER_WRONG_SCHEMA_VERSION and not req.resent
+                and self.auto_refetch_schema):
+            req.resent = True
+            PyDict_SetItem(self.pending, sync_obj, req)
+            self._wait_schema(req)
+            return 0
+        if not waiter.done():
+            waiter.set_exception(TarantoolDatabaseError(
+                resp.return_code_, resp.errmsg if resp.errmsg is not None else '', resp.error))
+        return 0
+
+    # -- schema --------------------------------------------------------------
+
+    cdef int _wait_schema(self, Request req) except -1:
+        self.schema_waiting.append(req)
+        self._start_schema_refetch()
+        return 0
+
+    cdef object _start_schema_refetch(self):
+        cdef SelectRequest spaces, indexes
+        if self.schema_future is not None:
+            return self.schema_future
+        fut = self.create_future()
+        fut.add_done_callback(_consume_exception)
+        self.schema_future = fut
+        spaces = _system_select(tnt.SPACE_VSPACE)
+        indexes = _system_select(tnt.SPACE_VINDEX)
+        try:
+            both = _asyncio.gather(self._submit(spaces, -1.0), self._submit(indexes, -1.0))
+        except BaseException as e:
+            self.schema_future = None
+            fut.set_exception(e)
+            return fut
+        both.add_done_callback(self._on_schema_fetched)
+        return fut
+
+    def _on_schema_fetched(self, both):
+        fut = self.schema_future
+        self.schema_future = None
+        if both.cancelled():
+            exc = TarantoolSchemaError('schema fetch was cancelled')
+        else:
+            exc = both.exception()
+        if exc is None:
+            spaces, indexes = both.result()
+            try:
+                self.schema = schema_parse(
+                    (<Response> spaces).schema_id_, spaces.body, indexes.body)
+            except Exception as e:
+                exc = e
+        if exc is not None:
+            err = TarantoolSchemaError('could not fetch the schema: {}'.format(exc))
+            err.__cause__ = exc
+            waiting = self.schema_waiting
+            self.schema_waiting = []
+            for req in waiting:
+                self._fail_request(req, err)
+            if fut is not None and not fut.done():
+                fut.set_exception(err)
+            return
+        if fut is not None and not fut.done():
+            fut.set_result(self.schema)
+        self._resend_after_schema()
+
+    cdef int _resend_after_schema(self) except -1:
+        cdef list waiting = self.schema_waiting
+        cdef Request req
+        cdef int rc
+        self.schema_waiting = []
+        for obj in waiting:
+            req = <Request> obj
+            if req.waiter.done() or self.state == CS_CLOSED:
+                self.pending.pop(req.sync, None)
+                continue
+            try:
+                rc = self._encode(req)
+            except BaseException as e:
+                self._fail_request(req, e)
+                continue
+            if rc != 0:
+                self._fail_request(req, TarantoolSchemaError(
+                    'space {!r}{} not found in the schema of {} (schema id {})'.format(
+                        req.space,
+                        '' if req.index is None else ' or its index {!r}'.format(req.index),
+                        self.peer, self.schema.id)))
+        self._schedule_flush()
+        return 0
+
+    # -- failure -------------------------------------------------------------
+
+    cdef int _fail_request(self, Request req, object exc) except -1:
+        self.pending.pop(req.sync, None)
+        if req.waiter is not None and not req.waiter.done():
+            req.waiter.set_exception(exc)
+        return 0
+
+    cdef int _fail_all(self, object cause) except -1:
+        cdef dict pending = self.pending
+        cdef Request req
+        cdef TimerBucket bucket
+        self.pending = {}
+        self.schema_waiting = []
+        for bucket in self.timers.values():
+            bucket.handle.cancel()
+        self.timers = {}
+        self.wbuf.clear()
+        msg = 'lost connection to Tarantool at {}{}'.format(
+            self.peer, ': {}'.format(cause) if cause else '')
+        cls = type(cause) if isinstance(cause, ProtocolError) else TarantoolNotConnectedError
+        for obj in pending.values():
+            req = <Request> obj
+            if not req.waiter.done():
+                exc = cls(msg)
+                exc.__cause__ = cause
+                req.waiter.set_exception(exc)
+        return 0
+
+    cdef int _close_with(self, object exc) except -1:
+        if self.lost_exc is None:
+            self.lost_exc = exc
+        self.state = CS_CLOSED
+        self._fail_all(exc)
+        if self.transport is not None:
+            self.transport.abort()
+        return 0
+
+
+cdef SelectRequest _system_select(int space_id):
+    cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
+    req.op = tnt.IPROTO_SELECT
+    req.space = space_id
+    req.index = 0
+    req.key = None
+    req.offset = 0
+    req.limit = 0xffffffff
+    req.iterator = 2    # ALL
+    req.check_schema = False
+    req.parse_as_tuples = False
+    return req

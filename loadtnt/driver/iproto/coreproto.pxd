@@ -1,0 +1,25 @@
+cdef enum ConnState:
+    CS_GREETING = 0     # TCP connected, waiting for the 128-byte greeting
+    CS_CONNECTED = 1    # greeting read: auth and schema may be sent
+    CS_READY = 2        # the lifecycle said so: user requests may be sent
+    CS_CLOSED = 3
+
+
+cdef class CoreProtocol:
+    # Frames and parses packets; knows nothing of the event loop.
+    cdef:
+        bytearray rbuf
+        Py_ssize_t rstart
+        Py_ssize_t rend
+        Py_ssize_t want
+        WriteBuffer wbuf
+        int state
+        object encoding           # None: UTF-8 fast path
+        readonly object version
+        bytes salt
+
+    cdef int _parse(self) except -1
+    cdef int _parse_greeting(self, const char *p) except -1
+    cdef int _on_greeting(self) except -1
+    cdef int _on_packet(self, const char *p, const char *end) except -1
+    cdef int _parse_body(self, const char *p, const char *end, Response resp, Request req) except -1

@@ -1,0 +1,241 @@
+# CoreProtocol: the IProto state machine. Bytes in, packets out; the event
+# loop glue (futures, timers, the transport) lives in protocol.pyx.
+
+cdef enum:
+    _RBUF_INITIAL = 64 * 1024
+    _RBUF_MIN_FREE = 16 * 1024
+    _RBUF_SHRINK_ABOVE = 4 * 1024 * 1024
+    _MAX_PACKET = 1 << 30
+
+
+cdef class CoreProtocol:
+
+    def __cinit__(self):
+        self.rbuf = bytearray(_RBUF_INITIAL)
+        self.rstart = 0
+        self.rend = 0
+        self.want = 0
+        self.wbuf = WriteBuffer()
+        self.state = CS_GREETING
+        self.encoding = None
+        self.version = None
+        self.salt = None
+
+    # -- asyncio.BufferedProtocol: the loop reads straight into rbuf ----------
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        cdef Py_ssize_t cap = len(self.rbuf)
+        cdef Py_ssize_t used, need
+        cdef bytearray nbuf
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+            if cap > _RBUF_SHRINK_ABOVE and self.want <= _RBUF_INITIAL:
+                self.rbuf = bytearray(_RBUF_INITIAL)
+                cap = _RBUF_INITIAL
+        need = self.want - (self.rend - self.rstart)
+        if need < _RBUF_MIN_FREE:
+            need = _RBUF_MIN_FREE
+        if cap - self.rend < need:
+            used = self.rend - self.rstart
+            if self.rstart > 0 and cap - used >= need:
+                memmove(PyByteArray_AS_STRING(self.rbuf),
+                        PyByteArray_AS_STRING(self.rbuf) + self.rstart, <size_t> used)
+            else:
+                # A new buffer rather than a resize: the previous memoryview
+                # may still be alive in the loop's frame.
+                while cap - used < need:
+                    cap *= 2
+                nbuf = bytearray(cap)
+                memcpy(PyByteArray_AS_STRING(nbuf),
+                       PyByteArray_AS_STRING(self.rbuf) + self.rstart, <size_t> used)
+                self.rbuf = nbuf
+            self.rstart = 0
+            self.rend = used
+        return memoryview(self.rbuf)[self.rend:]
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        self.rend += nbytes
+        self._parse()
+
+    def data_received(self, data):
+        # Plain asyncio.Protocol path (used by transports that do not support
+        # BufferedProtocol): copy into rbuf and parse.
+        cdef Py_ssize_t n = len(data)
+        cdef object view
+        view = self.get_buffer(n)
+        while len(view) < n:
+            self.want = self.rend - self.rstart + n
+            view = self.get_buffer(n)
+        view[:n] = data
+        view = None
+        self.buffer_updated(n)
+
+    # -- framing --------------------------------------------------------------
+
+    cdef int _parse(self) except -1:
+        cdef:
+            char *base = PyByteArray_AS_STRING(self.rbuf)
+            const char *p
+            const char *end
+            const char *q
+            uint64_t length
+            uint8_t c
+            Py_ssize_t prefix
+        if self.state == CS_CLOSED:
+            self.rstart = self.rend
+            return 0
+        if self.state == CS_GREETING:
+            if self.rend - self.rstart < tnt.GREETING_SIZE:
+                self.want = tnt.GREETING_SIZE
+                return 0
+            self._parse_greeting(base + self.rstart)
+            self.rstart += tnt.GREETING_SIZE
+            self.state = CS_CONNECTED
+            self._on_greeting()
+        while self.state != CS_CLOSED:
+            p = base + self.rstart
+            end = base + self.rend
+            if p == end:
+                self.want = 0
+                break
+            # the length prefix: an MP_UINT, always 0xce from Tarantool
+            c = <uint8_t> p[0]
+            if c <= 0x7f:
+                prefix = 1
+            elif c == 0xcc:
+                prefix = 2
+            elif c == 0xcd:
+                prefix = 3
+            elif c == 0xce:
+                prefix = 5
+            elif c == 0xcf:
+                prefix = 9
+            else:
+                raise ProtocolError('bad packet length prefix byte 0x{:02x}'.format(c))
+            if end - p < prefix:
+                self.want = prefix
+                break
+            q = p
+            length = mp_decode_uint(&q, end)
+            if length > _MAX_PACKET:
+                raise ProtocolError('packet of {} bytes exceeds the {} byte limit'
+                                    .format(length, <long> _MAX_PACKET))
+            if <uint64_t> (end - q) < length:
+                self.want = prefix + <Py_ssize_t> length
+                break
+            self.rstart += prefix + <Py_ssize_t> length
+            self._on_packet(q, q + length)
+            # _on_packet never re-enters the loop, so base is still valid
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+        return 0
+
+    cdef int _parse_greeting(self, const char *p) except -1:
+        cdef bytes line1 = PyBytes_FromStringAndSize(p, 64)
+        cdef bytes line2 = PyBytes_FromStringAndSize(p + 64, 64)
+        if not line1.startswith(b'Tarantool '):
+            raise ProtocolError('not a Tarantool greeting: {!r}'.format(line1[:32]))
+        parts = line1.decode('ascii', 'replace').split()
+        ver = parts[1] if len(parts) > 1 else ''
+        nums = []
+        for piece in ver.split('-')[0].split('.'):
+            if not piece.isdigit():
+                break
+            nums.append(int(piece))
+        self.version = tuple(nums)
+        try:
+            self.salt = _base64.b64decode(line2[:44])
+        except Exception:
+            raise ProtocolError('bad salt in the Tarantool greeting') from None
+        if len(self.salt) < tnt.SCRAMBLE_SIZE:
+            raise ProtocolError('short salt in the Tarantool greeting')
+        return 0
+
+    cdef int _on_greeting(self) except -1:
+        return 0
+
+    cdef int _on_packet(self, const char *p, const char *end) except -1:
+        return 0
+
+    cdef int _parse_body(self, const char *p, const char *end, Response resp,
+                         Request req) except -1:
+        cdef:
+            uint32_t n, i, m, j, k, rows
+            uint64_t key
+            list data
+            object item
+            Metadata md
+        n = mp_decode_map_len(&p, end)
+        for i in range(n):
+            key = mp_decode_uint(&p, end)
+            if key == tnt.IPROTO_DATA:
+                if not req.parse_as_tuples:
+                    resp.body = mp_decode_obj(&p, end, self.encoding)
+                    if type(resp.body) is not list:
+                        raise ProtocolError('IPROTO_DATA is not an array')
+                    continue
+                md = resp.metadata if resp.metadata is not None else req.metadata
+                rows = mp_decode_array_len(&p, end)
+                mp_need(p, end, rows)
+                data = PyList_New(rows)
+                for j in range(rows):
+                    m = mp_decode_array_len(&p, end)
+                    mp_need(p, end, m)
+                    values = PyTuple_New(m)
+                    for k in range(m):
+                        item = mp_decode_obj(&p, end, self.encoding)
+                        Py_INCREF(item)
+                        PyTuple_SET_ITEM(values, k, item)
+                    item = ttuple_new(<tuple> values, md)
+                    Py_INCREF(item)
+                    PyList_SET_ITEM(data, j, item)
+                resp.body = data
+            elif key == tnt.IPROTO_ERROR_24:
+                resp.errmsg = mp_decode_obj(&p, end, self.encoding)
+            elif key == tnt.IPROTO_ERROR:
+                resp.error = iproto_error_from_obj(mp_decode_obj(&p, end, self.encoding))
+            elif key == tnt.IPROTO_METADATA:
+                if req.parse_metadata:
+                    resp.metadata = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
+                    if resp.body is not None:
+                        for item in resp.body:
+                            if type(item) is TarantoolTuple:
+                                (<TarantoolTuple> item).metadata = resp.metadata
+                else:
+                    mp_skip(&p, end)
+            elif key == tnt.IPROTO_BIND_METADATA:
+                resp.params = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
+            elif key == tnt.IPROTO_BIND_COUNT:
+                resp.params_count = <int> mp_decode_uint(&p, end)
+            elif key == tnt.IPROTO_STMT_ID:
+                resp.stmt_id_ = mp_decode_obj(&p, end, self.encoding)
+            elif key == tnt.IPROTO_SQL_INFO:
+                item = mp_decode_obj(&p, end, self.encoding)
+                if not isinstance(item, dict):
+                    raise ProtocolError('IPROTO_SQL_INFO is not a map')
+                resp.rowcount_ = item.get(tnt.SQL_INFO_ROW_COUNT, 0)
+                resp.autoincrement_ids = item.get(tnt.SQL_INFO_AUTOINCREMENT_IDS)
+            else:
+                mp_skip(&p, end)
+        if p != end:
+            raise ProtocolError('{} trailing bytes after the response body'.format(end - p))
+        return 0
+
+
+cdef Metadata _sql_metadata(object obj):
+    cdef Metadata md = Metadata()
+    cdef Field f
+    if not isinstance(obj, list):
+        raise ProtocolError('SQL metadata is not an array')
+    for i, item in enumerate(obj):
+        if not isinstance(item, dict):
+            raise ProtocolError('SQL metadata field is not a map')
+        f = Field.__new__(Field)
+        f.name = item.get(tnt.IPROTO_FIELD_NAME)
+        f.type = item.get(tnt.IPROTO_FIELD_TYPE)
+        f.collation = item.get(tnt.IPROTO_FIELD_COLL)
+        f.is_nullable = item.get(tnt.IPROTO_FIELD_IS_NULLABLE)
+        f.is_autoincrement = item.get(tnt.IPROTO_FIELD_IS_AUTOINCREMENT)
+        f.span = item.get(tnt.IPROTO_FIELD_SPAN)
+        md.add(i, f)
+    return md

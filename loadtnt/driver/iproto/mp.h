@@ -1,0 +1,25 @@
+/* Big-endian loads and stores for MessagePack, the only C the core needs.
+ * Unaligned access goes through memcpy, which compilers turn into one move. */
+#ifndef LOADTNT_MP_H
+#define LOADTNT_MP_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline void lt_store_u16(char *p, uint16_t v) { v = __builtin_bswap16(v); memcpy(p, &v, 2); }
+static inline void lt_store_u32(char *p, uint32_t v) { v = __builtin_bswap32(v); memcpy(p, &v, 4); }
+static inline void lt_store_u64(char *p, uint64_t v) { v = __builtin_bswap64(v); memcpy(p, &v, 8); }
+
+static inline uint16_t lt_load_u16(const char *p) { uint16_t v; memcpy(&v, p, 2); return __builtin_bswap16(v); }
+static inline uint32_t lt_load_u32(const char *p) { uint32_t v; memcpy(&v, p, 4); return __builtin_bswap32(v); }
+static inline uint64_t lt_load_u64(const char *p) { uint64_t v; memcpy(&v, p, 8); return __builtin_bswap64(v); }
+
+static inline void lt_store_double(char *p, double d) { uint64_t v; memcpy(&v, &d, 8); lt_store_u64(p, v); }
+static inline double lt_load_double(const char *p) { uint64_t v = lt_load_u64(p); double d; memcpy(&d, &v, 8); return d; }
+static inline float lt_load_float(const char *p) { uint32_t v = lt_load_u32(p); float f; memcpy(&f, &v, 4); return f; }
+
+#ifndef LOADTNT_DEBUG
+#define LOADTNT_DEBUG 0
+#endif
+
+#endif

@@ -1,0 +1,310 @@
+# One final class per request type; encode_body writes the IProto body map.
+
+
+class Iterator(_enum.IntEnum):
+    """Index iterators, as box.index.* in Lua."""
+    EQ = 0
+    REQ = 1
+    ALL = 2
+    LT = 3
+    LE = 4
+    GE = 5
+    GT = 6
+    BITS_ALL_SET = 7
+    BITS_ANY_SET = 8
+    BITS_ALL_NOT_SET = 9
+    OVERLAPS = 10
+    NEIGHBOR = 11
+
+
+cdef object _iterator_value(object iterator):
+    if isinstance(iterator, int) and not isinstance(iterator, bool):
+        if not 0 <= iterator <= 11:
+            raise ValueError('unknown iterator {}'.format(iterator))
+        return int(iterator)
+    if isinstance(iterator, str):
+        try:
+            return int(Iterator[iterator.upper()])
+        except KeyError:
+            raise ValueError('unknown iterator {!r}; one of: {}'.format(
+                iterator, ', '.join(i.name for i in Iterator))) from None
+    raise TypeError('iterator must be an Iterator, its name or its number, not {}'
+                    .format(type(iterator).__name__))
+
+
+cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp) except -1:
+    cdef Metadata md
+    cdef list values
+    if key is None:
+        return buf.put_array_header(0)
+    if PyList_CheckExact(key) or PyTuple_CheckExact(key) or type(key) is TarantoolTuple:
+        return buf.put_obj(key)
+    if isinstance(key, dict):
+        md = idx.metadata
+        if md is None or md.len() == 0:
+            raise TarantoolSchemaError(
+                'a key given as a dict needs the index parts of {}.{} (is fetch_schema on?)'
+                .format(sp.name or sp.sid, idx.name or idx.iid))
+        values = []
+        for i in range(md.len()):
+            name = md.name_by_id(i)
+            if name not in key:
+                break
+            values.append(key[name])
+        unknown = set(key) - set(md.names)
+        if unknown:
+            raise TarantoolSchemaError('key fields {} are not parts of index {}.{}'.format(
+                sorted(map(str, unknown)), sp.name or sp.sid, idx.name or idx.iid))
+        return buf.put_obj(values)
+    if isinstance(key, (list, tuple)):
+        return buf.put_obj(list(key))
+    # a scalar key of a one-part index
+    buf.put_array_header(1)
+    return buf.put_obj(key)
+
+
+cdef int _put_tuple(WriteBuffer buf, object t, SchemaSpace sp) except -1:
+    cdef Metadata md
+    cdef list values
+    cdef Py_ssize_t i, n
+    if PyList_CheckExact(t) or PyTuple_CheckExact(t) or type(t) is TarantoolTuple:
+        return buf.put_obj(t)
+    if isinstance(t, dict):
+        md = sp.metadata
+        if md is None or md.len() == 0:
+            raise TarantoolSchemaError(
+                'a tuple given as a dict needs the format of space {} (is fetch_schema on?)'
+                .format(sp.name or sp.sid))
+        unknown = [k for k in t if md.id_by_name(k) < 0]
+        if unknown:
+            raise TarantoolSchemaError('fields {} are not in the format of space {}'.format(
+                sorted(map(str, unknown)), sp.name or sp.sid))
+        n = md.len()
+        values = [None] * n
+        for i in range(n):
+            name = md.name_by_id(i)
+            if name in t:
+                values[i] = t[name]
+        # trailing fields the dict did not give are left out (nullable tail)
+        while n > 0 and values[n - 1] is None and md.name_by_id(n - 1) not in t:
+            n -= 1
+        return buf.put_obj(values[:n])
+    if isinstance(t, (list, tuple)):
+        return buf.put_obj(list(t))
+    raise TypeError('a tuple must be a list, tuple or dict, not {}'.format(type(t).__name__))
+
+
+cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp) except -1:
+    cdef Py_ssize_t i, n, field_no
+    if not isinstance(operations, (list, tuple)):
+        raise TypeError('update operations must be a list of [op, field, args...], not {}'
+                        .format(type(operations).__name__))
+    buf.put_array_header(len(operations))
+    for op in operations:
+        if not isinstance(op, (list, tuple)) or len(op) < 2:
+            raise TypeError('an update operation must be [op, field, args...], got {!r}'
+                            .format(op))
+        n = len(op)
+        buf.put_array_header(n)
+        buf.put_obj(op[0])
+        field = op[1]
+        if isinstance(field, str):
+            field_no = sp.metadata.id_by_name(field) if sp.metadata is not None else -1
+            if field_no >= 0:
+                buf.put_uint(field_no)
+            elif '.' in field or '[' in field or sp.metadata is None or sp.metadata.len() == 0:
+                buf.put_str(field)    # a JSON path, or no format known: the server resolves it
+            else:
+                raise TarantoolSchemaError('field {!r} is not in the format of space {}'.format(
+                    field, sp.name or sp.sid))
+        else:
+            buf.put_obj(field)
+        for i in range(2, n):
+            buf.put_obj(op[i])
+    return 0
+
+
+cdef inline object _args_list(object args):
+    if args is None:
+        return []
+    if PyList_CheckExact(args) or PyTuple_CheckExact(args):
+        return args
+    if isinstance(args, (list, tuple)):
+        return list(args)
+    raise TypeError('args must be a list or tuple, not {}'.format(type(args).__name__))
+
+
+@cython.no_gc
+cdef class Request:
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        raise NotImplementedError
+
+
+@cython.final
+@cython.no_gc
+cdef class PingRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        return 0
+
+
+@cython.final
+@cython.no_gc
+cdef class SelectRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        cdef SchemaSpace sp = schema.get_space(self.space)
+        cdef SchemaIndex idx
+        if sp is None:
+            return 1
+        idx = sp.get_index(self.index)
+        if idx is None:
+            return 1
+        self.metadata = sp.metadata
+        buf.put_map_header(6)
+        buf.put_uint(tnt.IPROTO_SPACE_ID)
+        buf.put_uint(sp.sid)
+        buf.put_uint(tnt.IPROTO_INDEX_ID)
+        buf.put_uint(idx.iid)
+        buf.put_uint(tnt.IPROTO_LIMIT)
+        buf.put_uint(self.limit)
+        buf.put_uint(tnt.IPROTO_OFFSET)
+        buf.put_uint(self.offset)
+        buf.put_uint(tnt.IPROTO_ITERATOR)
+        buf.put_obj(self.iterator)
+        buf.put_uint(tnt.IPROTO_KEY)
+        return _put_key(buf, self.key, idx, sp)
+
+
+@cython.final
+@cython.no_gc
+cdef class InsertRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        cdef SchemaSpace sp = schema.get_space(self.space)
+        if sp is None:
+            return 1
+        self.metadata = sp.metadata
+        buf.put_map_header(2)
+        buf.put_uint(tnt.IPROTO_SPACE_ID)
+        buf.put_uint(sp.sid)
+        buf.put_uint(tnt.IPROTO_TUPLE)
+        return _put_tuple(buf, self.t, sp)
+
+
+@cython.final
+@cython.no_gc
+cdef class DeleteRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        cdef SchemaSpace sp = schema.get_space(self.space)
+        cdef SchemaIndex idx
+        if sp is None:
+            return 1
+        idx = sp.get_index(self.index)
+        if idx is None:
+            return 1
+        self.metadata = sp.metadata
+        buf.put_map_header(3)
+        buf.put_uint(tnt.IPROTO_SPACE_ID)
+        buf.put_uint(sp.sid)
+        buf.put_uint(tnt.IPROTO_INDEX_ID)
+        buf.put_uint(idx.iid)
+        buf.put_uint(tnt.IPROTO_KEY)
+        return _put_key(buf, self.key, idx, sp)
+
+
+@cython.final
+@cython.no_gc
+cdef class UpdateRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        cdef SchemaSpace sp = schema.get_space(self.space)
+        cdef SchemaIndex idx
+        if sp is None:
+            return 1
+        idx = sp.get_index(self.index)
+        if idx is None:
+            return 1
+        self.metadata = sp.metadata
+        buf.put_map_header(4)
+        buf.put_uint(tnt.IPROTO_SPACE_ID)
+        buf.put_uint(sp.sid)
+        buf.put_uint(tnt.IPROTO_INDEX_ID)
+        buf.put_uint(idx.iid)
+        buf.put_uint(tnt.IPROTO_KEY)
+        _put_key(buf, self.key, idx, sp)
+        buf.put_uint(tnt.IPROTO_TUPLE)
+        return _put_operations(buf, self.operations, sp)
+
+
+@cython.final
+@cython.no_gc
+cdef class UpsertRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        cdef SchemaSpace sp = schema.get_space(self.space)
+        if sp is None:
+            return 1
+        self.metadata = sp.metadata
+        buf.put_map_header(3)
+        buf.put_uint(tnt.IPROTO_SPACE_ID)
+        buf.put_uint(sp.sid)
+        buf.put_uint(tnt.IPROTO_TUPLE)
+        _put_tuple(buf, self.t, sp)
+        buf.put_uint(tnt.IPROTO_OPS)
+        return _put_operations(buf, self.operations, sp)
+
+
+@cython.final
+@cython.no_gc
+cdef class CallRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(2)
+        buf.put_uint(tnt.IPROTO_FUNCTION_NAME)
+        buf.put_str(self.func_name)
+        buf.put_uint(tnt.IPROTO_TUPLE)
+        return buf.put_obj(self.args)
+
+
+@cython.final
+@cython.no_gc
+cdef class EvalRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(2)
+        buf.put_uint(tnt.IPROTO_EXPR)
+        buf.put_str(self.expression)
+        buf.put_uint(tnt.IPROTO_TUPLE)
+        return buf.put_obj(self.args)
+
+
+@cython.final
+@cython.no_gc
+cdef class ExecuteRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(3)
+        if isinstance(self.query, str):
+            buf.put_uint(tnt.IPROTO_SQL_TEXT)
+            buf.put_str(self.query)
+        else:
+            buf.put_uint(tnt.IPROTO_STMT_ID)
+            buf.put_obj(self.query)
+        buf.put_uint(tnt.IPROTO_SQL_BIND)
+        buf.put_obj(self.args)
+        buf.put_uint(tnt.IPROTO_OPTIONS)
+        return buf.put_array_header(0)
+
+
+@cython.final
+@cython.no_gc
+cdef class AuthRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(2)
+        buf.put_uint(tnt.IPROTO_USER_NAME)
+        buf.put_str(self.username)
+        buf.put_uint(tnt.IPROTO_TUPLE)
+        buf.put_array_header(2)
+        buf.put_raw_str(b'chap-sha1', 9)
+        return buf.put_bin(PyBytes_AS_STRING(self.scramble), PyBytes_GET_SIZE(self.scramble))
+
+
+cdef bytes chap_sha1_scramble(bytes salt, str password):
+    """scramble = sha1(password) XOR sha1(salt[:20] + sha1(sha1(password)))"""
+    step1 = _hashlib.sha1(password.encode('utf-8')).digest()
+    step2 = _hashlib.sha1(step1).digest()
+    step3 = _hashlib.sha1(salt[:20] + step2).digest()
+    return bytes(a ^ b for a, b in zip(step1, step3))

@@ -1,0 +1,32 @@
+cdef class IProtoErrorStackFrame:
+    cdef public:
+        object error_type
+        object file
+        object line
+        object message
+        object err_no
+        object code
+        object fields
+
+
+cdef class IProtoError:
+    cdef public list trace
+
+
+cdef class Response:
+    cdef public:
+        object body
+        object errmsg
+        object error
+        Metadata metadata
+        Metadata params
+        int params_count
+        object autoincrement_ids
+        object encoding
+    cdef:
+        uint64_t sync_
+        uint32_t code_
+        uint32_t return_code_
+        int64_t schema_id_
+        int64_t rowcount_
+        object stmt_id_

@@ -1,0 +1,108 @@
+# Response: what a request resolves to.
+
+
+@cython.final
+cdef class IProtoErrorStackFrame:
+    def __repr__(self):
+        return '<IProtoErrorStackFrame type={} code={} message={!r}>'.format(
+            self.error_type, self.code, self.message)
+
+
+@cython.final
+cdef class IProtoError:
+    def __repr__(self):
+        return '<IProtoError trace={!r}>'.format(self.trace)
+
+
+cdef IProtoError iproto_error_from_obj(object obj):
+    # IPROTO_ERROR (0x52): {MP_ERROR_STACK: [{type, file, line, message, errno, code, fields}]}
+    cdef IProtoError err = IProtoError.__new__(IProtoError)
+    cdef IProtoErrorStackFrame fr
+    err.trace = []
+    if not isinstance(obj, dict):
+        return err
+    for item in obj.get(tnt.MP_ERROR_STACK) or []:
+        if not isinstance(item, dict):
+            continue
+        fr = IProtoErrorStackFrame.__new__(IProtoErrorStackFrame)
+        fr.error_type = item.get(tnt.MP_ERROR_TYPE)
+        fr.file = item.get(tnt.MP_ERROR_FILE)
+        fr.line = item.get(tnt.MP_ERROR_LINE)
+        fr.message = item.get(tnt.MP_ERROR_MESSAGE)
+        fr.err_no = item.get(tnt.MP_ERROR_ERRNO)
+        fr.code = item.get(tnt.MP_ERROR_CODE)
+        fr.fields = item.get(tnt.MP_ERROR_FIELDS)
+        err.trace.append(fr)
+    return err
+
+
+@cython.freelist(256)
+@cython.final
+cdef class Response:
+
+    def __cinit__(self):
+        self.rowcount_ = -1
+
+    @property
+    def sync(self):
+        """The request's sync number."""
+        return self.sync_
+
+    @property
+    def code(self):
+        """The IProto response type: 0 for success, 0x8000 | error code otherwise."""
+        return self.code_
+
+    @property
+    def return_code(self):
+        """The server's error code (0 on success)."""
+        return self.return_code_
+
+    @property
+    def schema_id(self):
+        """The schema version the server reported with this response."""
+        return self.schema_id_
+
+    @property
+    def stmt_id(self):
+        """The prepared statement id (SQL prepare), or None."""
+        return self.stmt_id_
+
+    @property
+    def rowcount(self):
+        """Rows in the body, or the SQL row count of a DML statement."""
+        if self.body is not None and len(self.body) > 0:
+            return len(self.body)
+        if self.rowcount_ >= 0:
+            return self.rowcount_
+        return 0
+
+    @property
+    def data(self):
+        """The body (asynctnt 1.x name)."""
+        return self.body
+
+    def done(self):
+        return True
+
+    def __len__(self):
+        if self.body is None:
+            return 0
+        return len(self.body)
+
+    def __getitem__(self, i):
+        if self.body is None:
+            raise IndexError('response has no body')
+        return self.body[i]
+
+    def __iter__(self):
+        if self.body is None:
+            return iter(())
+        return iter(self.body)
+
+    def __repr__(self):
+        if self.errmsg is not None:
+            return '<Response sync={} code={} errmsg={!r}>'.format(
+                self.sync_, self.return_code_, self.errmsg)
+        return '<Response sync={} rowcount={} data={!r}>'.format(
+            self.sync_, self.rowcount, self.body)

@@ -1,0 +1,147 @@
+# TarantoolTuple: a row addressable by position and by field name.
+
+
+@cython.final
+cdef class Field:
+    def __repr__(self):
+        return '<Field name={!r} type={!r}>'.format(self.name, self.type)
+
+
+@cython.final
+cdef class Metadata:
+    def __cinit__(self):
+        self.fields = []
+        self.names = []
+        self.name_id_map = {}
+
+    cdef int add(self, int field_id, Field field) except -1:
+        while len(self.fields) <= field_id:
+            self.fields.append(None)
+            self.names.append(None)
+        self.fields[field_id] = field
+        self.names[field_id] = field.name
+        if field.name is not None:
+            self.name_id_map[field.name] = field_id
+        return 0
+
+    cdef object name_by_id(self, Py_ssize_t i):
+        if 0 <= i < len(self.names):
+            return self.names[i]
+        return None
+
+    cdef Py_ssize_t id_by_name(self, object name) except -2:
+        cdef PyObject *p = PyDict_GetItem(self.name_id_map, name)
+        if p is NULL:
+            return -1
+        return <Py_ssize_t> (<object> p)
+
+    cdef inline Py_ssize_t len(self):
+        return len(self.names)
+
+    def __len__(self):
+        return len(self.names)
+
+    def __repr__(self):
+        return '<Metadata fields={!r}>'.format(self.names)
+
+
+@cython.freelist(256)
+@cython.final
+cdef class TarantoolTuple:
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError('TarantoolTuple is created by the driver only')
+
+    cdef object _get_by_name(self, object name, bint raise_missing):
+        cdef Py_ssize_t i = -1
+        if self.metadata is not None:
+            i = self.metadata.id_by_name(name)
+        if i < 0 or i >= len(self._values):
+            if raise_missing:
+                raise KeyError(name)
+            return None
+        return self._values[i]
+
+    def __getitem__(self, item):
+        if PyLong_CheckExact(item) or isinstance(item, slice):
+            return self._values[item]
+        if isinstance(item, str):
+            return self._get_by_name(item, True)
+        if isinstance(item, int):
+            return self._values[item]
+        raise TypeError('tuple indices must be int, slice or a field name, not {}'
+                        .format(type(item).__name__))
+
+    def __len__(self):
+        return len(self._values)
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __contains__(self, item):
+        # dict-like: is this a field name of the tuple
+        if self.metadata is None:
+            return False
+        cdef Py_ssize_t i = self.metadata.id_by_name(item)
+        return 0 <= i < len(self._values)
+
+    def get(self, item, default=None):
+        if isinstance(item, str):
+            if item in self:
+                return self._get_by_name(item, False)
+            return default
+        try:
+            return self._values[item]
+        except (IndexError, TypeError):
+            return default
+
+    def keys(self):
+        cdef Py_ssize_t i
+        cdef object name
+        for i in range(len(self._values)):
+            name = self.metadata.name_by_id(i) if self.metadata is not None else None
+            yield i if name is None else name
+
+    def values(self):
+        return iter(self._values)
+
+    def items(self):
+        cdef Py_ssize_t i
+        cdef object name
+        for i in range(len(self._values)):
+            name = self.metadata.name_by_id(i) if self.metadata is not None else None
+            yield (i if name is None else name, self._values[i])
+
+    def __eq__(self, other):
+        if type(other) is TarantoolTuple:
+            return self._values == (<TarantoolTuple> other)._values
+        if isinstance(other, tuple):
+            return self._values == other
+        if isinstance(other, list):
+            return list(self._values) == other
+        return NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        if r is NotImplemented:
+            return r
+        return not r
+
+    def __hash__(self):
+        return hash(self._values)
+
+    def __reduce__(self):
+        return (list, (list(self._values),))
+
+    def __repr__(self):
+        parts = []
+        for k, v in self.items():
+            parts.append('{}={!r}'.format(k, v))
+        return '<TarantoolTuple {}>'.format(' '.join(parts))
+
+
+cdef TarantoolTuple ttuple_new(tuple values, Metadata metadata):
+    cdef TarantoolTuple t = TarantoolTuple.__new__(TarantoolTuple)
+    t._values = values
+    t.metadata = metadata
+    return t

@@ -1,0 +1,323 @@
+# MessagePack decoder. Strings decode as str (UTF-8, or the connection's
+# encoding), bin as bytes, MP_EXT 1 and 2 as decimal.Decimal and uuid.UUID.
+
+ExtType = _collections.namedtuple('ExtType', 'code data')
+
+
+cdef int mp_need(const char *p, const char *end, Py_ssize_t n) except -1:
+    if end - p < n:
+        raise ProtocolError(
+            'truncated MessagePack: {} more bytes expected, {} left in the packet'
+            .format(n, end - p))
+    return 0
+
+
+cdef uint8_t mp_peek(const char *p, const char *end) except? 0xff:
+    mp_need(p, end, 1)
+    return <uint8_t> p[0]
+
+
+cdef uint64_t mp_decode_uint(const char **pp, const char *end) except? 0xffffffffffffffff:
+    cdef const char *p = pp[0]
+    cdef uint8_t c = mp_peek(p, end)
+    if c <= 0x7f:
+        pp[0] = p + 1
+        return c
+    if c == 0xcc:
+        mp_need(p, end, 2)
+        pp[0] = p + 2
+        return <uint8_t> p[1]
+    if c == 0xcd:
+        mp_need(p, end, 3)
+        pp[0] = p + 3
+        return lt_load_u16(p + 1)
+    if c == 0xce:
+        mp_need(p, end, 5)
+        pp[0] = p + 5
+        return lt_load_u32(p + 1)
+    if c == 0xcf:
+        mp_need(p, end, 9)
+        pp[0] = p + 9
+        return lt_load_u64(p + 1)
+    raise ProtocolError('expected an unsigned integer, got MessagePack type 0x{:02x}'.format(c))
+
+
+cdef uint32_t mp_decode_array_len(const char **pp, const char *end) except? 0xffffffff:
+    cdef const char *p = pp[0]
+    cdef uint8_t c = mp_peek(p, end)
+    if 0x90 <= c <= 0x9f:
+        pp[0] = p + 1
+        return c & 0x0f
+    if c == 0xdc:
+        mp_need(p, end, 3)
+        pp[0] = p + 3
+        return lt_load_u16(p + 1)
+    if c == 0xdd:
+        mp_need(p, end, 5)
+        pp[0] = p + 5
+        return lt_load_u32(p + 1)
+    raise ProtocolError('expected an array, got MessagePack type 0x{:02x}'.format(c))
+
+
+cdef uint32_t mp_decode_map_len(const char **pp, const char *end) except? 0xffffffff:
+    cdef const char *p = pp[0]
+    cdef uint8_t c = mp_peek(p, end)
+    if 0x80 <= c <= 0x8f:
+        pp[0] = p + 1
+        return c & 0x0f
+    if c == 0xde:
+        mp_need(p, end, 3)
+        pp[0] = p + 3
+        return lt_load_u16(p + 1)
+    if c == 0xdf:
+        mp_need(p, end, 5)
+        pp[0] = p + 5
+        return lt_load_u32(p + 1)
+    raise ProtocolError('expected a map, got MessagePack type 0x{:02x}'.format(c))
+
+
+cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
+    if encoding is None:
+        return PyUnicode_DecodeUTF8(s, n, NULL)
+    return PyUnicode_Decode(s, n, PyUnicode_AsUTF8(encoding), NULL)
+
+
+cdef object _decode_decimal(const char *p, Py_ssize_t n):
+    cdef:
+        const char *end = p + n
+        const char *q = p
+        int64_t scale
+        uint8_t c, nib
+        Py_ssize_t i, nbytes
+        list digits = []
+        int sign
+    c = mp_peek(q, end)
+    if c <= 0x7f:
+        scale = c
+        q += 1
+    elif c >= 0xe0:
+        scale = <int8_t> c
+        q += 1
+    elif c == 0xd0:
+        mp_need(q, end, 2)
+        scale = <int8_t> q[1]
+        q += 2
+    elif c == 0xcc:
+        mp_need(q, end, 2)
+        scale = <uint8_t> q[1]
+        q += 2
+    elif c == 0xd1:
+        mp_need(q, end, 3)
+        scale = <int16_t> lt_load_u16(q + 1)
+        q += 3
+    elif c == 0xcd:
+        mp_need(q, end, 3)
+        scale = lt_load_u16(q + 1)
+        q += 3
+    else:
+        raise ProtocolError('bad decimal scale: MessagePack type 0x{:02x}'.format(c))
+    nbytes = end - q
+    if nbytes < 1:
+        raise ProtocolError('decimal without digits')
+    for i in range(nbytes):
+        c = <uint8_t> q[i]
+        nib = c >> 4
+        if nib > 9:
+            raise ProtocolError('bad decimal digit nibble 0x{:x}'.format(nib))
+        digits.append(nib)
+        if i < nbytes - 1:
+            nib = c & 0x0f
+            if nib > 9:
+                raise ProtocolError('bad decimal digit nibble 0x{:x}'.format(nib))
+            digits.append(nib)
+    nib = (<uint8_t> q[nbytes - 1]) & 0x0f
+    if nib == 0x0b or nib == 0x0d:
+        sign = 1
+    elif nib == 0x0a or nib == 0x0c or nib == 0x0e or nib == 0x0f:
+        sign = 0
+    else:
+        raise ProtocolError('bad decimal sign nibble 0x{:x}'.format(nib))
+    return Decimal((sign, tuple(digits), -scale))
+
+
+cdef object _decode_ext(int8_t ext_type, const char *p, Py_ssize_t n, object encoding):
+    if ext_type == tnt.MP_DECIMAL:
+        return _decode_decimal(p, n)
+    if ext_type == tnt.MP_UUID:
+        if n != 16:
+            raise ProtocolError('UUID extension of {} bytes, expected 16'.format(n))
+        return UUID(bytes=PyBytes_FromStringAndSize(p, 16))
+    return ExtType(ext_type, PyBytes_FromStringAndSize(p, n))
+
+
+cdef object _decode_array(const char **pp, const char *end, uint32_t n, object encoding):
+    cdef list out
+    cdef uint32_t i
+    cdef object item
+    # Each element takes at least one byte: a lying length cannot make us
+    # allocate more than the packet holds.
+    mp_need(pp[0], end, n)
+    out = PyList_New(n)
+    for i in range(n):
+        item = mp_decode_obj(pp, end, encoding)
+        Py_INCREF(item)
+        PyList_SET_ITEM(out, i, item)
+    return out
+
+
+cdef object _decode_map(const char **pp, const char *end, uint32_t n, object encoding):
+    cdef dict out = {}
+    cdef uint32_t i
+    cdef object k
+    mp_need(pp[0], end, <Py_ssize_t> n * 2)
+    for i in range(n):
+        k = mp_decode_obj(pp, end, encoding)
+        if type(k) is list:
+            k = tuple(k)
+        out[k] = mp_decode_obj(pp, end, encoding)
+    return out
+
+
+cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
+    cdef:
+        const char *p = pp[0]
+        uint8_t c = mp_peek(p, end)
+        Py_ssize_t n
+        int8_t ext_type
+        object res
+    if c <= 0x7f:
+        pp[0] = p + 1
+        return <long> c
+    if c >= 0xe0:
+        pp[0] = p + 1
+        return <long> (<int8_t> c)
+    if 0xa0 <= c <= 0xbf:
+        n = c & 0x1f
+        mp_need(p, end, 1 + n)
+        pp[0] = p + 1 + n
+        return _decode_str(p + 1, n, encoding)
+    if 0x90 <= c <= 0x9f:
+        pp[0] = p + 1
+        _enter_recursion(' while decoding a MessagePack array')
+        try:
+            return _decode_array(pp, end, c & 0x0f, encoding)
+        finally:
+            Py_LeaveRecursiveCall()
+    if 0x80 <= c <= 0x8f:
+        pp[0] = p + 1
+        _enter_recursion(' while decoding a MessagePack map')
+        try:
+            return _decode_map(pp, end, c & 0x0f, encoding)
+        finally:
+            Py_LeaveRecursiveCall()
+    if c == 0xc0:
+        pp[0] = p + 1
+        return None
+    if c == 0xc2:
+        pp[0] = p + 1
+        return False
+    if c == 0xc3:
+        pp[0] = p + 1
+        return True
+    if c == 0xcc or c == 0xcd or c == 0xce or c == 0xcf:
+        return mp_decode_uint(pp, end)
+    if c == 0xd0:
+        mp_need(p, end, 2)
+        pp[0] = p + 2
+        return <long> (<int8_t> p[1])
+    if c == 0xd1:
+        mp_need(p, end, 3)
+        pp[0] = p + 3
+        return <long> (<int16_t> lt_load_u16(p + 1))
+    if c == 0xd2:
+        mp_need(p, end, 5)
+        pp[0] = p + 5
+        return <long> (<int32_t> lt_load_u32(p + 1))
+    if c == 0xd3:
+        mp_need(p, end, 9)
+        pp[0] = p + 9
+        return <int64_t> lt_load_u64(p + 1)
+    if c == 0xca:
+        mp_need(p, end, 5)
+        pp[0] = p + 5
+        return <double> lt_load_float(p + 1)
+    if c == 0xcb:
+        mp_need(p, end, 9)
+        pp[0] = p + 9
+        return lt_load_double(p + 1)
+    if c == 0xd9 or c == 0xda or c == 0xdb:
+        if c == 0xd9:
+            mp_need(p, end, 2)
+            n = <uint8_t> p[1]
+            p += 2
+        elif c == 0xda:
+            mp_need(p, end, 3)
+            n = lt_load_u16(p + 1)
+            p += 3
+        else:
+            mp_need(p, end, 5)
+            n = lt_load_u32(p + 1)
+            p += 5
+        mp_need(p, end, n)
+        pp[0] = p + n
+        return _decode_str(p, n, encoding)
+    if c == 0xc4 or c == 0xc5 or c == 0xc6:
+        if c == 0xc4:
+            mp_need(p, end, 2)
+            n = <uint8_t> p[1]
+            p += 2
+        elif c == 0xc5:
+            mp_need(p, end, 3)
+            n = lt_load_u16(p + 1)
+            p += 3
+        else:
+            mp_need(p, end, 5)
+            n = lt_load_u32(p + 1)
+            p += 5
+        mp_need(p, end, n)
+        pp[0] = p + n
+        return PyBytes_FromStringAndSize(p, n)
+    if c == 0xdc or c == 0xdd:
+        n = mp_decode_array_len(pp, end)
+        _enter_recursion(' while decoding a MessagePack array')
+        try:
+            return _decode_array(pp, end, <uint32_t> n, encoding)
+        finally:
+            Py_LeaveRecursiveCall()
+    if c == 0xde or c == 0xdf:
+        n = mp_decode_map_len(pp, end)
+        _enter_recursion(' while decoding a MessagePack map')
+        try:
+            return _decode_map(pp, end, <uint32_t> n, encoding)
+        finally:
+            Py_LeaveRecursiveCall()
+    if 0xd4 <= c <= 0xd8:
+        n = 1 << (c - 0xd4)
+        mp_need(p, end, 2 + n)
+        ext_type = <int8_t> p[1]
+        pp[0] = p + 2 + n
+        return _decode_ext(ext_type, p + 2, n, encoding)
+    if c == 0xc7 or c == 0xc8 or c == 0xc9:
+        if c == 0xc7:
+            mp_need(p, end, 3)
+            n = <uint8_t> p[1]
+            p += 2
+        elif c == 0xc8:
+            mp_need(p, end, 4)
+            n = lt_load_u16(p + 1)
+            p += 3
+        else:
+            mp_need(p, end, 6)
+            n = lt_load_u32(p + 1)
+            p += 5
+        ext_type = <int8_t> p[0]
+        p += 1
+        mp_need(p, end, n)
+        pp[0] = p + n
+        return _decode_ext(ext_type, p, n, encoding)
+    raise ProtocolError('invalid MessagePack type byte 0x{:02x}'.format(c))
+
+
+cdef int mp_skip(const char **pp, const char *end) except -1:
+    mp_decode_obj(pp, end, None)
+    return 0

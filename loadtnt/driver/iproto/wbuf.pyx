@@ -1,0 +1,439 @@
+# WriteBuffer: MessagePack encoding straight into one growable C buffer.
+
+cdef enum:
+    _WBUF_INITIAL = 64 * 1024
+    _MAX_NESTING = 256
+
+
+@cython.final
+@cython.no_gc_clear
+cdef class WriteBuffer:
+
+    def __cinit__(self):
+        self.buf = <char *> PyMem_Malloc(_WBUF_INITIAL)
+        if self.buf is NULL:
+            raise MemoryError()
+        self.cap = _WBUF_INITIAL
+        self.size = 0
+        self.utf8 = True
+        self.encoding = 'utf-8'
+
+    def __dealloc__(self):
+        if self.buf is not NULL:
+            PyMem_Free(self.buf)
+            self.buf = NULL
+
+    cdef int _grow(self, Py_ssize_t need) except -1:
+        cdef Py_ssize_t new_cap = self.cap * 2
+        cdef char *new_buf
+        while new_cap < need:
+            new_cap *= 2
+        new_buf = <char *> PyMem_Realloc(self.buf, new_cap)
+        if new_buf is NULL:
+            raise MemoryError()
+        self.buf = new_buf
+        self.cap = new_cap
+        return 0
+
+    cdef inline int ensure(self, Py_ssize_t extra) except -1:
+        if self.size + extra > self.cap:
+            self._grow(self.size + extra)
+        return 0
+
+    cdef inline void clear(self):
+        self.size = 0
+
+    cdef bytes take(self):
+        """Return what was written as bytes and empty the buffer.
+
+        Shrinks back after a large request, so one multi-MB value does not pin
+        the memory for the connection's lifetime."""
+        cdef bytes out = PyBytes_FromStringAndSize(self.buf, self.size)
+        self.size = 0
+        if self.cap > 16 * _WBUF_INITIAL:
+            PyMem_Free(self.buf)
+            self.buf = <char *> PyMem_Malloc(_WBUF_INITIAL)
+            if self.buf is NULL:
+                self.cap = 0
+                raise MemoryError()
+            self.cap = _WBUF_INITIAL
+        return out
+
+    # -- packets -------------------------------------------------------------
+
+    cdef Py_ssize_t begin_packet(self) except -1:
+        # 5 bytes for the length prefix, always written as MP_UINT32 (0xce).
+        cdef Py_ssize_t start = self.size
+        self.ensure(5)
+        self.size += 5
+        return start
+
+    cdef int end_packet(self, Py_ssize_t start) except -1:
+        cdef Py_ssize_t body = self.size - start - 5
+        if body > 0xffffffff:
+            self.size = start
+            raise ValueError('request of {} bytes exceeds the IProto packet limit'.format(body))
+        self.buf[start] = <char> 0xce
+        lt_store_u32(&self.buf[start + 1], <uint32_t> body)
+        return 0
+
+    cdef int rollback(self, Py_ssize_t start) except -1:
+        # An encoding error drops the half-written packet; earlier ones stay.
+        self.size = start
+        return 0
+
+    cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id) except -1:
+        if schema_id > 0:
+            self.put_map_header(3)
+        else:
+            self.put_map_header(2)
+        self.put_uint(tnt.IPROTO_REQUEST_TYPE)
+        self.put_uint(code)
+        self.put_uint(tnt.IPROTO_SYNC)
+        self.put_uint(sync)
+        if schema_id > 0:
+            self.put_uint(tnt.IPROTO_SCHEMA_VERSION)
+            self.put_uint(schema_id)
+        return 0
+
+    # -- scalars -------------------------------------------------------------
+
+    cdef int put_nil(self) except -1:
+        self.ensure(1)
+        self.buf[self.size] = <char> 0xc0
+        self.size += 1
+        return 0
+
+    cdef int put_bool(self, bint v) except -1:
+        self.ensure(1)
+        self.buf[self.size] = <char> (0xc3 if v else 0xc2)
+        self.size += 1
+        return 0
+
+    cdef int put_uint(self, uint64_t v) except -1:
+        cdef char *p
+        self.ensure(9)
+        p = &self.buf[self.size]
+        if v <= 0x7f:
+            p[0] = <char> v
+            self.size += 1
+        elif v <= 0xff:
+            p[0] = <char> 0xcc
+            p[1] = <char> v
+            self.size += 2
+        elif v <= 0xffff:
+            p[0] = <char> 0xcd
+            lt_store_u16(p + 1, <uint16_t> v)
+            self.size += 3
+        elif v <= 0xffffffff:
+            p[0] = <char> 0xce
+            lt_store_u32(p + 1, <uint32_t> v)
+            self.size += 5
+        else:
+            p[0] = <char> 0xcf
+            lt_store_u64(p + 1, v)
+            self.size += 9
+        return 0
+
+    cdef int put_sint(self, int64_t v) except -1:
+        cdef char *p
+        if v >= 0:
+            return self.put_uint(<uint64_t> v)
+        self.ensure(9)
+        p = &self.buf[self.size]
+        if v >= -32:
+            p[0] = <char> (<uint8_t> v)
+            self.size += 1
+        elif v >= -128:
+            p[0] = <char> 0xd0
+            p[1] = <char> (<int8_t> v)
+            self.size += 2
+        elif v >= -32768:
+            p[0] = <char> 0xd1
+            lt_store_u16(p + 1, <uint16_t> (<int16_t> v))
+            self.size += 3
+        elif v >= -2147483648:
+            p[0] = <char> 0xd2
+            lt_store_u32(p + 1, <uint32_t> (<int32_t> v))
+            self.size += 5
+        else:
+            p[0] = <char> 0xd3
+            lt_store_u64(p + 1, <uint64_t> v)
+            self.size += 9
+        return 0
+
+    cdef int put_double(self, double v) except -1:
+        self.ensure(9)
+        self.buf[self.size] = <char> 0xcb
+        lt_store_double(&self.buf[self.size + 1], v)
+        self.size += 9
+        return 0
+
+    cdef int put_raw_str(self, const char *s, Py_ssize_t n) except -1:
+        cdef char *p
+        self.ensure(n + 5)
+        p = &self.buf[self.size]
+        if n <= 31:
+            p[0] = <char> (0xa0 | n)
+            self.size += 1
+        elif n <= 0xff:
+            p[0] = <char> 0xd9
+            p[1] = <char> n
+            self.size += 2
+        elif n <= 0xffff:
+            p[0] = <char> 0xda
+            lt_store_u16(p + 1, <uint16_t> n)
+            self.size += 3
+        elif n <= 0xffffffff:
+            p[0] = <char> 0xdb
+            lt_store_u32(p + 1, <uint32_t> n)
+            self.size += 5
+        else:
+            raise ValueError('string of {} bytes is too long for MessagePack'.format(n))
+        memcpy(&self.buf[self.size], s, <size_t> n)
+        self.size += n
+        return 0
+
+    cdef int put_str(self, str s) except -1:
+        cdef Py_ssize_t n
+        cdef const char *data
+        cdef bytes encoded
+        if self.utf8:
+            # Cached in the str object; no copy for ASCII strings.
+            data = PyUnicode_AsUTF8AndSize(s, &n)
+            return self.put_raw_str(data, n)
+        encoded = s.encode(self.encoding)
+        return self.put_raw_str(PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+
+    cdef int put_bin(self, const char *s, Py_ssize_t n) except -1:
+        cdef char *p
+        self.ensure(n + 5)
+        p = &self.buf[self.size]
+        if n <= 0xff:
+            p[0] = <char> 0xc4
+            p[1] = <char> n
+            self.size += 2
+        elif n <= 0xffff:
+            p[0] = <char> 0xc5
+            lt_store_u16(p + 1, <uint16_t> n)
+            self.size += 3
+        elif n <= 0xffffffff:
+            p[0] = <char> 0xc6
+            lt_store_u32(p + 1, <uint32_t> n)
+            self.size += 5
+        else:
+            raise ValueError('bytes of length {} are too long for MessagePack'.format(n))
+        memcpy(&self.buf[self.size], s, <size_t> n)
+        self.size += n
+        return 0
+
+    cdef int put_array_header(self, Py_ssize_t n) except -1:
+        cdef char *p
+        self.ensure(5)
+        p = &self.buf[self.size]
+        if n <= 15:
+            p[0] = <char> (0x90 | n)
+            self.size += 1
+        elif n <= 0xffff:
+            p[0] = <char> 0xdc
+            lt_store_u16(p + 1, <uint16_t> n)
+            self.size += 3
+        else:
+            p[0] = <char> 0xdd
+            lt_store_u32(p + 1, <uint32_t> n)
+            self.size += 5
+        return 0
+
+    cdef int put_map_header(self, Py_ssize_t n) except -1:
+        cdef char *p
+        self.ensure(5)
+        p = &self.buf[self.size]
+        if n <= 15:
+            p[0] = <char> (0x80 | n)
+            self.size += 1
+        elif n <= 0xffff:
+            p[0] = <char> 0xde
+            lt_store_u16(p + 1, <uint16_t> n)
+            self.size += 3
+        else:
+            p[0] = <char> 0xdf
+            lt_store_u32(p + 1, <uint32_t> n)
+            self.size += 5
+        return 0
+
+    cdef int put_ext_header(self, int8_t ext_type, Py_ssize_t n) except -1:
+        cdef char *p
+        self.ensure(6)
+        p = &self.buf[self.size]
+        if n == 1 or n == 2 or n == 4 or n == 8 or n == 16:
+            p[0] = <char> (0xd4 if n == 1 else 0xd5 if n == 2 else
+                           0xd6 if n == 4 else 0xd7 if n == 8 else 0xd8)
+            p[1] = <char> ext_type
+            self.size += 2
+        elif n <= 0xff:
+            p[0] = <char> 0xc7
+            p[1] = <char> n
+            p[2] = <char> ext_type
+            self.size += 3
+        elif n <= 0xffff:
+            p[0] = <char> 0xc8
+            lt_store_u16(p + 1, <uint16_t> n)
+            p[3] = <char> ext_type
+            self.size += 4
+        else:
+            p[0] = <char> 0xc9
+            lt_store_u32(p + 1, <uint32_t> n)
+            p[5] = <char> ext_type
+            self.size += 6
+        return 0
+
+    cdef int put_int_obj(self, object v) except -1:
+        cdef int overflow = 0
+        cdef long long sv = PyLong_AsLongLongAndOverflow(v, &overflow)
+        if overflow == 0:
+            return self.put_sint(sv)
+        if overflow > 0:
+            try:
+                return self.put_uint(PyLong_AsUnsignedLongLong(v))
+            except OverflowError:
+                pass
+        raise OverflowError(
+            'integer {} is out of the MessagePack range [-2**63, 2**64-1]'.format(v))
+
+    cdef int put_decimal(self, object v) except -1:
+        # MP_EXT type 1: scale as a MessagePack int, then packed BCD digits with
+        # the sign in the last nibble (0x0c +, 0x0d -), as box/decimal does.
+        cdef:
+            int sign
+            tuple digits
+            object exponent
+            Py_ssize_t ndigits, nnibbles, nbytes, i, k
+            int64_t scale
+            char tmp[16]
+            char *p
+            Py_ssize_t scale_len
+        sign, digits, exponent = v.as_tuple()
+        if not isinstance(exponent, int):
+            raise ValueError('Tarantool decimals cannot hold {!r}'.format(v))
+        if exponent > 0:
+            digits = digits + (0,) * exponent
+            scale = 0
+        else:
+            scale = -exponent
+        ndigits = len(digits)
+        if ndigits > 38:
+            raise ValueError('Tarantool decimals hold at most 38 digits: {!r}'.format(v))
+        nnibbles = ndigits + 1
+        if nnibbles & 1:
+            nnibbles += 1
+        nbytes = nnibbles // 2
+        # scale: positive fixint or uint8 (|scale| <= 38 after the check above)
+        if scale <= 0x7f:
+            tmp[0] = <char> scale
+            scale_len = 1
+        else:
+            tmp[0] = <char> 0xcc
+            tmp[1] = <char> scale
+            scale_len = 2
+        self.put_ext_header(tnt.MP_DECIMAL, scale_len + nbytes)
+        self.ensure(scale_len + nbytes)
+        p = &self.buf[self.size]
+        memcpy(p, tmp, <size_t> scale_len)
+        p += scale_len
+        memset(p, 0, <size_t> nbytes)
+        # nibble k (0 = high nibble of byte 0); digits right-aligned before sign
+        k = nnibbles - 1 - ndigits
+        for i in range(ndigits):
+            if k & 1:
+                p[k >> 1] = <char> (p[k >> 1] | <int> digits[i])
+            else:
+                p[k >> 1] = <char> (p[k >> 1] | (<int> digits[i] << 4))
+            k += 1
+        p[nbytes - 1] = <char> (p[nbytes - 1] | (0x0d if sign else 0x0c))
+        self.size += scale_len + nbytes
+        return 0
+
+    cdef int put_uuid(self, object v) except -1:
+        # MP_EXT type 2: the 16 bytes in RFC 4122 order, as uuid.UUID.bytes.
+        cdef bytes b = v.bytes
+        self.put_ext_header(tnt.MP_UUID, 16)
+        self.ensure(16)
+        memcpy(&self.buf[self.size], PyBytes_AS_STRING(b), 16)
+        self.size += 16
+        return 0
+
+    cdef int put_sequence(self, object seq) except -1:
+        cdef Py_ssize_t i, n
+        if PyList_CheckExact(seq):
+            n = PyList_GET_SIZE(seq)
+            self.put_array_header(n)
+            for i in range(n):
+                self.put_obj(<object> PyList_GET_ITEM(seq, i))
+        elif PyTuple_CheckExact(seq):
+            n = PyTuple_GET_SIZE(seq)
+            self.put_array_header(n)
+            for i in range(n):
+                self.put_obj(<object> PyTuple_GET_ITEM(seq, i))
+        else:
+            seq = list(seq)
+            return self.put_sequence(seq)
+        return 0
+
+    cdef int put_obj(self, object o) except -1:
+        cdef Py_ssize_t n
+        if PyUnicode_CheckExact(o):
+            return self.put_str(<str> o)
+        if PyLong_CheckExact(o):
+            return self.put_int_obj(o)
+        if PyList_CheckExact(o) or PyTuple_CheckExact(o):
+            _enter_recursion(' while encoding a MessagePack array')
+            try:
+                self.put_sequence(o)
+            finally:
+                Py_LeaveRecursiveCall()
+            return 0
+        if o is None:
+            return self.put_nil()
+        if o is True or o is False:
+            return self.put_bool(o is True)
+        if PyFloat_CheckExact(o):
+            return self.put_double(PyFloat_AS_DOUBLE(o))
+        if PyDict_CheckExact(o):
+            return self._put_dict(<dict> o)
+        if PyBytes_CheckExact(o):
+            return self.put_bin(PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o))
+        if type(o) is TarantoolTuple:
+            return self.put_sequence((<TarantoolTuple> o)._values)
+        if isinstance(o, Decimal):
+            return self.put_decimal(o)
+        if isinstance(o, UUID):
+            return self.put_uuid(o)
+        # subclasses and other buffer-like types
+        if isinstance(o, bool):
+            return self.put_bool(o)
+        if isinstance(o, int):
+            return self.put_int_obj(int(o))
+        if isinstance(o, float):
+            return self.put_double(float(o))
+        if isinstance(o, str):
+            return self.put_str(str(o))
+        if isinstance(o, (bytes, bytearray, memoryview)):
+            o = bytes(o)
+            return self.put_bin(PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o))
+        if isinstance(o, (list, tuple)):
+            return self.put_obj(list(o))
+        if isinstance(o, dict):
+            return self._put_dict(dict(o))
+        raise TypeError(
+            'cannot encode a value of type {} for Tarantool'.format(type(o).__name__))
+
+    cdef int _put_dict(self, dict d) except -1:
+        _enter_recursion(' while encoding a MessagePack map')
+        try:
+            self.put_map_header(len(d))
+            for k, v in d.items():
+                self.put_obj(k)
+                self.put_obj(v)
+        finally:
+            Py_LeaveRecursiveCall()
+        return 0
