@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtnt.generators import Generator, constant
+from loadtnt.generators import Context, Generator, compile_value, constant
 
 # op -> the fields it accepts (besides `op`, `name`, `weight`)
 OP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -76,3 +76,22 @@ class OpSpec:
         if not g.is_constant:
             raise ValueError(f"operation {self.name!r}: field {name!r} must be a constant")
         return g()
+
+
+def build_specs(ops: list[dict[str, Any]], ctx: Context) -> list[OpSpec]:
+    """Specs from a normalised scenario's ``operations``, generators compiled for one worker.
+
+    A scalar ``key`` (``key: 5``, ``key: {uniform: …}``) becomes a one-part key (``[5]``).
+    """
+    out = []
+    for op in ops:
+        fields = {}
+        for k, v in op.items():
+            if k in ("op", "name", "weight"):
+                continue
+            if k == "key" and not isinstance(v, list):
+                v = [v]
+            fields[k] = compile_value(v, ctx)
+        out.append(OpSpec(op=op["op"], name=op["name"], weight=float(op.get("weight", 1)),
+                          fields=fields))
+    return out

@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
+from loadtnt import drivers
 from loadtnt.durations import parse_duration
-from loadtnt.generators import Context, GeneratorError, compile_value, is_generator_spec
-from loadtnt.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS, OpSpec
+from loadtnt.generators import GeneratorError, compile_value, is_generator_spec
+from loadtnt.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS
 
 LOOPS = ("asyncio", "uvloop")
 DEFAULT_DURATION = 10.0
@@ -59,11 +60,6 @@ class Operation:
     name: str
     weight: float = 1.0
     fields: dict[str, Any] = field(default_factory=dict)  # field -> value spec (raw YAML value)
-
-    def spec(self, ctx: Context | None = None) -> OpSpec:
-        """The operation with its generators compiled for one worker."""
-        return OpSpec(op=self.op, name=self.name, weight=self.weight,
-                      fields={k: compile_value(v, ctx) for k, v in self.fields.items()})
 
     def normalized(self) -> dict[str, Any]:
         return {"op": self.op, "name": self.name, "weight": self.weight, **self.fields}
@@ -140,6 +136,11 @@ def _check_model(s: Scenario) -> None:
         if loop not in LOOPS:
             raise ScenarioError(f"unknown loop {loop!r} (known: {', '.join(LOOPS)})",
                                 path=s.path, field="loops")
+    known = drivers.available()
+    for d in s.drivers:
+        if d not in known:
+            raise ScenarioError(f"unknown driver {d!r} (known: {', '.join(known)})",
+                                path=s.path, field="drivers")
     if not s.drivers or not s.loops:
         raise ScenarioError("needs at least one driver and one loop", path=s.path,
                             field="drivers" if not s.drivers else "loops")
@@ -270,7 +271,7 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
 
     simple: dict[str, tuple[Callable[[Any], Any], str]] = {
         "name": (_string, "name"), "description": (_string, "description"),
-        "drivers": (_names(None), "drivers"), "loops": (_names(LOOPS), "loops"),
+        "drivers": (_names(tuple(drivers.available())), "drivers"), "loops": (_names(LOOPS), "loops"),
         "workers": (_positive_int, "workers"), "connections": (_positive_int, "connections"),
         "concurrency": (_positive_int, "concurrency"), "trials": (_positive_int, "trials"),
         "requests": (_positive_int, "requests"), "warmup": (parse_duration, "warmup"),

@@ -71,7 +71,7 @@ end
 -- so inserts start from n + 1 and selects/updates find their keys
 function prepare(n)
     n = n or 0
-    if tester:len() ~= n or (n > 0 and tester:max()[1] ~= n) then
+    if tester:len() ~= n or (n > 0 and tester.index.primary:max()[1] ~= n) then
         tester:truncate()
         box.begin()
         for id = 1, n do

@@ -23,3 +23,13 @@ def load(name: str) -> type[Adapter]:
     if not (isinstance(adapter, type) and issubclass(adapter, Adapter)):
         raise TypeError(f"loadtnt.drivers.{name} defines no Adapter class")
     return adapter
+
+
+def available() -> list[str]:
+    """Driver names with an adapter module here (found without importing them)."""
+    import pkgutil
+
+    import loadtnt.drivers as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+                  if not m.name.startswith("_") and m.name != "base")

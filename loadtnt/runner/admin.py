@@ -47,7 +47,7 @@ class Admin:
         mod = _module()
         s = self.server
         self._conn = mod.Connection(host=s.host, port=s.port, username=s.user,
-                                    password=s.password, fetch_schema=False,
+                                    password=s.password, fetch_schema=False, auto_refetch_schema=False,
                                     reconnect_timeout=0, connect_timeout=10, request_timeout=60)
         await self._conn.connect()
         return self

@@ -23,6 +23,10 @@ from loadtnt.drivers.base import RequestFn
 NEVER = 1 << 62
 
 
+async def _yield() -> None:
+    await asyncio.sleep(0)
+
+
 @dataclass
 class OpState:
     """Per operation: its recorders and error counts for the current phase."""
@@ -113,6 +117,7 @@ class Phase:
         pick = self._picker()
         ops = self.ops
         classify = self.classify
+        sleep0 = _yield
         if pick is None:
             fn, state = fns[0], ops[0]
             record = state.rec.record_ns
@@ -123,6 +128,7 @@ class Phase:
                     await fn()
                 except Exception as e:  # noqa: BLE001 - every failure is counted by kind
                     state.error(classify(e))
+                    await sleep0()  # a request failing synchronously must not starve the loop
                 else:
                     record(pc() - t0)
             return
@@ -135,6 +141,7 @@ class Phase:
                 await fns[k]()
             except Exception as e:  # noqa: BLE001
                 ops[k].error(classify(e))
+                await sleep0()
             else:
                 records[k](pc() - t0)
 
@@ -161,6 +168,7 @@ class Phase:
                 await fns[k]()
             except Exception as e:  # noqa: BLE001
                 state.error(classify(e))
+                await sleep(0)
             else:
                 done = pc()
                 state.rec.record_ns(done - intended)

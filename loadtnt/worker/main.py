@@ -10,8 +10,8 @@ from typing import Any
 
 from loadtnt import drivers, histogram
 from loadtnt.drivers.base import Adapter, ServerAddress
-from loadtnt.generators import Context, compile_value
-from loadtnt.opspec import OpSpec
+from loadtnt.generators import Context
+from loadtnt.opspec import build_specs
 from loadtnt.worker import channel
 from loadtnt.worker.load import Phase
 
@@ -38,16 +38,6 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
     raise RuntimeError(f"unknown event loop {name!r}")
 
 
-def op_specs(ops: list[dict[str, Any]], ctx: Context) -> list[OpSpec]:
-    out = []
-    for op in ops:
-        fields = {k: compile_value(v, ctx) for k, v in op.items()
-                  if k not in ("op", "name", "weight")}
-        out.append(OpSpec(op=op["op"], name=op["name"], weight=float(op.get("weight", 1)),
-                          fields=fields))
-    return out
-
-
 class Worker:
     def __init__(self, job: dict[str, Any]) -> None:
         self.job = job
@@ -58,7 +48,7 @@ class Worker:
         scenario = job["scenario"]
         self.adapter_cls: type[Adapter] = drivers.load(job["driver"])
         ctx = Context(index=self.index, count=int(job["count"]), seed=job.get("seed"))
-        self.specs = {s.name: s for s in op_specs(scenario["operations"], ctx)}
+        self.specs = {s.name: s for s in build_specs(scenario["operations"], ctx)}
         for s in self.specs.values():
             if s.op not in self.adapter_cls.ops:
                 raise RuntimeError(f"driver {job['driver']} cannot send {s.op!r}")

@@ -1,0 +1,150 @@
+"""``loadtnt`` (also ``python -m loadtnt``): run, report, compare, check.
+
+Exit codes of ``run``: 0 done; 1 a worker or a driver failed (the result holds the rest);
+2 a bad scenario or bad flags (nothing written); 130 interrupted (the partial result written).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadtnt import __version__, scenario, summary
+from loadtnt.durations import parse_duration
+from loadtnt.progress import Progress
+from loadtnt.results import default_path
+
+EXIT_USAGE = 2
+
+RUN_EPILOG = """examples:
+  loadtnt run scenarios/seed.yaml
+  loadtnt run scenarios/seed.yaml --drivers loadtnt,asynctnt --loops uvloop --duration 5s
+  loadtnt run scenarios/mixed-zipf.yaml --server 10.0.0.5:3301 --user bench --password secret
+  loadtnt run scenarios/open-loop.yaml --rate 20000 --out results/open.json
+"""
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except (TypeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_run_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a scenario and write its result",
+                       description="Run a YAML scenario: live progress, a summary table, "
+                                   "the result file.",
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", help="the scenario file (YAML)")
+    o = p.add_argument_group("overrides of the scenario's fields, for this run")
+    o.add_argument("--drivers", type=_names, help="comma-separated, e.g. loadtnt,asynctnt")
+    o.add_argument("--loops", type=_names, help="comma-separated: asyncio, uvloop")
+    o.add_argument("--workers", type=_positive_int)
+    o.add_argument("--connections", type=_positive_int)
+    o.add_argument("--concurrency", type=_positive_int)
+    o.add_argument("--trials", type=_positive_int)
+    o.add_argument("--warmup", type=_duration, help="e.g. 2s (0 for none)")
+    span = o.add_mutually_exclusive_group()
+    span.add_argument("--duration", type=_duration, help="e.g. 10s")
+    span.add_argument("--requests", type=_positive_int, help="total over all workers")
+    o.add_argument("--rate", type=_positive_float, help="open loop: total requests/s")
+    o.add_argument("--server", metavar="HOST:PORT", help="a running server instead of the "
+                   "embedded one")
+    o.add_argument("--user")
+    o.add_argument("--password", help="never written to results or logs")
+    p.add_argument("--out", type=Path, help="result file (default: results/<name>-<time>.json)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="lifecycle messages (server, worker pids) even without a terminal")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        sc = scenario.load(args.scenario)
+        server = sc.server
+        if args.server is not None:
+            try:
+                server = scenario.parse_server(args.server, args.user, args.password)
+            except ValueError as e:
+                raise scenario.ScenarioError(str(e), field="--server") from None
+        elif args.user is not None or args.password is not None:
+            if server is None:
+                raise scenario.ScenarioError("--user/--password need --server (or a scenario "
+                                             "server)", field="--user")
+            server = scenario.Server(server.host, server.port,
+                                     args.user if args.user is not None else server.user,
+                                     args.password if args.password is not None
+                                     else server.password)
+        sc = sc.override(drivers=args.drivers, loops=args.loops, workers=args.workers,
+                         connections=args.connections, concurrency=args.concurrency,
+                         trials=args.trials, warmup=args.warmup, duration=args.duration,
+                         requests=args.requests, rate=args.rate, server=server)
+    except scenario.ScenarioError as e:
+        print(f"loadtnt: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    from loadtnt.runner.session import Session
+
+    out = args.out or default_path(sc.name)
+    progress = Progress(verbose=args.verbose)
+    session = Session(sc, out=out, progress=progress)
+    try:
+        code = asyncio.run(session.run())
+    except Exception as e:  # noqa: BLE001 - one line for the user, not a traceback
+        progress.done()
+        print(f"loadtnt: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if session.result.runs:
+        print(summary.render(session.result.runs, drivers=sc.drivers, loops=sc.loops,
+                             ops=[op.name for op in sc.operations]))
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadtnt", description="Load tests and benchmarks for Tarantool drivers.")
+    parser.add_argument("--version", action="version", version=f"loadtnt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_parser(sub)
+    for module in ("loadtnt.report.cli", "loadtnt.compare", "loadtnt.check"):
+        try:
+            mod = __import__(module, fromlist=["add_parser"])
+        except ImportError:  # the reporting side is optional (matplotlib)
+            continue
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""One ``loadtnt run``: the server, then every (trial, loop, driver) with its workers, then the file.
+
+For each measured group of operations (the whole mix, or each op alone with ``mix: false``):
+the ``before`` Lua runs, all workers warm up together, box.stat() is sampled, all workers measure
+together (the parent's ``run`` command is the barrier), box.stat() is sampled again.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+from loadtnt import drivers, environment, histogram
+from loadtnt.drivers.base import ServerAddress
+from loadtnt.progress import Progress, fmt_us
+from loadtnt.results import ResultFile, op_entry
+from loadtnt.runner.admin import Admin, stat_delta
+from loadtnt.runner.procs import WorkerProc
+from loadtnt.scenario import Operation, Scenario
+from loadtnt.server import EmbeddedServer
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+READY_TIMEOUT = 60.0
+SLACK = 30.0
+
+
+class Session:
+    def __init__(self, scenario: Scenario, *, out: Path, progress: Progress) -> None:
+        self.scenario = scenario
+        self.out = out
+        self.progress = progress
+        self.result = ResultFile(scenario.normalized(), environment.collect())
+        self.interrupted = False
+        self.failed = False
+        self.server: EmbeddedServer | None = None
+        self.admin: Admin | None = None
+        self._procs: list[WorkerProc] = []
+        self._started = False
+
+    # --- the whole run ------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        try:
+            address = self._start_server()
+            self.admin = await Admin(address).connect()
+            self.result.data["environment"]["tarantool"] = await self.admin.info()
+            s = self.scenario
+            for trial in range(1, s.trials + 1):
+                for loop_name in s.loops:
+                    for driver in s.drivers:
+                        if self.interrupted:
+                            break
+                        self._started = True
+                        await self.run_driver(driver, loop_name, trial, address)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            for p in self._procs:
+                p.kill("the run ended")
+            if self.admin is not None:
+                with contextlib.suppress(Exception):
+                    await self.admin.close()
+            if self.server is not None:
+                self.server.stop()
+                self.progress.info("embedded Tarantool stopped")
+            if self._started:
+                self.result.data["partial"] = self.interrupted
+                path = self.result.write(self.out)
+                self.progress.done()
+                self.progress.info(f"result written to {path}")
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+    def _start_server(self) -> ServerAddress:
+        srv = self.scenario.server
+        if srv is not None:
+            return ServerAddress(srv.host, srv.port, srv.user, srv.password)
+        self.server = EmbeddedServer().start()
+        self.progress.info(f"embedded Tarantool at {self.server.host}:{self.server.port} "
+                           f"(pid {self.server.pid})")
+        return ServerAddress(self.server.host, self.server.port)
+
+    def _on_sigint(self) -> None:
+        if self.interrupted:  # the second Ctrl-C: stop waiting for anyone
+            for p in self._procs:
+                p.kill("interrupted")
+            return
+        self.interrupted = True
+        self.progress.warn("interrupted: finishing the requests in flight and writing what "
+                           "was measured (Ctrl-C again to stop at once)")
+        for p in self._procs:
+            p.send({"cmd": "stop"})
+
+    def _warn(self, text: str) -> None:
+        self.result.warn(text)
+        self.progress.warn(text)
+
+    # --- one driver on one loop, one trial ------------------------------------------------
+
+    async def run_driver(self, driver: str, loop_name: str, trial: int,
+                         address: ServerAddress) -> None:
+        s = self.scenario
+        label = f"{driver}/{loop_name} trial {trial}"
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        python = drivers.load(driver).python()
+        procs = [WorkerProc(i, python, events) for i in range(s.workers)]
+        self._procs = procs
+        try:
+            for p in procs:
+                await p.start({
+                    "driver": driver, "loop": loop_name, "index": p.index, "count": s.workers,
+                    "scenario": s.normalized(),
+                    "server": {"host": address.host, "port": address.port,
+                               "user": address.user, "password": address.password},
+                })
+            self.progress.info(f"{label}: workers " + ", ".join(str(p.pid) for p in procs)
+                               + f" ({python})")
+            ready = await self._wait(procs, events, "ready", label, "start", READY_TIMEOUT)
+            if not ready:
+                self.failed = True
+                self._warn(f"{label}: no worker started")
+                return
+            first = next(iter(ready.values()))
+            env = self.result.data["environment"]
+            env["drivers"][driver] = first.get("driver_version")
+            env["loops"][loop_name] = first.get("loop_version")
+            env.setdefault("worker_python", {})[driver] = first.get("python")
+            if not first.get("fast_recorder", True):
+                self._warn(f"{label}: the Cython recorder is not built; recording is slow")
+            for group in s.groups:
+                if self.interrupted or not any(p.alive for p in procs):
+                    break
+                await self.run_group(group, procs, events, driver, loop_name, trial)
+        finally:
+            await asyncio.gather(*(p.finish() for p in procs), return_exceptions=True)
+            self._procs = []
+
+    async def run_group(self, group: tuple[Operation, ...], procs: list[WorkerProc],
+                        events: asyncio.Queue[Any], driver: str, loop_name: str,
+                        trial: int) -> None:
+        s = self.scenario
+        assert self.admin is not None
+        names = [op.name for op in group]
+        what = s.name if s.mix else names[0]
+        label = f"{driver}/{loop_name} trial {trial} {what}"
+        if s.before:
+            await self.admin.eval(s.before)
+        alive = [p for p in procs if p.alive]
+        rate_each = s.rate / len(alive) if s.rate else None
+        if s.warmup > 0:
+            for p in alive:
+                p.send({"cmd": "run", "phase": "warmup", "ops": names, "seconds": s.warmup,
+                        "rate": rate_each})
+            await self._wait(alive, events, "done", label, "warmup",
+                             s.warmup * 1.5 + s.timeout + SLACK)
+            if self.interrupted:
+                return
+        alive = [p for p in procs if p.alive]
+        if not alive:
+            return
+        rate_each = s.rate / len(alive) if s.rate else None
+        quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
+        before = await self.admin.box_stat()
+        for p, quota in zip(alive, quotas, strict=True):
+            p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
+                    "requests": quota, "rate": rate_each})
+        limit = s.duration * 1.5 + 1 + s.timeout + SLACK if s.duration else None
+        self._timeline: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        done = await self._wait(alive, events, "done", label, "measure", limit)
+        after = await self.admin.box_stat()
+        parts = list(done.values())
+        if not parts:
+            self._warn(f"{label}: no worker finished the measured window")
+            return
+        total_weight = sum(op.weight for op in group)
+        for op in group:
+            target = s.rate * op.weight / total_weight if s.rate else None
+            entry = op_entry(driver=driver, loop=loop_name, trial=trial, op=op.name,
+                             parts=parts, target_rps=target)
+            entry["timeline"] = self._timeline[op.name]
+            for w in entry.get("warnings", []):
+                self.progress.warn(f"{label} {op.name}: {w}")
+            self.result.runs.append(entry)
+        self.result.data["server"].append({
+            "driver": driver, "loop": loop_name, "trial": trial, "ops": names,
+            "duration_s": max(p["duration_s"] for p in parts),
+            "delta": stat_delta(before, after),
+        })
+
+    # --- waiting for the workers ----------------------------------------------------------
+
+    async def _wait(self, procs: list[WorkerProc], events: asyncio.Queue[Any], kind: str,
+                    label: str, phase: str, timeout: float | None) -> dict[WorkerProc, Any]:
+        """Messages of type ``kind`` from every live worker of ``procs``; deaths are reported."""
+        pending = {p for p in procs if p.alive}
+        got: dict[WorkerProc, Any] = {}
+        ticks: dict[int, dict[int, dict[str, Any]]] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout is not None else None
+        while pending:
+            wait = None if deadline is None else max(deadline - loop.time(), 0.0)
+            try:
+                proc, msg = await asyncio.wait_for(events.get(), wait)
+            except asyncio.TimeoutError:
+                for p in pending:
+                    p.kill(f"no answer within {timeout:.0f} s during {phase}")
+                deadline = None  # now wait for their exits
+                continue
+            if msg is None:
+                if proc in pending:
+                    pending.discard(proc)
+                    self.failed = True
+                    self._warn(f"{label}: {proc} died during {phase}: {proc.reason}")
+                continue
+            if msg.get("type") == "tick":
+                self._tick(ticks, msg, procs, label)
+            elif msg.get("type") == kind and proc in pending:
+                pending.discard(proc)
+                got[proc] = msg
+        for t in sorted(ticks):
+            self._emit_tick(t, ticks.pop(t), label)
+        return got
+
+    def _tick(self, ticks: dict[int, dict[int, dict[str, Any]]], msg: dict[str, Any],
+              procs: list[WorkerProc], label: str) -> None:
+        t = int(msg["t"])
+        ticks.setdefault(t, {})[msg["index"]] = msg
+        alive = {p.index for p in procs if p.alive}
+        if alive <= set(ticks[t]):
+            for old in sorted(k for k in ticks if k <= t):
+                self._emit_tick(old, ticks.pop(old), label)
+
+    def _emit_tick(self, t: int, by_worker: dict[int, dict[str, Any]], label: str) -> None:
+        msgs = list(by_worker.values())
+        phase = msgs[0]["phase"]
+        per_op: dict[str, dict[str, Any]] = {}
+        for m in msgs:
+            for name, o in m["ops"].items():
+                acc = per_op.setdefault(name, {"requests": 0, "errors": 0, "hist": []})
+                acc["requests"] += o["requests"]
+                acc["errors"] += o["errors"]
+                acc["hist"].extend(o["hist"])
+        total = sum(o["requests"] for o in per_op.values())
+        errors = sum(o["errors"] for o in per_op.values())
+        p99 = histogram.sparse_percentile([x for o in per_op.values() for x in o["hist"]], 99.0)
+        self.progress.status(f"{label} {phase} {t:>3}s  {total:>9,} req/s  p99 {fmt_us(p99)}"
+                             f"  errors {errors}")
+        if phase == "measure":
+            for name, o in per_op.items():
+                self._timeline.setdefault(name, []).append({
+                    "t_s": t - 1, "requests": o["requests"], "errors": o["errors"],
+                    "p99_us": histogram.sparse_percentile(o["hist"], 99.0)})
+
+
+def _split(total: int, n: int) -> list[int]:
+    base, extra = divmod(total, n)
+    return [base + (1 if i < extra else 0) for i in range(n)]

@@ -1,0 +1,41 @@
+"""The end-of-run table: a row per request (op name), a column per driver, one table per loop.
+
+Cells are requests/s (the median over trials) with p99 latency beside it.
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from loadtnt.progress import fmt_us
+
+
+def _cell(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "-"
+    rps = statistics.median(r["rps"] for r in runs)
+    p99 = statistics.median(r["latency_us"]["p99"] for r in runs)
+    flag = " !" if any(r.get("warnings") for r in runs) else ""
+    return f"{rps:,.0f}/s p99 {fmt_us(p99)}{flag}"
+
+
+def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Sequence[str],
+           ops: Sequence[str]) -> str:
+    blocks = []
+    for loop in loops:
+        header = [loop, *drivers]
+        rows = []
+        for op in ops:
+            row = [op]
+            for d in drivers:
+                row.append(_cell([r for r in runs
+                                  if r["loop"] == loop and r["driver"] == d and r["op"] == op]))
+            rows.append(row)
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                           for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+                 for r in [header, *rows]]
+        blocks.append("\n".join(lines))
+    note = ("(requests/s, median of trials; p99 latency; ! = see warnings in the result)")
+    return "\n\n".join(blocks) + "\n" + note
