@@ -44,6 +44,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _wait_schema(self, Request req) except -1
     cdef object _start_schema_refetch(self)
     cdef int _resend_after_schema(self) except -1
+    cdef str _miss_message(self, Request req)
     cdef int _fail_request(self, Request req, object exc) except -1
     cdef int _fail_all(self, object exc) except -1
     cdef int _close_with(self, object exc) except -1

@@ -186,6 +186,8 @@ cdef class BaseProtocol(CoreProtocol):
         cdef object waiter
         req.sync = self._next_sync()
         rc = self._encode(req)
+        if rc != 0 and not self.auto_refetch_schema:
+            raise TarantoolSchemaError(self._miss_message(req))
         waiter = self.create_future()
         req.waiter = waiter
         PyDict_SetItem(self.pending, req.sync, req)
@@ -425,13 +427,17 @@ cdef class BaseProtocol(CoreProtocol):
                 self._fail_request(req, e)
                 continue
             if rc != 0:
-                self._fail_request(req, TarantoolSchemaError(
-                    'space {!r}{} not found in the schema of {} (schema id {})'.format(
-                        req.space,
-                        '' if req.index is None else ' or its index {!r}'.format(req.index),
-                        self.peer, self.schema.id)))
+                self._fail_request(req, TarantoolSchemaError(self._miss_message(req)))
         self._schedule_flush()
         return 0
+
+    cdef str _miss_message(self, Request req):
+        cdef SchemaSpace sp = self.schema.get_space(req.space)
+        if sp is None:
+            return 'space {!r} not found in the schema of {} (schema id {})'.format(
+                req.space, self.peer, self.schema.id)
+        return 'index {!r} not found in space {!r} of {} (schema id {})'.format(
+            req.index, req.space, self.peer, self.schema.id)
 
     # -- failure -------------------------------------------------------------
 

@@ -96,21 +96,29 @@ cdef class TarantoolTuple:
             return default
 
     def keys(self):
+        """Field names, for the fields that have one (as asynctnt)."""
         cdef Py_ssize_t i
         cdef object name
+        if self.metadata is None:
+            return
         for i in range(len(self._values)):
-            name = self.metadata.name_by_id(i) if self.metadata is not None else None
-            yield i if name is None else name
+            name = self.metadata.name_by_id(i)
+            if name is not None:
+                yield name
 
     def values(self):
         return iter(self._values)
 
     def items(self):
+        """(name, value) for the fields that have a name."""
         cdef Py_ssize_t i
         cdef object name
+        if self.metadata is None:
+            return
         for i in range(len(self._values)):
-            name = self.metadata.name_by_id(i) if self.metadata is not None else None
-            yield (i if name is None else name, self._values[i])
+            name = self.metadata.name_by_id(i)
+            if name is not None:
+                yield (name, self._values[i])
 
     def __eq__(self, other):
         if type(other) is TarantoolTuple:
@@ -134,9 +142,12 @@ cdef class TarantoolTuple:
         return (list, (list(self._values),))
 
     def __repr__(self):
+        cdef Py_ssize_t i
+        cdef object name
         parts = []
-        for k, v in self.items():
-            parts.append('{}={!r}'.format(k, v))
+        for i in range(len(self._values)):
+            name = self.metadata.name_by_id(i) if self.metadata is not None else None
+            parts.append('{}={!r}'.format(i if name is None else name, self._values[i]))
         return '<TarantoolTuple {}>'.format(' '.join(parts))
 
 
