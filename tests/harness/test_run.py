@@ -1,0 +1,182 @@
+"""``loadtnt run`` against a real Tarantool (tarantool/bench.lua): counts, latency, open loop."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import asynctnt
+import pytest
+
+from loadtnt.histogram import decode
+from loadtnt.server import EmbeddedServer
+from tests.harness.conftest import read_json, run_loadtnt, write_scenario
+
+
+def _eval(srv: EmbeddedServer, lua: str) -> Any:
+    async def go() -> Any:
+        async with asynctnt.Connection(host=srv.host, port=srv.port) as c:
+            return (await c.eval(lua))[0]
+    return asyncio.run(go())
+
+
+def _run(tmp_path: Path, srv: EmbeddedServer, text: str, *extra: str) -> dict[str, Any]:
+    path = write_scenario(tmp_path, text)
+    out = tmp_path / "out.json"
+    proc = run_loadtnt("run", path, "--server", f"{srv.host}:{srv.port}", "--out", out, *extra)
+    assert proc.returncode == 0, proc.stderr
+    return read_json(out)
+
+
+def test_request_count_equals_server_count(tmp_path: Path, bench_server: EmbeddedServer) -> None:
+    _eval(bench_server, "return counted_reset()")
+    result = _run(tmp_path, bench_server, """
+        drivers: [asynctnt]
+        loops: [asyncio]
+        workers: 2
+        connections: 2
+        concurrency: 20
+        warmup: 0
+        requests: 3001
+        before: counted_reset()
+        operations:
+          - op: call
+            function: counted
+    """)
+    [run] = result["runs"]
+    assert run["requests"] == 3001 and run["errors"] == 0
+    assert _eval(bench_server, "return counted_total()") == 3001
+    [server] = result["server"]
+    assert server["delta"]["CALL"] == 3001 and server["delta"]["EVAL"] == 0
+    assert decode(run["histogram"]).get_total_count() == 3001
+
+
+def test_server_sleep_10ms_reads_as_p50_10ms(tmp_path: Path, bench_server: EmbeddedServer
+                                            ) -> None:
+    result = _run(tmp_path, bench_server, """
+        drivers: [asynctnt]
+        loops: [uvloop]
+        concurrency: 10
+        warmup: 0
+        duration: 1s
+        operations:
+          - op: call
+            name: sleep10
+            function: sleep
+            args: [10]
+    """)
+    [run] = result["runs"]
+    assert run["op"] == "sleep10" and run["errors"] == 0
+    # 10 coroutines of 10 ms each: ~1000 req/s; p50 within loose bounds (a shared machine)
+    assert 9_500 <= run["latency_us"]["p50"] <= 30_000, run["latency_us"]
+    assert run["requests"] > 100
+
+
+def test_open_loop_shows_a_server_stall_in_corrected_latency_only(
+        tmp_path: Path, bench_server: EmbeddedServer) -> None:
+    # one coroutine at 500 req/s; the server blocks its tx thread for 300 ms, 1 s into the window
+    result = _run(tmp_path, bench_server, """
+        drivers: [asynctnt]
+        loops: [uvloop]
+        concurrency: 1
+        warmup: 0
+        duration: 3s
+        rate: 500
+        before: stall_after(1000, 300)
+        operations:
+          - op: ping
+    """)
+    [run] = result["runs"]
+    corrected, service = run["latency_us"], run["service_latency_us"]
+    assert run["target_rps"] == 500
+    # ~150 of ~1500 sends were due during the stall: they all waited, the p99 shows it
+    assert corrected["p99"] >= 150_000, (corrected, service)
+    assert corrected["max"] >= 250_000, (corrected, service)
+    # only the one request in flight saw the stall as service time
+    assert service["p99"] < 100_000, (corrected, service)
+    assert service["max"] >= 250_000
+    assert decode(run["service_histogram"]).get_total_count() == run["requests"] - run["errors"]
+
+
+def test_mixed_ops_each_get_a_histogram(tmp_path: Path, bench_server: EmbeddedServer) -> None:
+    result = _run(tmp_path, bench_server, """
+        drivers: [asynctnt]
+        loops: [asyncio]
+        workers: 2
+        concurrency: 20
+        warmup: 0
+        requests: 2000
+        before: prepare(1000)
+        operations:
+          - op: select
+            space: tester
+            key: {zipf: [1, 1000, 0.99]}
+            weight: 3
+          - op: update
+            name: rename
+            space: tester
+            key: {uniform: [1, 1000]}
+            operations: [['=', 'name', {string: 8}]]
+          - op: insert
+            name: dup
+            space: tester
+            tuple: [1, 'x']
+            weight: 0.5
+    """)
+    runs = {r["op"]: r for r in result["runs"]}
+    assert set(runs) == {"select", "rename", "dup"}
+    assert sum(r["requests"] for r in runs.values()) == 2000
+    assert runs["select"]["requests"] > runs["rename"]["requests"] > runs["dup"]["requests"]
+    assert runs["dup"]["errors"] == runs["dup"]["requests"]
+    assert set(runs["dup"]["errors_by_kind"]) == {"db:3"}  # ER_TUPLE_FOUND
+    delta = result["server"][0]["delta"]
+    assert delta["SELECT"] == runs["select"]["requests"]
+    assert delta["UPDATE"] == runs["rename"]["requests"]
+    env = result["environment"]
+    assert env["drivers"]["asynctnt"] == asynctnt.__version__
+    assert env["tarantool"]["version"] and env["tarantool"]["box_cfg"]["wal_mode"] == "none"
+    assert env["cpu"]["count"] >= 1 and env["started_at"].endswith("Z")
+
+
+def test_password_never_written(tmp_path: Path) -> None:
+    secret = "s3cret-Pa55"
+    lua = (f"box.schema.user.create('bench', {{password = '{secret}', if_not_exists = true}}) "
+           "box.schema.user.grant('bench', 'read,write,execute', 'universe', nil, "
+           "{if_not_exists = true})")
+    from loadtnt.instance import TarantoolInstance
+    with TarantoolInstance(lua=lua) as tnt:
+        path = write_scenario(tmp_path, """
+            drivers: [asynctnt]
+            loops: [asyncio]
+            concurrency: 5
+            warmup: 0
+            requests: 100
+            operations:
+              - op: ping
+        """)
+        out = tmp_path / "out.json"
+        ok = run_loadtnt("run", path, "--server", f"{tnt.host}:{tnt.port}", "--user", "bench",
+                         "--password", secret, "--out", out, "-v")
+        assert ok.returncode == 0, ok.stderr
+        assert read_json(out)["runs"][0]["requests"] == 100
+        assert secret not in out.read_text() and secret not in ok.stdout + ok.stderr
+        bad = run_loadtnt("run", path, "--server", f"{tnt.host}:{tnt.port}", "--user", "bench",
+                          "--password", secret + "x", "--out", tmp_path / "bad.json", "-v")
+        assert bad.returncode != 0
+        assert secret not in bad.stdout + bad.stderr
+
+
+@pytest.mark.timeout(180)
+def test_seed_suite_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "seed.json"
+    proc = run_loadtnt("run", "scenarios/seed.yaml", "--drivers", "asynctnt", "--loops",
+                       "asyncio", "--duration", "0.3s", "--warmup", "0", "--concurrency", "20",
+                       "--out", out, timeout=170)
+    assert proc.returncode == 0, proc.stderr
+    ops = ["ping", "call", "eval", "select", "insert", "update"]
+    result = read_json(out)
+    assert [r["op"] for r in result["runs"]] == ops
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in result["runs"]), result["runs"]
+    table = proc.stdout.splitlines()
+    assert table[0].split() == ["asyncio", "asynctnt"]
+    assert [line.split()[0] for line in table[1:7]] == ops
