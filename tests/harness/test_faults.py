@@ -1,0 +1,106 @@
+"""Faults: a worker killed mid-run, Ctrl-C.  No process may be left behind."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.harness.conftest import ROOT, loadtnt_cmd, pid_alive, read_json, write_scenario
+
+SCENARIO = """
+drivers: [asynctnt]
+loops: [asyncio]
+workers: 2
+concurrency: 10
+warmup: 0
+duration: 4s
+operations:
+  - op: call
+    function: sleep
+    args: [1]
+"""
+
+
+def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path, list[str]]:
+    path = write_scenario(tmp_path, SCENARIO)
+    out = tmp_path / "out.json"
+    proc = subprocess.Popen(loadtnt_cmd("run", path, "--out", out, "-v", *extra), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if "workers" in line:
+            break
+    return proc, out, lines
+
+
+def _pids(lines: list[str]) -> tuple[int | None, list[int]]:
+    text = "".join(lines)
+    server = re.search(r"embedded Tarantool at \S+ \(pid (\d+)\)", text)
+    workers = re.search(r"workers ([\d, ]+) \(", text)
+    assert workers, text
+    return (int(server.group(1)) if server else None,
+            [int(p) for p in workers.group(1).split(",")])
+
+
+def _gone(pids: list[int], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(pid_alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_killed_worker_is_named_and_others_kept(tmp_path: Path) -> None:
+    proc, out, lines = _start(tmp_path)
+    server_pid, workers = _pids(lines)
+    time.sleep(1.5)  # inside the measured window
+    subprocess.run(["kill", "-KILL", str(workers[1])], check=True)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert re.search(rf"worker 1 \(pid {workers[1]}\) died during measure: killed by signal "
+                     "SIGKILL", stderr), stderr
+    result = read_json(out)
+    [run] = result["runs"]
+    assert run["workers"] == 1 and run["requests"] > 0  # worker 0's results are kept
+    assert any("SIGKILL" in w for w in result["warnings"])
+    assert "call" in stdout  # the summary still printed
+    assert _gone([*workers, *([server_pid] if server_pid else [])])
+
+
+def test_ctrl_c_writes_partial_result_and_stops_server(tmp_path: Path) -> None:
+    proc, out, lines = _start(tmp_path)
+    server_pid, workers = _pids(lines)
+    assert server_pid is not None
+    time.sleep(1.5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - started < 10
+    result = read_json(out)
+    assert result["partial"] is True
+    [run] = result["runs"]
+    assert run["requests"] > 0 and run["duration_s"] < 3.5
+    assert any("interrupted" in w for w in run["warnings"])
+    assert _gone([server_pid, *workers])
+
+
+def test_ctrl_c_to_the_whole_group(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the process group: workers ignore it, the parent handles it."""
+    proc, out, lines = _start(tmp_path)
+    server_pid, workers = _pids(lines)
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert read_json(out)["partial"] is True
+    assert _gone([*([server_pid] if server_pid else []), *workers])
