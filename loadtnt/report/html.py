@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtnt.report import tables
+from loadtnt.report.context import context_lines
 from loadtnt.report.load import Result
 
 CSS = """
@@ -23,6 +24,7 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2r
        max-width: 1200px; padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
 .sub { color: #666; margin-top: 0; }
+.ctx { color: #444; font-size: .9rem; margin: .2rem 0; }
 table { border-collapse: collapse; margin: .6rem 0 1.4rem; font-size: .92rem; }
 th, td { border: 1px solid #ddd; padding: .3rem .7rem; }
 th { background: #f4f6f8; text-align: left; }
@@ -33,6 +35,7 @@ figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; height: auto;
 figcaption { color: #555; font-size: .9rem; }
 .warn { background: #fff4e5; border-left: 4px solid #e8801a; padding: .5rem 1rem; }
 .env td:first-child { color: #555; white-space: nowrap; }
+.tables { display: flex; flex-wrap: wrap; gap: 0 2.5rem; }
 code { background: #f4f6f8; padding: 0 .25rem; }
 """
 
@@ -74,6 +77,11 @@ def _table_html(table: tables.Table) -> str:
     return (f"<h3>{escape(table.loop)} — {escape(table.what)}</h3>"
             f"<table><thead><tr><th>request</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _tables_row(ts: list[tables.Table]) -> str:
+    """The per-loop tables side by side (they wrap on a narrow screen)."""
+    return "<div class='tables'>" + "".join(f"<div>{_table_html(t)}</div>" for t in ts) + "</div>"
 
 
 def _flatten(d: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
@@ -126,6 +134,22 @@ def _server_html(results: list[Result]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
+def _errors_html(results: list[Result]) -> str:
+    from loadtnt.report.errors import fmt_share, tally
+
+    rows = tally(results)
+    kinds = list(dict.fromkeys(k for _, c, _ in rows for k in c))
+    head = "".join(f"<th>{escape(k)}</th>" for k in kinds)
+    body = "".join(
+        f"<tr><th>{escape(label)}</th>"
+        + "".join(f"<td class='num'>{c.get(k, 0):,}</td>" for k in kinds)
+        + f"<td class='num'>{sum(c.values()):,}</td>"
+        + f"<td>{escape(fmt_share(sum(c.values()) / req) if req else '—')}</td></tr>"
+        for label, c, req in rows)
+    return (f"<table><thead><tr><th>driver · loop</th>{head}<th>total</th><th>share</th></tr>"
+            f"</thead><tbody>{body}</tbody></table>")
+
+
 def _warnings_html(results: list[Result]) -> str:
     items = []
     for r in results:
@@ -143,8 +167,8 @@ def _warnings_html(results: list[Result]) -> str:
 
 def _figures(charts: list[tuple[str, str, Path]], kind: str) -> list[str]:
     return [f"<figure><img src='{data_uri(png)}' alt='{escape(title)}' "
-            f"data-chart='{escape(png.stem)}'><figcaption>{escape(title)}. "
-            f"{escape(CAPTIONS.get(kind, ''))}</figcaption></figure>"
+            f"data-chart='{escape(png.stem)}'>"
+            f"<figcaption>{escape(CAPTIONS.get(kind, title))}</figcaption></figure>"
             for k, title, png in charts if k == kind]
 
 
@@ -160,17 +184,19 @@ def render(results: list[Result], charts: list[tuple[str, str, Path]]) -> str:
         f"<style>{CSS}</style><script>{READY_SCRIPT}</script></head><body>",
         f"<h1>loadtnt report: {escape(names)}</h1>",
         f"<p class='sub'>from {files}; generated {now}</p>",
+        *(f"<p class='ctx'>{escape(context_lines(r).replace(chr(10), ' '))}</p>"
+          for r in results),
         _warnings_html(results),
         "<h2>Throughput</h2>",
-        *(_table_html(t) for t in tables.throughput_tables(results)),
+        _tables_row(tables.throughput_tables(results)),
     ]
     parts += _figures(charts, "throughput")
-    parts += ["<h2>Latency</h2>", *(_table_html(t) for t in tables.p99_tables(results))]
+    parts += ["<h2>Latency</h2>", _tables_row(tables.p99_tables(results))]
     parts += _figures(charts, "spectrum")
     over_time = _figures(charts, "timeline")
     parts += ["<h2>Over time</h2>", *over_time] if over_time else []
     errors = _figures(charts, "errors")
-    parts += ["<h2>Errors</h2>", *errors] if errors else []
+    parts += ["<h2>Errors</h2>", _errors_html(results), *errors] if errors else []
     parts += [_server_html(results), "<h2>Environment</h2>", *(_env_html(r) for r in results),
               "</body></html>"]
     return "\n".join(p for p in parts if p)

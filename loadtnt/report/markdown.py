@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtnt.report import style, tables
+from loadtnt.report import tables
+from loadtnt.report.context import context_lines
 from loadtnt.report.load import Result
 
 
@@ -13,7 +14,7 @@ def render(results: list[Result], charts: list[tuple[str, str, Path]]) -> str:
     names = ", ".join(dict.fromkeys(str(r.scenario.get("name") or r.label) for r in results))
     out = [f"# loadtnt: {names}", ""]
     for r in results:
-        out.append("- " + style.context_lines(r).replace("\n", " "))
+        out.append("- " + context_lines(r).replace("\n", " "))
     out.append("")
     warnings = [f"{r.label}: {w}" for r in results for w in r.warnings]
     warnings += [f"{r.label}: {run.driver}/{run.loop}/trial {run.trial}/{run.op}: {w}"

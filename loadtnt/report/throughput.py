@@ -18,7 +18,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
     if not loops or not ops or not series:
         return None
     width_per_panel = max(5.0, 0.42 * len(ops) * max(1, len(series)) ** 0.6 + 1.5)
-    fig = style.new_figure(min(9.5 * len(loops), width_per_panel * len(loops)), 5.6)
+    fig = style.new_figure(max(10.0, min(9.5 * len(loops), width_per_panel * len(loops))), 5.6)
     axes = fig.subplots(1, len(loops), sharey=True, squeeze=False)[0]
     bar_w = 0.8 / len(series)
     x = np.arange(len(ops))
