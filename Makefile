@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: all venv build debug test lint tarantool clean bench bench-quick aiotarantool-env
+.PHONY: all venv build debug test lint tarantool clean bench bench-quick aiotarantool-env chromium
 
 all: build
 
@@ -68,12 +68,17 @@ $(AIOTNT_VENV)/.installed:
 
 aiotarantool-env: $(AIOTNT_VENV)/.installed
 
+# Headless Chromium for the HTML report test (tests/report/test_html_chromium.py).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 # --- checks ----------------------------------------------------------------
 
 lint: venv
 	$(VENV)/bin/ruff check loadtnt tests
 
-test: build tarantool aiotarantool-env
+test: build tarantool aiotarantool-env chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # --- housekeeping ----------------------------------------------------------
