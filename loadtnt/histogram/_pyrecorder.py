@@ -1,6 +1,8 @@
 """Pure-Python stand-in for :mod:`._recorder` (same API) when the extension is not built."""
 from __future__ import annotations
 
+import time
+
 from loadtnt.histogram.layout import COUNTS_LEN, HIGHEST, index_for
 
 
@@ -20,6 +22,9 @@ class Recorder:
 
     def record_ns(self, ns: int) -> None:
         self.record(ns // 1000)
+
+    def record_since(self, start_ns: int) -> None:
+        self.record((time.perf_counter_ns() - start_ns) // 1000)
 
     def nonzero(self) -> list[tuple[int, int]]:
         return [(i, c) for i, c in enumerate(self._counts) if c]

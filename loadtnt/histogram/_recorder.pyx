@@ -7,6 +7,7 @@ the ``hdrhistogram`` package (see :mod:`loadtnt.histogram`), which shares the la
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from loadtnt.histogram import layout as _layout
 
@@ -53,8 +54,7 @@ cdef class Recorder:
         free(self.counts)
         free(self.icounts)
 
-    cpdef record(self, int64_t us):
-        """Record one latency in microseconds (clamped to 0 .. 1 hour)."""
+    cdef inline void _record(self, int64_t us) noexcept:
         if us < 0:
             us = 0
         elif us > HIGHEST:
@@ -69,9 +69,23 @@ cdef class Recorder:
         if us > self.max_value:
             self.max_value = us
 
+    cpdef record(self, int64_t us):
+        """Record one latency in microseconds (clamped to 0 .. 1 hour)."""
+        self._record(us)
+
     cpdef record_ns(self, int64_t ns):
         """Record one latency given in nanoseconds (``perf_counter_ns`` differences)."""
-        self.record(ns // 1000)
+        self._record(ns // 1000)
+
+    cpdef record_since(self, int64_t start_ns):
+        """Record the time from ``start_ns`` (a ``time.perf_counter_ns()`` value) to now.
+
+        One call instead of two on the hot path: the clock is read here, in C
+        (CLOCK_MONOTONIC, the clock of ``perf_counter_ns`` on Linux).
+        """
+        cdef timespec ts
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        self._record((ts.tv_sec * 1000000000 + ts.tv_nsec - start_ns) // 1000)
 
     def nonzero(self):
         """``[(index, count), …]`` of the whole recording."""

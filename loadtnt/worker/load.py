@@ -120,7 +120,7 @@ class Phase:
         sleep0 = _yield
         if pick is None:
             fn, state = fns[0], ops[0]
-            record = state.rec.record_ns
+            record_since = state.rec.record_since
             while self.left > 0:
                 self.left -= 1
                 t0 = pc()
@@ -130,9 +130,9 @@ class Phase:
                     state.error(classify(e))
                     await sleep0()  # a request failing synchronously must not starve the loop
                 else:
-                    record(pc() - t0)
+                    record_since(t0)
             return
-        records = [s.rec.record_ns for s in ops]
+        records = [s.rec.record_since for s in ops]
         while self.left > 0:
             self.left -= 1
             k = pick()
@@ -143,7 +143,7 @@ class Phase:
                 ops[k].error(classify(e))
                 await sleep0()
             else:
-                records[k](pc() - t0)
+                records[k](t0)
 
     async def _open(self, fns: Sequence[RequestFn]) -> None:
         pc = time.perf_counter_ns
