@@ -8,6 +8,10 @@ from loadtnt.histogram.layout import COUNTS_LEN, HIGHEST, index_for
 
 class Recorder:
     def __init__(self) -> None:
+        self._counts: list[int] = []
+        self._icounts: list[int] = []
+        self.total = self.itotal = self.max_value = 0
+        self.min_value = HIGHEST
         self.reset()
 
     def record(self, us: int) -> None:
