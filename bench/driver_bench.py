@@ -225,6 +225,48 @@ def _cpu_model() -> str:
     return platform.processor() or "?"
 
 
+class CpuMeter:
+    """CPU used by processes other than ours (client and server) during one measurement.
+
+    The machine is shared: other builds and tests may run while we measure. Foreign CPU =
+    all busy CPU time (from /proc/stat, steal included) minus what the client processes and
+    the server used, per second of wall time, in cores. Linux only; elsewhere it reads 0.
+    """
+
+    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+
+    @staticmethod
+    def _busy() -> float:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return 0.0
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / CpuMeter.HZ
+
+    def _server(self) -> float:
+        try:
+            stat = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(stat[11]) + int(stat[12])) / CpuMeter.HZ  # utime, stime
+
+    def start(self) -> None:
+        t = os.times()
+        self._t0 = (time.monotonic(), self._busy(), self._server(),
+                    t.children_user + t.children_system)
+
+    def foreign_cores(self) -> float:
+        t = os.times()
+        wall0, busy0, server0, children0 = self._t0
+        wall = time.monotonic() - wall0
+        ours = (self._server() - server0) + (t.children_user + t.children_system - children0)
+        return max(0.0, (self._busy() - busy0 - ours) / wall) if wall > 0 else 0.0
+
+
 def _loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -277,6 +319,15 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
         ("- cells: median RPS over rounds (min–max); ratios: median of per-round "
          f"{reference}/other RPS (min–max)"),
     ]
+    foreign = sorted(r.get("foreign_cores", 0.0) for r in results)
+    if foreign:
+        noisy = sum(1 for x in foreign if x > 0.25)
+        lines.append(
+            f"- noise: other processes used a median {statistics.median(foreign):.2f} cores "
+            f"(max {foreign[-1]:.2f}) of {env['cpus']} during measurements; "
+            f"{noisy} of {len(foreign)} measurements had > 0.25 cores busy elsewhere"
+            + (f"; {env['retried']} measurements repeated (--max-foreign "
+               f"{args.max_foreign:g})" if args.max_foreign is not None else ""))
     errors = [r for r in results if r["errors"]]
     if errors:
         lines.append(f"- **errors** in {len(errors)} measurements, e.g. "
@@ -370,6 +421,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=2.5)
     parser.add_argument("--keys", type=int, default=100_000, help="rows prefilled in tester")
+    parser.add_argument("--max-foreign", type=float, metavar="CORES",
+                        help="measure again when other processes used more than CORES cores "
+                             "during a measurement (default: keep every measurement)")
+    parser.add_argument("--retries", type=int, default=3,
+                        help="at most this many repeats per measurement for --max-foreign")
+    parser.add_argument("--pause", type=float, default=2.0,
+                        help="seconds to wait before a repeat (--max-foreign)")
     parser.add_argument("--tarantool", default="tarantool", help="the tarantool binary")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="write every measurement here")
@@ -393,18 +451,31 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     server = TarantoolInstance(lua=SERVER_LUA % {"keys": args.keys},
                                memtx_memory=1024 * 1024 * 1024, binary=args.tarantool)
+    retried = 0
     with server:
+        meter = CpuMeter(server.pid)
         for n, (rnd, loop, op, driver) in enumerate(plan):
             key_base = INSERT_KEY_BASE + n * KEY_SPAN
             cmd = _client_command(driver, op, loop, server.port, key_base, args)
-            out = _run_client(cmd, timeout=per_run + 60)
-            out.update(round=rnd, loop=loop, op=op, driver=driver,
+            for attempt in range(args.retries + 1):
+                meter.start()
+                out = _run_client(cmd, timeout=per_run + 60)
+                foreign = meter.foreign_cores()
+                if args.max_foreign is None or foreign <= args.max_foreign:
+                    break
+                if attempt < args.retries:
+                    retried += 1
+                    print(f"    {foreign:.2f} cores busy elsewhere: measuring again",
+                          file=sys.stderr)
+                    time.sleep(args.pause)
+            out.update(round=rnd, loop=loop, op=op, driver=driver, foreign_cores=foreign,
                        rps=out["requests"] / out["elapsed"])
             results.append(out)
             print(f"[{n + 1}/{len(plan)}] round {rnd + 1} {loop} {op:6} {driver:12} "
-                  f"{out['rps']:>10,.0f} rps" + (f"  {out['errors']} errors"
-                                                 if out["errors"] else ""),
+                  f"{out['rps']:>10,.0f} rps  (other load {foreign:.2f} cores)"
+                  + (f"  {out['errors']} errors" if out["errors"] else ""),
                   file=sys.stderr, flush=True)
+    env["retried"] = retried
     env.update(end=time.strftime("%H:%M:%S", time.gmtime()), load_after=_loadavg())
     text = report(results, args, env)
     print(text)
