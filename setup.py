@@ -25,6 +25,19 @@ if DEBUG:
     directives.update(linetrace=True, boundscheck=True, wraparound=True)
     cflags = ["-O0", "-g"]
 
+# A switch between the debug and the release build must recompile everything,
+# even though no source changed.
+_MODE_FILE = os.path.join("build", "loadtnt-build-mode")
+_mode = "debug" if DEBUG else "release"
+try:
+    with open(_MODE_FILE) as f:
+        _mode_changed = f.read().strip() != _mode
+except OSError:
+    _mode_changed = True
+os.makedirs("build", exist_ok=True)
+with open(_MODE_FILE, "w") as f:
+    f.write(_mode)
+
 extensions = [
     Extension(
         "loadtnt.driver.iproto.protocol",
@@ -42,7 +55,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
-        compile_time_env={},
+        force=_mode_changed,
         annotate=os.environ.get("LOADTNT_ANNOTATE") == "1",
     ),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from typing import Any, Optional, Union
+from typing import Any
 
 from .exceptions import TarantoolDatabaseError, TarantoolNetworkError, TarantoolNotConnectedError
 from .iproto.protocol import Api, Protocol, Schema
@@ -28,7 +28,7 @@ class ConnectionState(enum.IntEnum):
     DISCONNECTED = 5
 
 
-def _positive(value: Optional[float]) -> float:
+def _positive(value: float | None) -> float:
     return float(value) if value is not None and value > 0 else 0.0
 
 
@@ -56,18 +56,18 @@ class Connection(Api):
         self,
         *,
         host: str = "127.0.0.1",
-        port: Union[int, str] = 3301,
-        username: Optional[str] = None,
-        password: Optional[str] = None,
+        port: int | str = 3301,
+        username: str | None = None,
+        password: str | None = None,
         fetch_schema: bool = True,
         auto_refetch_schema: bool = True,
-        connect_timeout: Optional[float] = 3.0,
-        request_timeout: Optional[float] = -1.0,
-        reconnect_timeout: Optional[float] = 1.0 / 3.0,
+        connect_timeout: float | None = 3.0,
+        request_timeout: float | None = -1.0,
+        reconnect_timeout: float | None = 1.0 / 3.0,
         reconnect_max_timeout: float = 5.0,
-        ping_timeout: Optional[float] = 5.0,
-        encoding: Optional[str] = None,
-        initial_read_buffer_size: Optional[int] = None,
+        ping_timeout: float | None = 5.0,
+        encoding: str | None = None,
+        initial_read_buffer_size: int | None = None,
     ):
         if password is not None and username is None:
             raise ValueError("a password was given without a username")
@@ -87,18 +87,18 @@ class Connection(Api):
             "".encode(encoding)  # an unknown codec fails here
         self._initial_read_buffer_size = initial_read_buffer_size
         self._state = ConnectionState.DISCONNECTED
-        self._transport: Optional[asyncio.BaseTransport] = None
-        self._reconnect_task: Optional[asyncio.Task] = None
-        self._ping_task: Optional[asyncio.Task] = None
-        self._connect_lock: Optional[asyncio.Lock] = None
+        self._transport: asyncio.Transport | None = None
+        self._reconnect_task: asyncio.Task | None = None
+        self._ping_task: asyncio.Task | None = None
+        self._connect_lock: asyncio.Lock | None = None
         self._reconnects = 0
 
     # -- lifecycle -----------------------------------------------------------
 
     def _peer(self) -> str:
         if self._host == "unix/":
-            return "unix/:{}".format(self._port)
-        return "{}:{}".format(self._host, self._port)
+            return f"unix/:{self._port}"
+        return f"{self._host}:{self._port}"
 
     async def _open(self, timeout: float) -> None:
         """One attempt: TCP or unix connect, greeting, auth, schema."""
@@ -140,14 +140,12 @@ class Connection(Api):
                 await asyncio.wait_for(handshake(), timeout)
             except asyncio.TimeoutError:
                 raise asyncio.TimeoutError(
-                    "could not connect to Tarantool at {} within {:g} s".format(
-                        self._peer(), timeout
-                    )
+                    f"could not connect to Tarantool at {self._peer()} within {timeout:g} s"
                 ) from None
         else:
             await handshake()
 
-    async def connect(self) -> "Connection":
+    async def connect(self) -> Connection:
         """Connect, authenticate and fetch the schema.
 
         With reconnect on, a refused connection is retried until connect_timeout
@@ -177,7 +175,7 @@ class Connection(Api):
                         if isinstance(e, asyncio.TimeoutError):
                             raise
                         raise TarantoolNetworkError(
-                            "could not connect to Tarantool at {}: {}".format(self._peer(), e)
+                            f"could not connect to Tarantool at {self._peer()}: {e}"
                         ) from e
                     logger.debug("connect to %s failed (%s); retrying", self._peer(), e)
                     await asyncio.sleep(delay)
@@ -188,7 +186,7 @@ class Connection(Api):
             self._start_ping()
             return self
 
-    def _on_connection_lost(self, protocol: Any, exc: Optional[BaseException]) -> None:
+    def _on_connection_lost(self, protocol: Any, exc: BaseException | None) -> None:
         if protocol is not self._protocol:
             return  # a handshake that failed, or an old connection
         self._protocol = None
@@ -213,7 +211,7 @@ class Connection(Api):
                 await self._open(self._connect_timeout)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # any failure: try again later, with backoff
+            except Exception as e:  # noqa: BLE001  any failure: try again later, with backoff
                 logger.info("reconnect to %s failed: %s", self._peer(), e)
                 delay = min(delay * 2, self._reconnect_max_timeout)
                 continue
@@ -298,13 +296,13 @@ class Connection(Api):
     async def refetch_schema(self) -> None:
         protocol = self._protocol
         if protocol is None:
-            raise TarantoolNotConnectedError("not connected to Tarantool at {}".format(self._peer()))
+            raise TarantoolNotConnectedError(f"not connected to Tarantool at {self._peer()}")
         await protocol.refetch_schema()
 
-    async def __aenter__(self) -> "Connection":
+    async def __aenter__(self) -> Connection:  # noqa: PYI034
         return await self.connect()
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         await self.disconnect()
 
     # -- properties ----------------------------------------------------------
@@ -314,15 +312,15 @@ class Connection(Api):
         return self._host
 
     @property
-    def port(self) -> Union[int, str]:
+    def port(self) -> int | str:
         return self._port
 
     @property
-    def username(self) -> Optional[str]:
+    def username(self) -> str | None:
         return self._username
 
     @property
-    def password(self) -> Optional[str]:
+    def password(self) -> str | None:
         return self._password
 
     @property
@@ -354,7 +352,7 @@ class Connection(Api):
         return self._ping_timeout
 
     @property
-    def initial_read_buffer_size(self) -> Optional[int]:
+    def initial_read_buffer_size(self) -> int | None:
         return self._initial_read_buffer_size
 
     @property
@@ -370,15 +368,15 @@ class Connection(Api):
         return self._protocol is not None and self._protocol.is_ready()
 
     @property
-    def version(self) -> Optional[tuple]:
+    def version(self) -> tuple | None:
         return None if self._protocol is None else self._protocol.version
 
     @property
-    def schema(self) -> Optional[Schema]:
+    def schema(self) -> Schema | None:
         return None if self._protocol is None else self._protocol.schema
 
     @property
-    def schema_id(self) -> Optional[int]:
+    def schema_id(self) -> int | None:
         return None if self._protocol is None else self._protocol.schema_id
 
     @property
@@ -388,12 +386,10 @@ class Connection(Api):
 
     @property
     def fingerprint(self) -> str:
-        return "tcp://{}".format(self._peer()) if self._host != "unix/" else self._peer()
+        return f"tcp://{self._peer()}" if self._host != "unix/" else self._peer()
 
     def __repr__(self) -> str:
-        return "<{} host={} port={} state={}>".format(
-            type(self).__name__, self._host, self._port, self._state.name
-        )
+        return f"<{type(self).__name__} host={self._host} port={self._port} state={self._state.name}>"
 
 
 async def connect(**kwargs: Any) -> Connection:

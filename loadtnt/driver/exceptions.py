@@ -6,16 +6,16 @@ A plain module: the Cython core imports it, never the other way round.
 from __future__ import annotations
 
 import enum
-from typing import Any, Optional
+from typing import Any
 
 __all__ = (
-    "TarantoolError",
-    "TarantoolSchemaError",
+    "ErrorCode",
+    "ProtocolError",
     "TarantoolDatabaseError",
+    "TarantoolError",
     "TarantoolNetworkError",
     "TarantoolNotConnectedError",
-    "ProtocolError",
-    "ErrorCode",
+    "TarantoolSchemaError",
 )
 
 
@@ -30,7 +30,7 @@ class TarantoolSchemaError(TarantoolError):
 class TarantoolDatabaseError(TarantoolError):
     """The server answered with an error: ``code`` (box error code) and ``message``."""
 
-    def __init__(self, code: int, message: str, error: Optional[Any] = None):
+    def __init__(self, code: int, message: str, error: Any | None = None):
         super().__init__(message)
         self.code = code
         self.message = message

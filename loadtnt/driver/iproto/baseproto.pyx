@@ -190,6 +190,8 @@ cdef class BaseProtocol(CoreProtocol):
             raise TarantoolSchemaError(self._miss_message(req))
         waiter = self.create_future()
         req.waiter = waiter
+        if LOADTNT_DEBUG and req.sync in self.pending:
+            raise AssertionError('sync {} is already pending'.format(req.sync))
         PyDict_SetItem(self.pending, req.sync, req)
         if timeout < 0:
             timeout = self.request_timeout

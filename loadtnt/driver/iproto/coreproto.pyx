@@ -51,6 +51,8 @@ cdef class CoreProtocol:
                 self.rbuf = nbuf
             self.rstart = 0
             self.rend = used
+        if LOADTNT_DEBUG:
+            _check_rbuf(self)
         return memoryview(self.rbuf)[self.rend:]
 
     def buffer_updated(self, Py_ssize_t nbytes):
@@ -128,6 +130,8 @@ cdef class CoreProtocol:
             # _on_packet never re-enters the loop, so base is still valid
         if self.rstart == self.rend:
             self.rstart = self.rend = 0
+        if LOADTNT_DEBUG:
+            _check_rbuf(self)
         return 0
 
     cdef int _parse_greeting(self, const char *p) except -1:
@@ -239,3 +243,11 @@ cdef Metadata _sql_metadata(object obj):
         f.span = item.get(tnt.IPROTO_FIELD_SPAN)
         md.add(i, f)
     return md
+
+
+cdef int _check_rbuf(CoreProtocol p) except -1:
+    # debug builds only (make debug): the read buffer's offsets stay ordered
+    if not (0 <= p.rstart <= p.rend <= len(p.rbuf)):
+        raise AssertionError('read buffer invariant broken: start={} end={} cap={}'.format(
+            p.rstart, p.rend, len(p.rbuf)))
+    return 0

@@ -67,6 +67,9 @@ include "baseproto.pyx"
 include "api.pyx"
 
 
+DEBUG = bool(LOADTNT_DEBUG)   # built with `make debug`
+
+
 class Protocol(BaseProtocol, _asyncio.BufferedProtocol):
     """The asyncio protocol: BaseProtocol, registered as a BufferedProtocol so
     that the loop reads straight into its buffer."""

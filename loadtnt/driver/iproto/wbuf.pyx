@@ -70,6 +70,9 @@ cdef class WriteBuffer:
 
     cdef int end_packet(self, Py_ssize_t start) except -1:
         cdef Py_ssize_t body = self.size - start - 5
+        if LOADTNT_DEBUG and not (0 <= start and body >= 0 and self.size <= self.cap):
+            raise AssertionError('write buffer invariant broken: start={} size={} cap={}'
+                                 .format(start, self.size, self.cap))
         if body > 0xffffffff:
             self.size = start
             raise ValueError('request of {} bytes exceeds the IProto packet limit'.format(body))
