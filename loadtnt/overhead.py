@@ -71,7 +71,7 @@ def record_cost_ns(n: int = 2_000_000) -> tuple[float, float]:
 
 
 async def measure(args: argparse.Namespace, address: ServerAddress) -> int:
-    adapter = drivers.load(args.driver)(address, request_timeout=30)
+    adapter = drivers.load(args.driver)(address)
     await adapter.connect()
     try:
         [spec] = build_specs([{"op": args.op, "name": args.op, "weight": 1,

@@ -83,7 +83,7 @@ class Scenario:
     server: Server | None = None
     mix: bool = True
     before: str | None = None
-    timeout: float = 10.0
+    timeout: float | None = None  # per request; None: each driver's default (none)
     path: str | None = None
 
     @property
@@ -211,6 +211,13 @@ def _positive_number(v: Any) -> float:
     return float(v)
 
 
+def _positive_duration(v: Any) -> float:
+    seconds = parse_duration(v)
+    if seconds <= 0:
+        raise ValueError(f"must be longer than zero, got {v!r}")
+    return seconds
+
+
 def _string(v: Any) -> str:
     if not isinstance(v, str):
         raise TypeError(f"expected a string, got {v!r}")
@@ -275,7 +282,7 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         "workers": (_positive_int, "workers"), "connections": (_positive_int, "connections"),
         "concurrency": (_positive_int, "concurrency"), "trials": (_positive_int, "trials"),
         "requests": (_positive_int, "requests"), "warmup": (parse_duration, "warmup"),
-        "duration": (parse_duration, "duration"), "timeout": (parse_duration, "timeout"),
+        "duration": (parse_duration, "duration"), "timeout": (_positive_duration, "timeout"),
         "mix": (_bool, "mix"), "before": (_string, "before"),
     }
     values: dict[str, Any] = {}

@@ -1,6 +1,7 @@
 """The end-of-run table: a row per request (op name), a column per driver, one table per loop.
 
-Cells are requests/s (the median over trials) with p99 latency beside it.
+Cells are requests/s (the median over trials, ± half the range when there are several) with the
+median p99 latency beside it; ``!`` marks a run with warnings (see the result file).
 """
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from loadtnt.progress import fmt_us
 def _cell(runs: list[dict[str, Any]]) -> str:
     if not runs:
         return "-"
-    rps = statistics.median(r["rps"] for r in runs)
+    all_rps = [r["rps"] for r in runs]
+    rps = statistics.median(all_rps)
     p99 = statistics.median(r["latency_us"]["p99"] for r in runs)
+    spread = ""
+    if len(runs) > 1 and rps:
+        spread = f" ±{(max(all_rps) - min(all_rps)) / 2 / rps:.0%}"
     flag = " !" if any(r.get("warnings") for r in runs) else ""
-    return f"{rps:,.0f}/s p99 {fmt_us(p99)}{flag}"
+    return f"{rps:,.0f}/s{spread} p99 {fmt_us(p99)}{flag}"
 
 
 def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Sequence[str],
@@ -37,5 +42,5 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
                            for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
                  for r in [header, *rows]]
         blocks.append("\n".join(lines))
-    note = ("(requests/s, median of trials; p99 latency; ! = see warnings in the result)")
+    note = "(requests/s, median of trials ± half their range; p99 latency; ! = see warnings)"
     return "\n\n".join(blocks) + "\n" + note

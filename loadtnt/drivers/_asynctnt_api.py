@@ -29,7 +29,8 @@ class AsynctntApiAdapter(Adapter):
         self._conn = mod.Connection(
             host=s.host, port=s.port, username=s.user, password=s.password,
             fetch_schema=True, auto_refetch_schema=True, reconnect_timeout=0,
-            connect_timeout=10, request_timeout=self.request_timeout,
+            connect_timeout=10,
+            request_timeout=self.request_timeout if self.request_timeout else -1.0,
         )
         await self._conn.connect()
 

@@ -70,7 +70,9 @@ class Adapter(abc.ABC):
     #: the ops this driver can send; a scenario asking for others is rejected before the run
     ops: ClassVar[frozenset[str]] = ALL_OPS
 
-    def __init__(self, server: ServerAddress, *, request_timeout: float = 10.0) -> None:
+    def __init__(self, server: ServerAddress, *, request_timeout: float | None = None) -> None:
+        """``request_timeout``: seconds per request, or None for the driver's default (none);
+        the scenario's ``timeout`` applies the same one to every driver."""
         self.server = server
         self.request_timeout = request_timeout
 

@@ -156,7 +156,7 @@ class Session:
                 p.send({"cmd": "run", "phase": "warmup", "ops": names, "seconds": s.warmup,
                         "rate": rate_each})
             await self._wait(alive, events, "done", label, "warmup",
-                             s.warmup * 1.5 + s.timeout + SLACK)
+                             s.warmup * 1.5 + (s.timeout or 0) + SLACK)
             if self.interrupted:
                 return
         alive = [p for p in procs if p.alive]
@@ -168,7 +168,7 @@ class Session:
         for p, quota in zip(alive, quotas, strict=True):
             p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
                     "requests": quota, "rate": rate_each})
-        limit = s.duration * 1.5 + 1 + s.timeout + SLACK if s.duration else None
+        limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
         self._timeline: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
         done = await self._wait(alive, events, "done", label, "measure", limit)
         after = await self.admin.box_stat()

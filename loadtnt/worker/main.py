@@ -54,7 +54,8 @@ class Worker:
                 raise RuntimeError(f"driver {job['driver']} cannot send {s.op!r}")
         self.connections = int(scenario["connections"])
         self.concurrency = int(scenario["concurrency"])
-        self.timeout = float(scenario.get("timeout") or 10.0)
+        timeout = scenario.get("timeout")
+        self.timeout = float(timeout) if timeout else None
         self.adapters: list[Adapter] = []
         self.phase: Phase | None = None
         self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
