@@ -116,12 +116,15 @@ def _server_html(results: list[Result]) -> str:
     for r in results:
         for s in r.server:
             delta = s.get("delta") or {}
+            ops = s.get("ops")  # ops measured in this window (one at a time: just one)
             counted = sum(x.requests for x in r.runs if x.driver == s.get("driver")
-                          and x.loop == s.get("loop") and x.trial == s.get("trial"))
+                          and x.loop == s.get("loop") and x.trial == s.get("trial")
+                          and (not ops or x.op in ops))
             server_total = delta.get("REQUESTS")
             rows.append(
                 f"<tr><td>{escape(r.label)}</td><td>{escape(str(s.get('driver')))}</td>"
                 f"<td>{escape(str(s.get('loop')))}</td><td class='num'>{s.get('trial')}</td>"
+                f"<td>{escape(', '.join(ops) if ops else 'all')}</td>"
                 f"<td class='num'>{counted:,}</td>"
                 f"<td class='num'>{'—' if server_total is None else f'{server_total:,}'}</td>"
                 f"<td>{escape(', '.join(f'{k} {v:,}' for k, v in delta.items() if v))}</td>"
@@ -129,7 +132,7 @@ def _server_html(results: list[Result]) -> str:
     if not rows:
         return ""
     return ("<h2>Server side (box.stat deltas)</h2><table><thead><tr><th>file</th>"
-            "<th>driver</th><th>loop</th><th>trial</th><th>harness requests</th>"
+            "<th>driver</th><th>loop</th><th>trial</th><th>ops</th><th>harness requests</th>"
             "<th>server REQUESTS</th><th>by request type</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 

@@ -98,7 +98,7 @@ def make_result(rps_of: Callable[[str, str, str, int], float], *,
                 rate: float | None = None, seed: int = 1, with_histograms: bool = False,
                 with_timeline: bool = False,
                 errors_of: Callable[[str, str, str, int], dict[str, int]] | None = None,
-                scenario_name: str = "synthetic") -> dict[str, Any]:
+                scenario_name: str = "synthetic", mix: bool = True) -> dict[str, Any]:
     """A result dict; `rps_of(driver, loop, op, trial)` gives each run's requests/s."""
     rng = random.Random(seed)
     runs, server = [], []
@@ -135,7 +135,7 @@ def make_result(rps_of: Callable[[str, str, str, int], float], *,
                         run["latency_us"] = {"p50": p50, "p90": p50 * 1.4, "p99": p50 * 2.1,
                                              "p999": p50 * 4, "max": p50 * 9}
                     if with_timeline:
-                        stall = 6 if (driver, trial) == ("asynctnt", 2) else None
+                        stall = 6 if (driver, trial, op) == ("asynctnt", 2, "select") else None
                         if rate is not None:
                             stall = 5 if trial == 1 else None
                         err_at = 6 if kinds and trial == 2 else None
@@ -148,14 +148,14 @@ def make_result(rps_of: Callable[[str, str, str, int], float], *,
                     delta["ERROR"] += run["errors"]
                     delta["REQUESTS"] += requests
                 server.append({"driver": driver, "loop": loop, "trial": trial,
-                               "duration_s": duration, "delta": delta})
+                               "ops": list(ops), "duration_s": duration, "delta": delta})
     return {
         "format": "loadtnt-result/1",
         "scenario": {
             "name": scenario_name, "description": "synthetic result for the report tests",
             "drivers": list(drivers), "loops": list(loops), "workers": 1, "connections": 1,
             "concurrency": concurrency, "warmup": 2.0, "duration": duration, "requests": None,
-            "trials": trials, "rate": rate, "server": None,
+            "trials": trials, "rate": rate, "server": None, "mix": mix,
             "operations": [{"op": op, "name": op, "weight": 1} for op in ops],
         },
         "environment": dict(ENVIRONMENT, drivers={d: ENVIRONMENT["drivers"][d] for d in drivers},
@@ -182,7 +182,7 @@ def seed_suite() -> dict[str, Any]:
     return make_result(rps_of, drivers=("loadtnt", "asynctnt", "aiotarantool"),
                        loops=("asyncio", "uvloop"), ops=SEED_OPS, trials=3, seed=11,
                        with_histograms=True, with_timeline=True, errors_of=errors_of,
-                       scenario_name="seed")
+                       scenario_name="seed", mix=False)
 
 
 def open_loop() -> dict[str, Any]:
