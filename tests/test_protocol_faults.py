@@ -1,0 +1,344 @@
+"""A fake server that greets properly, then misbehaves: garbage, truncation, stalls.
+
+The driver must raise a clean error (a TarantoolNetworkError, e.g. a protocol error) and close
+the connection, or time out where the server merely stalls; never crash, never hang. Every
+wait here is bounded.
+"""
+import asyncio
+import base64
+import os
+import struct
+
+import msgpack
+import pytest
+
+from tests import _testbase as tb
+
+BOUND = 5.0  # seconds: anything slower counts as a hang
+IPROTO_CODE, IPROTO_SYNC, IPROTO_SCHEMA_VERSION = 0x00, 0x01, 0x05
+IPROTO_DATA, IPROTO_ERROR = 0x30, 0x31
+LOST = tb.exceptions.TarantoolNetworkError
+
+
+def greeting(version="2.6.0"):
+    line1 = f"Tarantool {version} (Binary) 6bd2a5e5-2fbd-4d1e-8f5a-1b6a6b41c5b7".ljust(63)
+    line2 = base64.b64encode(os.urandom(32)).decode().ljust(63)
+    return (line1 + "\n" + line2 + "\n").encode()
+
+
+def packet(header, body=None, *, raw_body=None):
+    payload = msgpack.packb(header)
+    payload += raw_body if raw_body is not None else msgpack.packb(body if body else {})
+    return b"\xce" + struct.pack(">I", len(payload)) + payload
+
+
+def ok(sync, data=None):
+    body = {IPROTO_DATA: data} if data is not None else {}
+    return packet({IPROTO_CODE: 0, IPROTO_SYNC: sync, IPROTO_SCHEMA_VERSION: 1}, body)
+
+
+async def read_request(reader):
+    """One request: (header, body) as dicts."""
+    first = await reader.readexactly(1)
+    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+    if first[0] <= 0x7F:
+        length = first[0]
+    else:
+        raw = await reader.readexactly(sizes[first[0]])
+        length = int.from_bytes(raw, "big")
+    unpacker = msgpack.Unpacker(strict_map_key=False)
+    unpacker.feed(await reader.readexactly(length))
+    header = unpacker.unpack()
+    try:
+        body = unpacker.unpack()
+    except msgpack.OutOfData:
+        body = {}
+    return header, body
+
+
+class FakeServer:
+    """Serves ``behaviour(reader, writer)`` after the greeting; records the client's close."""
+
+    def __init__(self, behaviour, greet=None):
+        self.behaviour = behaviour
+        self.greet = greeting() if greet is None else greet
+        self.connections = 0
+        self.client_closed = asyncio.Event()
+        self._handlers = set()
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), BOUND)
+        await asyncio.wait_for(self.server.wait_closed(), BOUND)
+
+    async def _handle(self, reader, writer):
+        self.connections += 1
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        try:
+            writer.write(self.greet)
+            await writer.drain()
+            if await self.behaviour(reader, writer) == "closed":
+                return
+            # Stall: never answer again, swallow what the client sends until it closes.
+            while await reader.read(65536):
+                pass
+            self.client_closed.set()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            self.client_closed.set()
+        except asyncio.CancelledError:
+            pass  # the test is over; end quietly (asyncio logs a cancelled handler task)
+        finally:
+            writer.close()
+            self._handlers.discard(task)
+
+    def connection(self, **kwargs):
+        options = {"host": "127.0.0.1", "port": self.port, "fetch_schema": False,
+                   "auto_refetch_schema": False, "reconnect_timeout": 0, "ping_timeout": 0,
+                   "connect_timeout": 3}
+        options.update(kwargs)
+        return tb.driver.Connection(**options)
+
+
+async def stall(reader, writer):
+    """Behaviour: never answer (the server then waits for the client to close)."""
+
+
+def replying(make_reply, then=None):
+    """Behaviour: answer the first request with ``make_reply(sync)``, then close or stall."""
+    async def behaviour(reader, writer):
+        header, _ = await read_request(reader)
+        writer.write(make_reply(header[IPROTO_SYNC]))
+        await writer.drain()
+        if then == "close":
+            writer.close()
+            return "closed"
+        return None
+    return behaviour
+
+
+async def expect_clean_failure(server, request="call"):
+    """The request raises a network/protocol error and the client closes the connection."""
+    conn = server.connection()
+    await asyncio.wait_for(conn.connect(), BOUND)
+    try:
+        coro = conn.call("f") if request == "call" else conn.ping()
+        with pytest.raises(LOST):
+            await asyncio.wait_for(coro, BOUND)
+        await asyncio.wait_for(server.client_closed.wait(), BOUND)
+        assert not conn.is_connected
+        with pytest.raises(tb.exceptions.TarantoolNotConnectedError):
+            await conn.ping()
+    finally:
+        await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+MALFORMED = {
+    "garbage": lambda sync: b"\xc1" * 32,
+    "length-not-an-integer": lambda sync: b"\xa3abc" + b"\x00" * 16,
+    "header-not-a-map": lambda sync: packet([1, 2, 3], {}),
+    "header-without-sync": lambda sync: packet({IPROTO_CODE: 0}, {}),
+    "body-invalid-msgpack": lambda sync: packet({IPROTO_CODE: 0, IPROTO_SYNC: sync},
+                                                raw_body=b"\x81\x30\xc1"),
+    # The length prefix covers only part of the header: decoding must not run past it.
+    "length-shorter-than-header": lambda sync: b"\xce" + struct.pack(">I", 3)
+    + msgpack.packb({IPROTO_CODE: 0, IPROTO_SYNC: sync}) + msgpack.packb({}),
+    "data-not-an-array": lambda sync: packet({IPROTO_CODE: 0, IPROTO_SYNC: sync},
+                                             {IPROTO_DATA: 5}),
+}
+
+
+@tb.skip_asynctnt("turn malformed packets into a TarantoolNetworkError and close")
+@pytest.mark.parametrize("kind", list(MALFORMED))
+async def test_malformed_reply(loop, kind):
+    async with FakeServer(replying(MALFORMED[kind], then="stall")) as server:
+        await expect_clean_failure(server)
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5, 12])
+async def test_truncated_reply_then_close(loop, cut):
+    full = ok(1, ["never complete"])
+    async with FakeServer(replying(lambda sync: ok(sync, ["never complete"])[:cut],
+                                   then="close")) as server:
+        assert cut < len(full)
+        conn = server.connection()
+        await conn.connect()
+        try:
+            with pytest.raises((LOST, ConnectionError)):
+                await asyncio.wait_for(conn.call("f"), BOUND)
+            assert not conn.is_connected
+        finally:
+            await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+async def test_truncated_reply_then_stall(loop):
+    async with FakeServer(replying(lambda sync: ok(sync, ["x" * 100])[:20],
+                                   then="stall")) as server:
+        conn = server.connection()
+        await conn.connect()
+        with pytest.raises(asyncio.TimeoutError):
+            await conn.call("f", timeout=0.3)
+        await asyncio.wait_for(conn.disconnect(), BOUND)
+        await asyncio.wait_for(server.client_closed.wait(), BOUND)
+        assert not conn.is_connected
+
+
+async def test_stalled_server_times_out(loop):
+    async with FakeServer(stall) as server:
+        conn = server.connection(request_timeout=0.2)
+        await conn.connect()
+        for _ in range(3):
+            with pytest.raises(asyncio.TimeoutError):
+                await conn.ping()
+        assert conn.is_connected  # a slow server is not a broken one
+        await asyncio.wait_for(conn.disconnect(), BOUND)
+        await asyncio.wait_for(server.client_closed.wait(), BOUND)
+
+
+@tb.skip_asynctnt("survive a garbage length prefix (TypeError escapes data_received)")
+async def test_huge_length_prefix(loop):
+    async def behaviour(reader, writer):
+        await read_request(reader)
+        writer.write(b"\xce\xff\xff\xff\xff" + b"\x00" * 64)
+        await writer.drain()
+
+    async with FakeServer(behaviour) as server:
+        conn = server.connection()
+        await conn.connect()
+        try:
+            # Either refused outright as a protocol error, or waited for (and timed out).
+            with pytest.raises((LOST, asyncio.TimeoutError)):
+                await conn.call("f", timeout=1)
+        finally:
+            await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+async def test_server_closes_with_requests_pending(loop):
+    async def behaviour(reader, writer):
+        for _ in range(10):
+            await read_request(reader)
+        writer.close()
+        return "closed"
+
+    async with FakeServer(behaviour) as server:
+        conn = server.connection()
+        await conn.connect()
+        results = await asyncio.wait_for(
+            asyncio.gather(*(conn.call("f") for _ in range(10)), return_exceptions=True), BOUND)
+        assert all(isinstance(r, (LOST, ConnectionError)) for r in results), results
+        assert not conn.is_connected
+        await conn.disconnect()
+
+
+async def test_unknown_sync_ignored(loop):
+    async def behaviour(reader, writer):
+        header, _ = await read_request(reader)
+        sync = header[IPROTO_SYNC]
+        writer.write(ok(sync + 1000, ["stray"]))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(ok(sync, ["right"]))
+        await writer.drain()
+
+    async with FakeServer(behaviour) as server:
+        conn = server.connection()
+        await conn.connect()
+        res = await asyncio.wait_for(conn.call("f"), BOUND)
+        assert res.body == ["right"]
+        await conn.disconnect()
+
+
+async def test_replies_byte_by_byte_and_out_of_order(loop):
+    async def behaviour(reader, writer):
+        syncs = [(await read_request(reader))[0][IPROTO_SYNC] for _ in range(3)]
+        stream = b"".join(ok(s, [s]) for s in reversed(syncs))
+        for i in range(len(stream)):
+            writer.write(stream[i:i + 1])
+            await writer.drain()
+            await asyncio.sleep(0)
+
+    async with FakeServer(behaviour) as server:
+        conn = server.connection()
+        await conn.connect()
+        results = await asyncio.wait_for(
+            asyncio.gather(*(conn.call("f") for _ in range(3))), BOUND)
+        assert [r.body for r in results] == [[r.sync] for r in results]
+        assert len({r.sync for r in results}) == 3
+        await conn.disconnect()
+
+
+async def test_many_replies_in_one_write(loop):
+    async def behaviour(reader, writer):
+        syncs = [(await read_request(reader))[0][IPROTO_SYNC] for _ in range(500)]
+        writer.write(b"".join(ok(s, [s, "x" * (s % 50)]) for s in syncs))
+        await writer.drain()
+
+    async with FakeServer(behaviour) as server:
+        conn = server.connection()
+        await conn.connect()
+        results = await asyncio.wait_for(
+            asyncio.gather(*(conn.call("f") for _ in range(500))), BOUND)
+        assert all(r.body == [r.sync, "x" * (r.sync % 50)] for r in results)
+        await conn.disconnect()
+
+
+async def test_error_reply_without_message(loop):
+    reply = replying(lambda sync: packet({IPROTO_CODE: 0x8000 | 3, IPROTO_SYNC: sync}, {}),
+                     then="stall")
+    async with FakeServer(reply) as server:
+        conn = server.connection()
+        await conn.connect()
+        with pytest.raises(tb.exceptions.TarantoolDatabaseError) as info:
+            await asyncio.wait_for(conn.call("f"), BOUND)
+        assert info.value.code == 3
+        await conn.disconnect()
+
+
+@pytest.mark.parametrize(
+    "greet",
+    [
+        b"HTTP/1.1 400 Bad Request\r\n".ljust(128, b" "),
+        b"Tarantool 2.6.0 (Binary) uuid\n".ljust(128, b"\x00"),  # no salt line
+        b"\x00" * 128,
+    ],
+    ids=["http", "no-salt", "zeros"],
+)
+@tb.skip_asynctnt("survive a bad greeting (AssertionError escapes data_received)")
+async def test_bad_greeting(loop, greet):
+    async with FakeServer(stall, greet=greet) as server:
+        conn = server.connection(username="t1", password="t1")
+        with pytest.raises((tb.exceptions.TarantoolError, asyncio.TimeoutError, ValueError)):
+            await asyncio.wait_for(conn.connect(), BOUND)
+        assert not conn.is_connected
+        await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+async def test_short_greeting_then_close(loop):
+    async def close_now(reader, writer):
+        writer.close()
+        return "closed"
+
+    async with FakeServer(close_now, greet=greeting()[:50]) as server:
+        conn = server.connection()
+        with pytest.raises((tb.exceptions.TarantoolError, ConnectionError,
+                            asyncio.TimeoutError)):
+            await asyncio.wait_for(conn.connect(), BOUND)
+        assert not conn.is_connected
+        await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+async def test_connect_timeout_on_silent_server(loop):
+    async with FakeServer(stall, greet=b"") as server:
+        conn = server.connection(connect_timeout=0.3)
+        with pytest.raises((asyncio.TimeoutError, tb.exceptions.TarantoolError)):
+            await asyncio.wait_for(conn.connect(), BOUND)
+        assert not conn.is_connected
+        await asyncio.wait_for(conn.disconnect(), BOUND)
