@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from loadtnt.report import style
 from loadtnt.report.load import Result
 
@@ -50,7 +52,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
     if not rows:
         return None
     found = {k for _, c, _ in rows for k in c}
-    kinds = [k for k in ("timeout", "disconnect") if k in found]
+    kinds: list[str] = [k for k in ("timeout", "disconnect") if k in found]
     kinds += sorted(found - {"timeout", "disconnect", "other"}) + (["other"] * ("other" in found))
     db_kinds = [k for k in kinds if k not in KIND_COLORS]
     fig = style.new_figure(10, 1.9 + 0.5 * len(rows))
@@ -70,7 +72,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
     ax.set_xlim(0, max(lefts) * 1.5)
     ax.legend(title="kind", fontsize=8, title_fontsize=8, frameon=False, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), alignment="left")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="x", color="#dddddd")
     ax.set_axisbelow(True)
     for side in ("top", "right"):

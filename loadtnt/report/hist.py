@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 # Spectrum x positions: 1/(1-p) from 1 (p0) to 10^5 (p99.999), evenly spaced on a log axis.
 SPECTRUM_DECADES = 5

@@ -63,7 +63,8 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
             ax.set_ylabel("latency (log scale)")
         if k // ncols == nrows - 1:
             ax.set_xlabel("percentile")
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        ax.legend(fontsize=7, frameon=False, loc="upper left",
+                  title="n = requests, trials merged", title_fontsize=7, alignment="left")
     for k in range(len(ops), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     title = f"Latency by percentile, event loop {loop} (lower is better)"

@@ -106,7 +106,7 @@ def finish(fig: Figure, title: str, results: list[Result], path: Path) -> Path:
     fig.supxlabel(footer, x=0.005, ha="left", fontsize=7.5, color="#555555")
     engine = fig.get_layout_engine()
     if engine is not None:
-        engine.set(h_pad=0.06, w_pad=0.06)
+        engine.set(h_pad=0.06, w_pad=0.06)  # type: ignore[call-arg]
     fig.savefig(path, dpi=DPI, facecolor="white")
     plt.close(fig)
     return path

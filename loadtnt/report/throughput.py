@@ -41,7 +41,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
                         elinewidth=1, capsize=2.5, zorder=3)
             for p, m, h in zip(pos, med, hi):
                 if m > 0:  # the label sits above the whisker
-                    ax.annotate(style.fmt_count(float(f"{m:.2g}")), (p, m + h), xytext=(0, 2),
+                    ax.annotate(style.fmt_count(float(f"{m:.3g}")), (p, m + h), xytext=(0, 2),
                                 textcoords="offset points", ha="center", va="bottom",
                                 fontsize=6.5 if len(series) > 2 else 7.5, color="#333333")
         ax.set_title(f"event loop: {loop}", fontsize=11)

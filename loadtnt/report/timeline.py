@@ -85,11 +85,11 @@ def per_second(runs: list[Run], shifts: dict[str, int] | None = None
     if not req:
         empty = np.array([])
         return empty, empty, empty, empty
-    ts = np.arange(min(req), max(req) + 1)
-    r = np.array([req.get(t, np.nan) for t in ts])
-    e = np.array([err.get(t, 0.0) for t in ts])
-    p = np.array([p99.get(t, np.nan) for t in ts])
-    return ts, r, e, p
+    seconds = range(min(req), max(req) + 1)
+    r = np.array([req.get(t, np.nan) for t in seconds])
+    e = np.array([err.get(t, 0.0) for t in seconds])
+    p = np.array([p99.get(t, np.nan) for t in seconds])
+    return np.array(seconds), r, e, p
 
 
 def draw(results: list[Result], loop: str, path: Path) -> Path | None:
