@@ -57,13 +57,17 @@ def pending_count(conn: Any) -> int:
 # Multi-MB tuples in test_types; a deep iproto queue for the timeout tests.
 SERVER_CFG = {"memtx_max_tuple_size": 32 * 1024 * 1024, "net_msg_max": 2048}
 
-INIT_LUA = r"""
+# The user admin_eval authenticates as; part of INIT_LUA, usable alone.
+ADMIN_LUA = """
+box.schema.user.create('t1', {password = 't1', if_not_exists = true})
+box.schema.user.grant('t1', 'super', nil, nil, {if_not_exists = true})
+"""
+
+INIT_LUA = ADMIN_LUA + r"""
 local fiber = require('fiber')
 local clock = require('clock')
 
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
-box.schema.user.create('t1', {password = 't1', if_not_exists = true})
-box.schema.user.grant('t1', 'super', nil, nil, {if_not_exists = true})
 
 local s = box.schema.space.create('tester', {
     if_not_exists = true,
