@@ -67,12 +67,16 @@ def data_uri(png: Path) -> str:
 
 def _table_html(table: tables.Table) -> str:
     head = "".join(f"<th>{escape(c.title)}</th>" for c in table.columns)
+    if table.ratios is not None:
+        head += f"<th>{escape(table.ratio_title)}</th>"
     body = []
-    for op, values in table.rows:
+    for k, (op, values) in enumerate(table.rows):
         best = table.best(values)
         cells = "".join(
             f'<td class="num{" best" if i == best else ""}">'
             f"{escape(tables.fmt_value(table, v))}</td>" for i, v in enumerate(values))
+        if table.ratios is not None:
+            cells += f"<td class='num'>{escape(tables.fmt_ratio(table.ratios[k]))}</td>"
         body.append(f"<tr><th>{escape(op)}</th>{cells}</tr>")
     return (f"<h3>{escape(table.loop)} — {escape(table.what)}</h3>"
             f"<table><thead><tr><th>request</th>{head}</tr></thead>"

@@ -59,8 +59,11 @@ def driver_color(driver: str) -> str:
 
 
 def all_series(results: list[Result]) -> list[Series]:
+    """Every (file, driver); with several files the same driver's series sit side by side."""
     multi = len(results) > 1
-    return [Series(r, d, i, multi) for i, r in enumerate(results) for d in r.drivers()]
+    drivers = list(dict.fromkeys(d for r in results for d in r.drivers()))
+    return [Series(r, d, i, multi) for d in drivers for i, r in enumerate(results)
+            if d in r.drivers()]
 
 
 def loops_of(results: list[Result]) -> list[str]:

@@ -28,6 +28,8 @@ class Table:
     columns: list[Column]
     rows: list[tuple[str, list[float]]]  # (op, a value per column; NaN where there is none)
     higher_is_better: bool
+    ratio_title: str = ""  # e.g. "loadtnt / asynctnt": an extra column, the design's targets
+    ratios: list[float] | None = None
 
     def best(self, values: list[float]) -> int | None:
         present = [(v, i) for i, v in enumerate(values) if not isnan(v)]
@@ -38,7 +40,8 @@ class Table:
 
 def columns(results: list[Result]) -> list[Column]:
     multi = len(results) > 1
-    return [Column(r, d, multi) for r in results for d in r.drivers()]
+    drivers = list(dict.fromkeys(d for r in results for d in r.drivers()))
+    return [Column(r, d, multi) for d in drivers for r in results if d in r.drivers()]
 
 
 def _loops(results: list[Result]) -> list[str]:
@@ -49,13 +52,23 @@ def _ops(results: list[Result]) -> list[str]:
     return list(dict.fromkeys(o for r in results for o in r.ops()))
 
 
+RATIO = ("loadtnt", "asynctnt")  # the pair design.md's performance targets are stated for
+
+
 def throughput_tables(results: list[Result]) -> list[Table]:
     cols = columns(results)
+    titles = [c.title for c in cols]
+    with_ratio = len(results) == 1 and all(d in titles for d in RATIO)
     out = []
     for loop in _loops(results):
         rows = [(op, [median(c.result.rps_by_trial(c.driver, loop, op).values()) for c in cols])
                 for op in _ops(results)]
-        out.append(Table(loop, "median requests/s", cols, rows, higher_is_better=True))
+        table = Table(loop, "median requests/s", cols, rows, higher_is_better=True)
+        if with_ratio:
+            a, b = (titles.index(d) for d in RATIO)
+            table.ratio_title = " / ".join(RATIO)
+            table.ratios = [v[a] / v[b] if v[b] else float("nan") for _, v in rows]
+        out.append(table)
     return out
 
 
@@ -78,23 +91,37 @@ def fmt_value(table: Table, value: float) -> str:
     return fmt_rps(value)
 
 
+def fmt_ratio(value: float) -> str:
+    return "-" if isnan(value) else f"{value:.2f}×"
+
+
+def _extra(table: Table) -> tuple[list[str], list[list[str]]]:
+    """The ratio column's header and cells ([] when the table has none)."""
+    if table.ratios is None:
+        return [], [[] for _ in table.rows]
+    return [table.ratio_title], [[fmt_ratio(r)] for r in table.ratios]
+
+
 def render_text(table: Table) -> str:
     """Plain text, for the terminal."""
     from loadtnt.report.texttable import format_table
 
-    headers = ["request"] + [c.title for c in table.columns]
-    rows = [[op] + [fmt_value(table, v) for v in values] for op, values in table.rows]
+    extra_head, extra = _extra(table)
+    headers = ["request"] + [c.title for c in table.columns] + extra_head
+    rows = [[op] + [fmt_value(table, v) for v in values] + x
+            for (op, values), x in zip(table.rows, extra)]
     title = f"{table.loop}: {table.what}"
-    return title + "\n" + format_table(headers, rows, right=[False] + [True] * len(table.columns))
+    return title + "\n" + format_table(headers, rows, right=[False] + [True] * (len(headers) - 1))
 
 
 def render_markdown(table: Table) -> str:
-    headers = ["request"] + [c.title for c in table.columns]
+    extra_head, extra = _extra(table)
+    headers = ["request"] + [c.title for c in table.columns] + extra_head
     lines = ["| " + " | ".join(headers) + " |",
-             "| --- |" + " ---: |" * len(table.columns)]
-    for op, values in table.rows:
+             "| --- |" + " ---: |" * (len(headers) - 1)]
+    for (op, values), x in zip(table.rows, extra):
         best = table.best(values)
         cells = [f"**{fmt_value(table, v)}**" if i == best else fmt_value(table, v)
                  for i, v in enumerate(values)]
-        lines.append("| " + " | ".join([op, *cells]) + " |")
+        lines.append("| " + " | ".join([op, *cells, *x]) + " |")
     return "\n".join(lines)

@@ -43,7 +43,8 @@ def draw(results: list[Result], path: Path) -> Path | None:
                 if m > 0:  # the label sits above the whisker
                     ax.annotate(style.fmt_count(float(f"{m:.3g}")), (p, m + h), xytext=(0, 2),
                                 textcoords="offset points", ha="center", va="bottom",
-                                fontsize=6.5 if len(series) > 2 else 7.5, color="#333333")
+                                fontsize=6.5 if len(series) > 2 else 7.5, color="#333333",
+                                rotation=90 if len(series) > 3 else 0)
         ax.set_title(f"event loop: {loop}", fontsize=11)
         ax.set_xticks(x, ops)
         ax.set_xlabel("request type")
