@@ -49,6 +49,9 @@ extensions = [
     # the harness's hot-path latency recorder (HdrHistogram bucket layout)
     Extension("loadtnt.histogram._recorder", ["loadtnt/histogram/_recorder.pyx"],
               extra_compile_args=["-O2"]),
+    # the harness's closed-loop coroutines (time, send, record without Python calls)
+    Extension("loadtnt.worker._hotloop", ["loadtnt/worker/_hotloop.pyx"],
+              extra_compile_args=["-O2"]),
 ]
 
 setup(

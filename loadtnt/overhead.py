@@ -80,10 +80,16 @@ async def measure(args: argparse.Namespace, address: ServerAddress) -> int:
         fn = adapter.request(spec)
         await bare_loop(fn, args.concurrency, 0.5)  # warm up the connection and the loop
         bare, harness = [], []
-        for _ in range(args.rounds):
-            bare.append(await bare_loop(fn, args.concurrency, args.seconds))
-            harness.append(await harness_loop(fn, adapter.classify, args.concurrency,
-                                              args.seconds))
+        for i in range(args.rounds):
+            # ABBA order, so a drift in the machine's load does not favour either side
+            pair = [lambda: bare_loop(fn, args.concurrency, args.seconds),
+                    lambda: harness_loop(fn, adapter.classify, args.concurrency, args.seconds)]
+            if i % 2:
+                h_rps, b_rps = await pair[1](), await pair[0]()
+            else:
+                b_rps, h_rps = await pair[0](), await pair[1]()
+            bare.append(b_rps)
+            harness.append(h_rps)
     finally:
         await adapter.close()
     b, h = statistics.median(bare), statistics.median(harness)
@@ -91,7 +97,9 @@ async def measure(args: argparse.Namespace, address: ServerAddress) -> int:
           f"{args.rounds} x {args.seconds:g} s alternating")
     print(f"  bare loop   {b:>10,.0f} req/s   (rounds: {', '.join(f'{x:,.0f}' for x in bare)})")
     print(f"  harness     {h:>10,.0f} req/s   (rounds: {', '.join(f'{x:,.0f}' for x in harness)})")
-    print(f"  overhead    {(1 - h / b) * 100:>9.1f} %")
+    ratios = sorted(hx / bx for hx, bx in zip(harness, bare, strict=True))
+    print(f"  overhead    {(1 - h / b) * 100:>9.1f} %  (of the medians; median of the per-round "
+          f"ratios: {(1 - statistics.median(ratios)) * 100:.1f} %)")
     rec, since = record_cost_ns()
     kind = "Cython" if histogram.FAST else "pure Python"
     print(f"  recording   {rec:>9.1f} ns/request (Recorder.record_ns, {kind})")

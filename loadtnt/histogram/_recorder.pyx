@@ -31,14 +31,10 @@ cdef extern from *:
 
 
 cdef class Recorder:
-    """Counts of latencies in µs; a second ``interval`` array restarts with each ``take_interval``."""
+    """Counts of latencies in µs; a second ``interval`` array restarts with each ``take_interval``.
 
-    cdef int64_t *counts
-    cdef int64_t *icounts
-    cdef public int64_t total
-    cdef public int64_t min_value
-    cdef public int64_t max_value
-    cdef public int64_t itotal
+    Fields are declared in ``_recorder.pxd`` (other Cython modules record through ``_record``).
+    """
 
     def __cinit__(self):
         self.counts = <int64_t *>calloc(COUNTS_LEN, sizeof(int64_t))
@@ -54,7 +50,7 @@ cdef class Recorder:
         free(self.counts)
         free(self.icounts)
 
-    cdef inline void _record(self, int64_t us) noexcept:
+    cdef void _record(self, int64_t us) noexcept:
         if us < 0:
             us = 0
         elif us > HIGHEST:

@@ -20,11 +20,12 @@ from typing import Any
 from loadtnt import histogram
 from loadtnt.drivers.base import RequestFn
 
+try:
+    from loadtnt.worker._hotloop import Budget, closed_mix, closed_one
+except ImportError:  # not built: the same loops in Python
+    from loadtnt.worker._pyhotloop import Budget, closed_mix, closed_one  # type: ignore[assignment]
+
 NEVER = 1 << 62
-
-
-async def _yield() -> None:
-    await asyncio.sleep(0)
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Phase:
         self.coroutines = coroutines
         self.classify = classify
         self.seconds = seconds
-        self.left = requests if requests is not None else NEVER
+        self.budget = Budget(requests if requests is not None else NEVER)
         self.rate = rate
         cum = list(itertools.accumulate(weights))
         self._cum, self._total = cum, cum[-1]
@@ -67,7 +68,7 @@ class Phase:
             for op in self.ops:
                 op.service = histogram.Recorder()
             slots = requests if requests is not None else int(rate * (seconds or 0))
-            self.left = max(slots, 0)
+            self.budget.left = max(slots, 0)
         self.duration_s = 0.0
         self.cpu_s = 0.0
         self.late_sends = 0
@@ -76,7 +77,7 @@ class Phase:
     def stop(self) -> None:
         """End early: every coroutine finishes its request in flight and quits."""
         self.stopped = True
-        self.left = 0
+        self.budget.stop()
 
     def _picker(self) -> Callable[[], int] | None:
         if len(self.ops) == 1:
@@ -110,40 +111,17 @@ class Phase:
             self.cpu_s = time.process_time() - cpu0
 
     def _time_up(self) -> None:
-        self.left = 0
+        self.budget.stop()
 
-    async def _closed(self, fns: Sequence[RequestFn]) -> None:
-        pc = time.perf_counter_ns
-        pick = self._picker()
-        ops = self.ops
-        classify = self.classify
-        sleep0 = _yield
-        if pick is None:
-            fn, state = fns[0], ops[0]
-            record_since = state.rec.record_since
-            while self.left > 0:
-                self.left -= 1
-                t0 = pc()
-                try:
-                    await fn()
-                except Exception as e:  # noqa: BLE001 - every failure is counted by kind
-                    state.error(classify(e))
-                    await sleep0()  # a request failing synchronously must not starve the loop
-                else:
-                    record_since(t0)
-            return
-        records = [s.rec.record_since for s in ops]
-        while self.left > 0:
-            self.left -= 1
-            k = pick()
-            t0 = pc()
-            try:
-                await fns[k]()
-            except Exception as e:  # noqa: BLE001
-                ops[k].error(classify(e))
-                await sleep0()
-            else:
-                records[k](t0)
+    async def _on_error(self, k: int, exc: BaseException) -> None:
+        self.ops[k].error(self.classify(exc))
+        await asyncio.sleep(0)  # a request failing synchronously must not starve the loop
+
+    def _closed(self, fns: Sequence[RequestFn]) -> Any:
+        if len(self.ops) == 1:
+            return closed_one(self.budget, fns[0], self.ops[0].rec, self._on_error)
+        return closed_mix(self.budget, list(fns), [s.rec for s in self.ops], self._picker(),
+                          self._on_error)
 
     async def _open(self, fns: Sequence[RequestFn]) -> None:
         pc = time.perf_counter_ns
@@ -152,8 +130,9 @@ class Phase:
         classify = self.classify
         sleep = asyncio.sleep
         start, interval = self._start_ns, self._interval_ns
-        while self.left > 0:
-            self.left -= 1
+        budget = self.budget
+        while budget.left > 0:
+            budget.left -= 1
             intended = start + int(self._slot * interval)
             self._slot += 1
             now = pc()
@@ -166,7 +145,7 @@ class Phase:
             sent = pc()
             try:
                 await fns[k]()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - every failure is counted by kind
                 state.error(classify(e))
                 await sleep(0)
             else:
