@@ -117,3 +117,22 @@ def test_bad_format_is_refused(tmp_path: Path) -> None:
     assert report_main([str(bad), "--out", str(tmp_path / "o"), "-q"]) == 2
     (tmp_path / "broken.json").write_text("{")
     assert report_main([str(tmp_path / "broken.json"), "-q"]) == 2
+
+
+def test_seed_tables_carry_the_loadtnt_asynctnt_ratio(seed_report: list[Path]) -> None:
+    md = next(p for p in seed_report if p.name == "summary.md").read_text()
+    assert "| request | loadtnt | asynctnt | aiotarantool | loadtnt / asynctnt |" in md
+    ping = next(line for line in md.splitlines() if line.startswith("| ping |"))
+    assert ping.rstrip(" |").endswith("×")
+
+
+def test_loadtnt_cli_wires_the_subcommands(tmp_path: Path, seed_result_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    cli = pytest.importorskip("loadtnt.cli")
+    out = tmp_path / "via-cli"
+    assert cli.main(["report", str(seed_result_path), "--out", str(out), "-q"]) == 0
+    assert (out / "report.html").exists() and (out / "throughput.png").exists()
+    assert cli.main(["compare", str(seed_result_path), str(seed_result_path)]) == 0
+    assert cli.main(["check", str(seed_result_path), "--baseline", str(seed_result_path),
+                     "--max-regression", "10%", "--relative"]) == 0
+    assert "OK: no significant regression" in capsys.readouterr().out
