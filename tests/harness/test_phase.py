@@ -1,0 +1,108 @@
+"""The worker's load loops, Cython and pure Python, on a fake driver (no server)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from loadtnt import histogram
+from loadtnt.worker import _pyhotloop, load
+from loadtnt.worker.load import Phase
+
+try:
+    from loadtnt.worker import _hotloop
+except ImportError:  # pragma: no cover - the build is checked in test_histogram
+    _hotloop = None  # type: ignore[assignment]
+
+IMPLS = [pytest.param(_pyhotloop, id="python")]
+if _hotloop is not None:
+    IMPLS.append(pytest.param(_hotloop, id="cython"))
+
+
+class Boom(Exception):
+    code = 42
+
+
+def _fake(delay: float, fail_every: int = 0) -> Any:
+    n = [0]
+
+    async def fn() -> None:
+        n[0] += 1
+        if fail_every and n[0] % fail_every == 0:
+            raise Boom
+        await asyncio.sleep(delay)
+    return fn, n
+
+
+def _classify(exc: BaseException) -> str:
+    return f"db:{getattr(exc, 'code', 0)}"
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    mod = request.param
+    for name in ("Budget", "closed_one", "closed_mix"):
+        monkeypatch.setattr(load, name, getattr(mod, name))
+    return mod
+
+
+def test_closed_loop_request_budget(impl: Any) -> None:
+    fn, sent = _fake(0.001, fail_every=10)
+    phase = Phase(fns=[[fn]], names=["op"], weights=[1], coroutines=7, classify=_classify,
+                  seconds=None, requests=1000, rate=None)
+    asyncio.run(phase.run())
+    [op] = phase.ops
+    assert sent[0] == 1000 and op.requests == 1000
+    assert op.nerrors == 100 and op.errors == {"db:42": 100}
+    h = histogram.decode(phase.result()["ops"]["op"]["histogram"])
+    assert h.get_total_count() == 900
+    assert 1000 <= h.get_value_at_percentile(50) < 50_000  # µs: the 1 ms sleep
+
+
+def test_closed_loop_mix_follows_weights(impl: Any) -> None:
+    a, na = _fake(0)
+    b, nb = _fake(0)
+    phase = Phase(fns=[[a, b]], names=["a", "b"], weights=[3, 1], coroutines=4,
+                  classify=_classify, seconds=None, requests=8000, rate=None)
+    asyncio.run(phase.run())
+    assert na[0] + nb[0] == 8000
+    assert 2.5 < na[0] / nb[0] < 3.5
+    assert [s.requests for s in phase.ops] == [na[0], nb[0]]
+
+
+def test_closed_loop_duration_and_stop(impl: Any) -> None:
+    fn, sent = _fake(0.001)
+    phase = Phase(fns=[[fn]], names=["op"], weights=[1], coroutines=3, classify=_classify,
+                  seconds=0.3, requests=None, rate=None)
+    asyncio.run(phase.run())
+    assert 0.28 < phase.duration_s < 2.0 and sent[0] > 10
+
+    async def stopped() -> Phase:
+        p = Phase(fns=[[fn]], names=["op"], weights=[1], coroutines=3, classify=_classify,
+                  seconds=30, requests=None, rate=None)
+        asyncio.get_running_loop().call_later(0.1, p.stop)
+        await p.run()
+        return p
+    p = asyncio.run(stopped())
+    assert p.stopped and p.duration_s < 5 and p.result()["stopped"]
+
+
+def test_synchronous_failures_do_not_starve_the_loop(impl: Any) -> None:
+    def fn() -> Any:
+        raise Boom  # fails before returning an awaitable
+    phase = Phase(fns=[[fn]], names=["op"], weights=[1], coroutines=2, classify=_classify,
+                  seconds=0.2, requests=None, rate=None)
+    asyncio.run(asyncio.wait_for(phase.run(), 10))
+    assert phase.ops[0].nerrors > 0
+
+
+def test_open_loop_holds_its_rate() -> None:
+    fn, sent = _fake(0.0005)
+    phase = Phase(fns=[[fn]], names=["op"], weights=[1], coroutines=5, classify=_classify,
+                  seconds=1.0, requests=None, rate=200)
+    asyncio.run(phase.run())
+    assert sent[0] == 200
+    assert 0.9 < phase.duration_s < 1.5
+    result = phase.result()["ops"]["op"]
+    assert histogram.decode(result["service_histogram"]).get_total_count() == 200
