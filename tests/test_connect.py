@@ -177,3 +177,47 @@ async def test_properties(tnt, connect):
     assert conn.reconnect_timeout == 0.5
     assert conn.encoding == "utf-8"
     assert conn.schema_id > 0
+
+
+async def test_disconnect_fails_pending_requests(tnt, loop):
+    conn = tb.driver.Connection(**tb.conn_kwargs(tnt))
+    await conn.connect()
+    calls = [asyncio.ensure_future(conn.call("func_long", [30])) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(conn.disconnect(), 5)
+    results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    assert all(isinstance(r, tb.exceptions.TarantoolNetworkError) for r in results), results
+    assert not conn.is_connected
+
+
+async def test_close_is_immediate(tnt, loop):
+    conn = tb.driver.Connection(**tb.conn_kwargs(tnt))
+    await conn.connect()
+    assert conn.close() is None  # not a coroutine
+    assert conn.state == tb.connection_state().DISCONNECTED
+    assert not conn.is_connected
+    with pytest.raises(tb.exceptions.TarantoolNotConnectedError):
+        await conn.ping()
+    await asyncio.sleep(0.05)  # let the transport finish closing
+
+
+async def test_reconnect_method(tnt, connect):
+    conn = await connect(tnt)
+    await conn.reconnect()
+    assert conn.is_fully_connected
+    assert (await conn.call("func_hello")).body == ["hello"]
+
+
+async def test_connection_states(tnt, loop):
+    state = tb.connection_state()
+    conn = tb.driver.Connection(**tb.conn_kwargs(tnt))
+    assert conn.state == state.DISCONNECTED
+    connecting = asyncio.ensure_future(conn.connect())
+    await asyncio.sleep(0)
+    assert conn.state in (state.CONNECTING, state.CONNECTED)
+    await connecting
+    assert conn.state == state.CONNECTED
+    await conn.disconnect()
+    assert conn.state == state.DISCONNECTED
+    assert {s.name for s in state} >= {"CONNECTING", "CONNECTED", "RECONNECTING",
+                                       "DISCONNECTING", "DISCONNECTED"}

@@ -6,6 +6,7 @@ not refetch the schema on reconnect sends requests to the wrong space.
 """
 import asyncio
 import collections
+import logging
 import time
 
 import pytest
@@ -134,6 +135,8 @@ async def test_in_flight_requests_fail_fast_on_kill(server, connect):
     results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
     assert time.monotonic() - started < 5
     assert all(isinstance(r, LOST) for r in results), results
+    if not tb.IS_ASYNCTNT and conn._protocol is not None:
+        assert tb.pending_count(conn) == 0  # the failed requests left nothing behind
 
 
 @pytest.mark.async_timeout(30)
@@ -217,3 +220,26 @@ async def test_connect_waits_for_server_with_reconnect(server, loop):
         assert (await conn.call("func_hello")).body == ["hello"]
     finally:
         await conn.disconnect()
+
+
+@pytest.mark.async_timeout(30)
+async def test_auth_failure_on_reconnect_does_not_leak_password(server, loop, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "Old-Secret-4-t2"
+    server.lua = tb.INIT_LUA + f"box.schema.user.create('t2', {{password = '{secret}'}})"
+    server.restart()
+    conn = tb.driver.Connection(host=server.host, port=server.port, username="t2",
+                                password=secret, reconnect_timeout=0.05)
+    await conn.connect()
+    try:
+        server.kill()
+        server.lua = tb.INIT_LUA + "box.schema.user.create('t2', {password = 'changed'})"
+        server.start()
+        await asyncio.sleep(0.5)  # several failed reconnect attempts
+        assert not conn.is_fully_connected
+        with pytest.raises(tb.exceptions.TarantoolError):
+            await conn.ping()
+    finally:
+        await asyncio.wait_for(conn.disconnect(), 5)
+    assert secret not in caplog.text
+    assert secret not in repr(conn)

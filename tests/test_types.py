@@ -1,4 +1,5 @@
 """Type round trips through the real server, checked on the server side too."""
+import asyncio
 import decimal
 import uuid
 
@@ -173,3 +174,56 @@ async def test_tens_of_thousands_of_tuples(tnt, conn):
     res = await conn.select("tester")
     assert len(res) == 40000
     assert all(t[0] == i + 1 and t[2] == [i + 1] for i, t in enumerate(res))
+
+
+class Unencodable:
+    pass
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Unencodable(),
+        ["x" * 1000, {"deep": [1, 2, Unencodable()]}],  # fails after many bytes were encoded
+        2**64,
+        -(2**63) - 1,
+        decimal.Decimal("NaN"),
+        decimal.Decimal("Infinity"),
+    ],
+    ids=["object", "deep-object", "uint64-overflow", "int64-underflow", "decimal-nan",
+         "decimal-inf"],
+)
+async def test_unencodable_value_leaves_connection_intact(tnt, conn, bad):
+    # A good request before and after the bad one, in the same loop turn: a driver that
+    # coalesces writes must not leave half of the bad request in the shared write buffer.
+    before = asyncio.ensure_future(conn.insert("tester", [1, "before"]))
+    with pytest.raises((TypeError, ValueError, OverflowError, tb.exceptions.TarantoolError)):
+        await conn.insert("tester", [2, "bad", bad])
+    after = asyncio.ensure_future(conn.insert("tester", [3, "after"]))
+    assert list((await before)[0]) == [1, "before"]
+    assert list((await after)[0]) == [3, "after"]
+    assert tb.admin_eval(tnt, "return box.space.tester:len()") == [2]
+    assert (await conn.call("func_param", ["ok"])).body == ["ok"]
+    if not tb.IS_ASYNCTNT:
+        assert tb.pending_count(conn) == 0
+
+
+async def test_unencodable_in_every_request_type(conn):
+    bad = Unencodable()
+    attempts = [
+        lambda: conn.select("tester", [bad]),
+        lambda: conn.insert("tester", [1, "a", bad]),
+        lambda: conn.replace("tester", [1, "a", bad]),
+        lambda: conn.update("tester", [1], [["=", 2, bad]]),
+        lambda: conn.upsert("tester", [1, "a"], [["=", 2, bad]]),
+        lambda: conn.delete("tester", [bad]),
+        lambda: conn.call("func_param", [bad]),
+        lambda: conn.call16("func_param", [bad]),
+        lambda: conn.eval("return ...", [bad]),
+        lambda: conn.execute("SELECT ?", [bad]),
+    ]
+    for attempt in attempts:
+        with pytest.raises((TypeError, ValueError)):
+            await attempt()
+    assert (await conn.ping()).code == 0
+    assert (await conn.call("func_hello")).body == ["hello"]
