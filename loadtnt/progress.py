@@ -35,6 +35,12 @@ class Progress:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line worth showing even without a terminal (where the result went)."""
+        self._end_line()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
     def warn(self, text: str) -> None:
         self._end_line()
         self.stream.write(f"loadtnt: warning: {text}\n")

@@ -43,7 +43,9 @@ class Session:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        # Ctrl-C, and a CI job's timeout (SIGTERM): stop, write what was measured, stop the server
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_sigint)
         try:
             address = self._start_server()
             self.admin = await Admin(address).connect()
@@ -57,7 +59,8 @@ class Session:
                         self._started = True
                         await self.run_driver(driver, loop_name, trial, address)
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             for p in self._procs:
                 p.kill("the run ended")
             if self.admin is not None:
@@ -70,7 +73,7 @@ class Session:
                 self.result.data["partial"] = self.interrupted
                 path = self.result.write(self.out)
                 self.progress.done()
-                self.progress.info(f"result written to {path}")
+                self.progress.note(f"result written to {path}")
         if self.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_FAILED if self.failed else EXIT_OK
@@ -106,17 +109,26 @@ class Session:
         s = self.scenario
         label = f"{driver}/{loop_name} trial {trial}"
         events: asyncio.Queue[Any] = asyncio.Queue()
-        python = drivers.load(driver).python()
+        try:
+            python = drivers.load(driver).python()
+        except Exception as e:  # noqa: BLE001 - e.g. the driver's venv is missing: skip it
+            self.failed = True
+            self._warn(f"{label}: skipped: {e}")
+            return
         procs = [WorkerProc(i, python, events) for i in range(s.workers)]
         self._procs = procs
         try:
+            job = {"driver": driver, "loop": loop_name, "count": s.workers,
+                   "scenario": s.normalized(),
+                   "server": {"host": address.host, "port": address.port,
+                              "user": address.user, "password": address.password}}
             for p in procs:
-                await p.start({
-                    "driver": driver, "loop": loop_name, "index": p.index, "count": s.workers,
-                    "scenario": s.normalized(),
-                    "server": {"host": address.host, "port": address.port,
-                               "user": address.user, "password": address.password},
-                })
+                try:
+                    await p.start({**job, "index": p.index})
+                except OSError as e:
+                    self.failed = True
+                    self._warn(f"{label}: cannot start a worker with {python}: {e.strerror}")
+                    return
             self.progress.info(f"{label}: workers " + ", ".join(str(p.pid) for p in procs)
                                + f" ({python})")
             ready = await self._wait(procs, events, "ready", label, "start", READY_TIMEOUT)
