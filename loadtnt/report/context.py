@@ -19,7 +19,7 @@ def _scenario_line(r: Result) -> str:
     if shape:
         parts.append(" × ".join(shape))
     if s.get("rate") is not None:
-        parts.append(f"open loop {s['rate']:,} req/s")
+        parts.append(f"open loop {float(s['rate']):,.0f} req/s")
     elif s:
         parts.append("closed loop")
     if s.get("duration") is not None:

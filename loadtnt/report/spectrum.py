@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from loadtnt.report import hist, style
@@ -14,6 +15,13 @@ from loadtnt.report.load import Result
 
 TICKS = [(2, "p50"), (10, "p90"), (100, "p99"), (1_000, "p99.9"),
          (10_000, "p99.99"), (100_000, "p99.999")]
+
+
+def _floor(current: float, x: np.ndarray, y: np.ndarray) -> float:
+    """A fifth of the lowest median: where the y axis starts, so near-zero values at the lowest
+    percentiles (see RESULT_FORMAT.md, open loop) do not squash the interesting part."""
+    upper = y[(x >= 2) & (y > 0)]
+    return min(current, float(upper.min()) / 5) if len(upper) else current
 
 
 def draw(results: list[Result], loop: str, path: Path) -> Path | None:
@@ -30,6 +38,7 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     max_x = 10.0
     for k, op in enumerate(ops):
         ax = axes[k // ncols][k % ncols]
+        floor = float("inf")
         for s in series:
             runs = s.result.select(driver=s.driver, loop=loop, op=op)
             main = hist.merge(r.histogram for r in runs)
@@ -37,14 +46,18 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
                 continue
             x, y = hist.spectrum(main)
             max_x = max(max_x, float(x[-1]))
+            floor = _floor(floor, x, y)
             ax.plot(x, y, color=s.color, linestyle=s.linestyle, linewidth=1.6,
                     label=f"{s.label} (n={main.get_total_count():,})")
             service = hist.merge(r.service_histogram for r in runs)
             if service is not None:
                 any_service = True
                 xs, ys = hist.spectrum(service)
+                floor = _floor(floor, xs, ys)
                 ax.plot(xs, ys, color=s.color, linestyle=(0, (2, 2)), linewidth=1.1,
                         alpha=0.85)
+        if floor < float("inf"):  # zeros and the lowest tenth need not stretch the log axis
+            ax.set_ylim(bottom=max(1.0, floor))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(op, fontsize=11)
