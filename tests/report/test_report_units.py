@@ -1,0 +1,75 @@
+"""Small pieces of the report: percentile lookup equals hdrh's own, the timeline's two layouts,
+tolerant reading of result entries."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadtnt.report import hist, timeline
+from loadtnt.report.load import Run, parse_result
+from tests.report.report_synth import make_result, new_histogram
+
+
+def test_value_at_percentiles_matches_hdrh() -> None:
+    rng = random.Random(1)
+    h = new_histogram()
+    for _ in range(20_000):
+        h.record_value(int(rng.lognormvariate(7, 1)))
+    ps = np.array([1, 10, 50, 90, 99, 99.9, 99.99, 100])
+    assert list(hist.value_at_percentiles(h, ps)) == [h.get_value_at_percentile(p) for p in ps]
+
+
+def test_merge_is_lossless_and_skips_missing() -> None:
+    a, b = new_histogram(), new_histogram()
+    a.record_value(100, 5)
+    b.record_value(10_000, 3)
+    merged = hist.merge([a.encode().decode(), None, b.encode().decode()])
+    assert merged is not None and merged.get_total_count() == 8
+    assert merged.get_max_value() == b.get_max_value()
+    assert hist.merge([None, ""]) is None
+
+
+def _run(op: str, points: list[tuple[int, int]]) -> dict:
+    return {"driver": "loadtnt", "loop": "uvloop", "trial": 1, "op": op, "requests": 1,
+            "timeline": [{"t_s": t, "requests": n, "errors": 0, "p99_us": 100 * n}
+                         for t, n in points]}
+
+
+def _result(mix: bool, runs: list[dict]):
+    data = make_result(lambda *a: 1.0, ops=("a", "b"))
+    data["scenario"]["mix"] = mix
+    data["runs"] = runs
+    return parse_result(data, Path("x.json"))
+
+
+def test_timeline_of_a_mix_sums_ops_per_second() -> None:
+    res = _result(True, [_run("a", [(0, 10), (1, 20)]), _run("b", [(0, 1), (1, 2)])])
+    shifts, windows = timeline.layout([res], "uvloop")
+    assert shifts == {"a": 0, "b": 0} and windows == [("", 0, 2)]
+    ts, req, _err, p99 = timeline.per_second(res.runs, shifts)
+    assert list(ts) == [0, 1] and list(req) == [11, 22]
+    assert list(p99) == [1000, 2000]  # the slowest op's p99
+
+
+def test_timeline_of_ops_in_turn_lays_windows_end_to_end() -> None:
+    res = _result(False, [_run("a", [(-1, 5), (0, 10), (1, 20)]), _run("b", [(0, 1), (1, 2)])])
+    shifts, windows = timeline.layout([res], "uvloop")
+    assert windows == [("a", 0, 3), ("b", 4, 6)]  # one empty second between windows
+    assert shifts == {"a": 1, "b": 4}
+    ts, req, _err, _p99 = timeline.per_second(res.runs, shifts)
+    assert list(ts) == [0, 1, 2, 3, 4, 5]
+    assert np.isnan(req[3]) and list(req[:3]) == [5, 10, 20] and list(req[4:]) == [1, 2]
+
+
+def test_run_entries_tolerate_other_shapes() -> None:
+    r = Run.from_json({"driver": "d", "loop": "l", "op": "o", "requests": 100,
+                       "duration_s": 2.0, "errors": {"total": 3, "by_kind": {"timeout": 3}}},
+                      "here")
+    assert r.rps == 50 and r.errors == 3 and r.errors_by_kind == {"timeout": 3}
+    assert r.trial == 1 and r.histogram is None and r.timeline == []
+    with pytest.raises(Exception, match="here: missing field 'op'"):
+        Run.from_json({"driver": "d", "loop": "l"}, "here")
