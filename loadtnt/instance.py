@@ -349,6 +349,16 @@ class TarantoolInstance:
         """SIGKILL the server at once (for fault tests) and wait for it."""
         return self._terminate(grace=0.0)
 
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open but nothing is answered (a stall)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
     def restart(self) -> Self:
         """Stop (if running) and start again on the same port or socket path."""
         self.stop()
@@ -362,6 +372,7 @@ class TarantoolInstance:
             if proc.poll() is None:
                 if grace > 0:
                     self._signal_group(proc.pid, signal.SIGTERM)
+                    self._signal_group(proc.pid, signal.SIGCONT)  # in case it was paused
                     try:
                         proc.wait(timeout=grace)
                     except subprocess.TimeoutExpired:

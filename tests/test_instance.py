@@ -90,3 +90,17 @@ def test_lua_literal():
     assert inst.lua_literal(None) == "nil"
     assert inst.lua_literal([1, "a"]) == "{1, 'a'}"
     assert inst.lua_literal({"k": 1}) == "{['k'] = 1}"
+
+
+def test_pause_resume_and_stop_while_paused():
+    with TarantoolInstance(lua=tb.ADMIN_LUA) as tnt:
+        tnt.pause()
+        with pytest.raises(OSError):
+            tb.admin_eval(tnt, "return 1", timeout=0.3)
+        tnt.resume()
+        assert tb.admin_eval(tnt, "return 1") == [1]
+        tnt.pause()
+        started = time.monotonic()
+        tnt.stop()  # SIGTERM is delivered once the process is continued
+        assert time.monotonic() - started < tnt.stop_timeout
+        assert not tnt.is_running

@@ -243,3 +243,20 @@ async def test_auth_failure_on_reconnect_does_not_leak_password(server, loop, ca
         await asyncio.wait_for(conn.disconnect(), 5)
     assert secret not in caplog.text
     assert secret not in repr(conn)
+
+
+@tb.skip_asynctnt("drop a connection whose background ping times out (requests hang)")
+@pytest.mark.async_timeout(30)
+async def test_stalled_server_detected_by_ping(server, connect):
+    conn = await connect(server, ping_timeout=0.3, reconnect_timeout=0.1)
+    server.pause()  # SIGSTOP: the socket stays open, nothing is answered
+    try:
+        started = time.monotonic()
+        calls = [asyncio.ensure_future(conn.call("func_hello")) for _ in range(20)]  # no timeout
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        assert time.monotonic() - started < 10
+        assert all(isinstance(r, LOST) for r in results), results
+    finally:
+        server.resume()
+    assert (await wait_for_success(conn)).body == ["back"]
+    assert conn.is_fully_connected
