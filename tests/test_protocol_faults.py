@@ -342,3 +342,37 @@ async def test_connect_timeout_on_silent_server(loop):
             await asyncio.wait_for(conn.connect(), BOUND)
         assert not conn.is_connected
         await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+@tb.skip_asynctnt("send IPROTO_SCHEMA_VERSION and resend on ER_WRONG_SCHEMA_VERSION")
+async def test_wrong_schema_version_resent_exactly_once(loop):
+    seen = {"insert": 0, "schema_versions": []}
+
+    async def behaviour(reader, writer):
+        while True:
+            try:
+                header, body = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return "closed"
+            sync = header[IPROTO_SYNC]
+            if header[IPROTO_CODE] == 0x01 and body.get(0x10) in (281, 289):  # _vspace/_vindex
+                writer.write(packet({IPROTO_CODE: 0, IPROTO_SYNC: sync,
+                                     IPROTO_SCHEMA_VERSION: 5}, {IPROTO_DATA: []}))
+            else:
+                seen["insert"] += 1
+                seen["schema_versions"].append(header.get(IPROTO_SCHEMA_VERSION))
+                writer.write(packet({IPROTO_CODE: 0x8000 | 109, IPROTO_SYNC: sync,
+                                     IPROTO_SCHEMA_VERSION: 5},
+                                    {IPROTO_ERROR: "Wrong schema version, current: 6"}))
+            await writer.drain()
+
+    async with FakeServer(behaviour) as server:
+        conn = server.connection(fetch_schema=True, auto_refetch_schema=True)
+        await asyncio.wait_for(conn.connect(), BOUND)
+        with pytest.raises(tb.exceptions.TarantoolDatabaseError) as info:
+            await asyncio.wait_for(conn.insert(512, [1, "a"]), BOUND)
+        assert info.value.code == tb.exceptions.ErrorCode.ER_WRONG_SCHEMA_VERSION
+        assert seen["insert"] == 2  # sent, refetched, resent once, then the error
+        assert seen["schema_versions"] == [5, 5]
+        assert tb.pending_count(conn) == 0
+        await conn.disconnect()

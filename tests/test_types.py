@@ -227,3 +227,13 @@ async def test_unencodable_in_every_request_type(conn):
             await attempt()
     assert (await conn.ping()).code == 0
     assert (await conn.call("func_hello")).body == ["hello"]
+
+
+async def test_custom_encoding(tnt, connect):
+    conn = await connect(tnt, encoding="cp1251")
+    assert conn.encoding == "cp1251"
+    res = await conn.insert("tester", [1, "привет"])
+    assert res[0][1] == "привет"
+    # Stored as cp1251: one byte per letter.
+    assert tb.admin_eval(tnt, "return #box.space.tester:get{1}[2]") == [6]
+    assert (await conn.select("tester", ["привет"], index="txt"))[0][0] == 1
