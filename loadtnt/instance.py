@@ -439,6 +439,7 @@ def _stop_all_at_exit() -> None:
     for instance in instances:
         with contextlib.suppress(Exception):  # best effort at interpreter exit
             instance.kill()
+            instance.cleanup()
 
 
 atexit.register(_stop_all_at_exit)
