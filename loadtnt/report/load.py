@@ -38,6 +38,7 @@ class Run:
     service_histogram: str | None
     timeline: list[dict[str, Any]]
     warnings: list[str]
+    target_rps: float | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any], where: str) -> Run:
@@ -71,6 +72,7 @@ class Run:
             service_histogram=d.get("service_histogram") or None,
             timeline=list(d.get("timeline") or []),
             warnings=[str(w) for w in d.get("warnings") or []],
+            target_rps=float(d["target_rps"]) if d.get("target_rps") else None,
         )
 
 

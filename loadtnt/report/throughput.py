@@ -20,7 +20,8 @@ def draw(results: list[Result], path: Path) -> Path | None:
     width_per_panel = max(5.0, 0.42 * len(ops) * max(1, len(series)) ** 0.6 + 1.5)
     fig = style.new_figure(max(10.0, min(9.5 * len(loops), width_per_panel * len(loops))), 5.6)
     axes = fig.subplots(1, len(loops), sharey=True, squeeze=False)[0]
-    bar_w = 0.8 / len(series)
+    group_w = min(0.8, 0.22 * len(series))  # a few drivers: narrower bars, not slabs
+    bar_w = group_w / len(series)
     x = np.arange(len(ops))
     trials = sorted({len(s.result.rps_by_trial(s.driver, lp, op))
                      for s in series for lp in loops for op in ops} - {0})
@@ -33,7 +34,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
                 med.append(m)
                 lo.append(m - min(vals) if vals else 0)
                 hi.append(max(vals) - m if vals else 0)
-            pos = x - 0.4 + bar_w * (i + 0.5)
+            pos = x - group_w / 2 + bar_w * (i + 0.5)
             ax.bar(pos, np.nan_to_num(med), bar_w * 0.92, color=s.color, hatch=s.hatch,
                    edgecolor="white" if not s.hatch else "#333333", linewidth=0.5,
                    label=s.label, zorder=2)
@@ -45,6 +46,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
                                 textcoords="offset points", ha="center", va="bottom",
                                 fontsize=6.5 if len(series) > 2 else 7.5, color="#333333",
                                 rotation=90 if len(series) > 3 else 0)
+        _draw_targets(ax, results, loop, ops, group_w)
         ax.set_title(f"event loop: {loop}", fontsize=11)
         ax.set_xticks(x, ops)
         ax.set_xlabel("request type")
@@ -59,3 +61,16 @@ def draw(results: list[Result], path: Path) -> Path | None:
     axes[-1].legend(loc="upper right", fontsize=8.5, frameon=False, title="driver",
                     title_fontsize=8.5)
     return style.finish(fig, "Throughput by request type (higher is better)", results, path)
+
+
+def _draw_targets(ax, results: list[Result], loop: str, ops: list[str], group_w: float) -> None:
+    """Open loop: each op's target rate as a dotted line across its group of bars."""
+    labelled = False
+    for k, op in enumerate(ops):
+        targets = {r.target_rps for res in results for r in res.select(loop=loop, op=op)
+                   if r.target_rps}
+        for t in targets:
+            ax.hlines(t, k - group_w / 2 - 0.05, k + group_w / 2 + 0.05, colors="#333333",
+                      linestyles=":", linewidth=1.3, zorder=4,
+                      label=None if labelled else "target rate")
+            labelled = True
