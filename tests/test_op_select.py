@@ -115,7 +115,9 @@ async def test_tuple_access(tnt, conn):
     assert t[-1] == 10
     assert t["id"] == 1
     assert t["name"] == "name-1"
-    assert list(t[0:2]) == [1, "name-1"]
+    assert t[0:2] == (1, "name-1")
+    assert t == (1, "name-1", 10)
+    assert tuple(t) == (1, "name-1", 10)
     assert list(t) == [1, "name-1", 10]
     assert "name" in t
     assert "absent" not in t
