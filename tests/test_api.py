@@ -99,3 +99,8 @@ def test_connection_property(name):
 def test_connection_supports_async_with():
     assert hasattr(tb.driver.Connection, "__aenter__")
     assert hasattr(tb.driver.Connection, "__aexit__")
+
+
+def test_connection_arguments_are_keyword_only():
+    with pytest.raises(TypeError):
+        tb.driver.Connection("127.0.0.1", 3301)

@@ -260,3 +260,18 @@ async def test_stalled_server_detected_by_ping(server, connect):
         server.resume()
     assert (await wait_for_success(conn)).body == ["back"]
     assert conn.is_fully_connected
+
+
+@pytest.mark.async_timeout(30)
+async def test_reconnect_over_unix_socket(connect):
+    with TarantoolInstance(unix_socket=True, lua=tb.INIT_LUA) as unix_server:
+        conn = await connect(host="unix/", port=unix_server.unix_path, username=tb.USER,
+                             password=tb.PASSWORD, reconnect_timeout=0.1)
+        assert (await conn.call("func_hello")).body == ["hello"]
+        unix_server.kill()
+        assert await wait_until(lambda: not conn.is_connected, 5)
+        restart_with_new_schema(unix_server)
+        assert (await wait_for_success(conn)).body == ["back"]
+        await conn.insert("tester", [1, "unix"])
+        assert tb.admin_eval(unix_server, "return box.space.tester:get{1}.name") == ["unix"]
+        await conn.disconnect()
