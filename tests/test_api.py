@@ -45,8 +45,10 @@ def test_exception_name(name):
 def test_error_codes_superset():
     ours = {e.name: e.value for e in tb.exceptions.ErrorCode}
     theirs = {e.name: e.value for e in asynctnt.exceptions.ErrorCode}
-    missing = {k: v for k, v in theirs.items() if ours.get(k) != v}
-    assert not missing
+    missing = sorted((v, k) for k, v in theirs.items() if ours.get(k) != v)
+    assert not missing, (
+        f"{len(missing)} asynctnt ErrorCode members missing or different, "
+        f"from {missing[0][1]}={missing[0][0]} to {missing[-1][1]}={missing[-1][0]}")
 
 
 def test_iterator_members_match():
