@@ -135,3 +135,23 @@ async def test_fetch_schema_false(tnt, connect):
         await conn.select("tester")
     space_id = tb.admin_eval(tnt, "return box.space.tester.id")[0]
     assert (await conn.select(space_id)).rowcount == 0
+
+
+@tb.skip_asynctnt("resolve an unknown space name by refetching the schema")
+async def test_many_requests_wait_for_one_refetch(tnt, conn, ddl):
+    create_space(tnt, "sch_many")
+    results = await asyncio.gather(*(conn.insert("sch_many", [i, str(i)]) for i in range(200)))
+    assert [r[0][0] for r in results] == list(range(200))
+    assert tb.admin_eval(tnt, "return box.space.sch_many:len()") == [200]
+    assert tb.pending_count(conn) == 0
+
+
+async def test_dropped_space_fails_cleanly(tnt, conn, ddl):
+    create_space(tnt, "sch_gone")
+    await conn.refetch_schema()
+    tb.admin_eval(tnt, "box.space.sch_gone:drop()")
+    with pytest.raises((tb.exceptions.TarantoolSchemaError, tb.exceptions.TarantoolDatabaseError)):
+        await asyncio.wait_for(conn.insert("sch_gone", [1, "x"]), 5)
+    assert (await conn.ping()).code == 0
+    if not tb.IS_ASYNCTNT:
+        assert tb.pending_count(conn) == 0
