@@ -149,6 +149,7 @@ async def test_non_utf8_string_in_tuple_comes_back_as_bytes(tnt, conn):
     assert conn.is_connected
 
 
+@tb.skip_asynctnt("survive a non-UTF-8 error message")
 @loadtnt_defect("a Lua error message with a non-UTF-8 byte kills the connection "
                 "(UnicodeDecodeError in IPROTO_ERROR_24) instead of a TarantoolDatabaseError")
 async def test_non_utf8_error_message_is_a_database_error(conn):
@@ -366,6 +367,7 @@ def schema_server(on_refetch):
     return serve
 
 
+@tb.skip_asynctnt("refetch the schema for an unknown space name")
 async def test_request_waiting_for_schema_fails_when_connection_lost(loop):
     async with FakeServer(schema_server(lambda sync: None)) as server:
         conn = server.connection(fetch_schema=True, auto_refetch_schema=True)
@@ -377,6 +379,7 @@ async def test_request_waiting_for_schema_fails_when_connection_lost(loop):
             await asyncio.wait_for(conn.disconnect(), BOUND)
 
 
+@tb.skip_asynctnt("refetch the schema for an unknown space name")
 async def test_request_waiting_for_schema_fails_when_refetch_fails(loop):
     def error(sync):
         return reply(sync, {IPROTO_ERROR_24: "no access"}, code=0x8000 | 42)
