@@ -29,6 +29,8 @@ class AsynctntApiAdapter(Adapter):
         self._conn = mod.Connection(
             host=s.host, port=s.port, username=s.user, password=s.password,
             fetch_schema=True, auto_refetch_schema=True, reconnect_timeout=0,
+            # no keep-alive pings: the server must count exactly the requests the harness sends
+            ping_timeout=0,
             connect_timeout=10,
             request_timeout=self.request_timeout if self.request_timeout else -1.0,
         )
