@@ -170,6 +170,23 @@ async def test_decimal_scale_above_255_is_not_silently_changed(conn):
 
 
 @tb.only_loadtnt
+@loadtnt_defect("wbuf.pyx put_decimal builds digits + (0,) * exponent before checking the 38 "
+                "digit limit: Decimal('1E+50000000') costs ~800 MB and 0.7 s before ValueError")
+async def test_decimal_with_a_huge_exponent_is_refused_cheaply(conn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError):
+            conn.eval("return ...", [Decimal("1E+2000000")])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"{peak} bytes to refuse a 10-character decimal"
+    assert (await conn.ping()).code == 0
+
+
+@tb.only_loadtnt
 @loadtnt_defect("wbuf.pyx put_sequence reads the list by index after put_obj ran user code "
                 "(__str__ of a str subclass) that cleared it: NULL dereference, segfault")
 def test_list_mutated_while_encoding_does_not_crash(tnt):
