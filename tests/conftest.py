@@ -114,7 +114,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     timeout = float(marker.args[0]) if marker else DEFAULT_ASYNC_TIMEOUT
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    ev_loop.run_until_complete(asyncio.wait_for(func(**kwargs), timeout))
+    task = ev_loop.create_task(func(**kwargs))
+    done, _ = ev_loop.run_until_complete(asyncio.wait({task}, timeout=timeout))
+    if not done:
+        task.cancel()
+        ev_loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        pytest.fail(f"async test still running after {timeout:g} s (a hang?); "
+                    "raise the limit with @pytest.mark.async_timeout(seconds) if it is slow")
+    task.result()
     return True
 
 
