@@ -93,8 +93,9 @@ async def measure(args: argparse.Namespace, address: ServerAddress) -> int:
     finally:
         await adapter.close()
     b, h = statistics.median(bare), statistics.median(harness)
+    loops = "pure-Python" if args.python_loops else "Cython"
     print(f"{args.driver} {args.op}, {args.loop}, {args.concurrency} coroutines, 1 connection, "
-          f"{args.rounds} x {args.seconds:g} s alternating")
+          f"{args.rounds} x {args.seconds:g} s alternating, {loops} harness loops")
     print(f"  bare loop   {b:>10,.0f} req/s   (rounds: {', '.join(f'{x:,.0f}' for x in bare)})")
     print(f"  harness     {h:>10,.0f} req/s   (rounds: {', '.join(f'{x:,.0f}' for x in harness)})")
     ratios = sorted(hx / bx for hx, bx in zip(harness, bare, strict=True))
@@ -117,7 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--server", metavar="HOST:PORT", help="default: an embedded server")
+    p.add_argument("--python-loops", action="store_true",
+                   help="measure the pure-Python fallback loops instead of the Cython ones")
     args = p.parse_args(argv)
+    if args.python_loops:
+        from loadtnt.worker import _pyhotloop, load
+
+        for name in ("Budget", "closed_one", "closed_mix"):
+            setattr(load, name, getattr(_pyhotloop, name))
     loop = new_loop(args.loop)
     if args.server:
         host, _, port = args.server.rpartition(":")
