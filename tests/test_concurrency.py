@@ -54,3 +54,27 @@ async def test_two_connections_are_independent(tnt, connect):
     assert [r.body for r in rb] == [["b", i] for i in range(500)]
     await a.disconnect()
     assert (await b.ping()).code == 0
+
+
+@tb.skip_asynctnt("coalesce writes (it writes once per request)")
+async def test_requests_of_one_loop_turn_are_written_at_once(conn, loop):
+    transport = conn._transport
+    try:
+        original = transport.write
+        writes = []
+
+        def counting_write(data):
+            writes.append(len(data))
+            return original(data)
+
+        transport.write = counting_write
+    except AttributeError:
+        pytest.skip("this loop's transport cannot be instrumented (uvloop)")
+    try:
+        futures = [conn.ping() for _ in range(1000)]  # one loop turn, no await in between
+        futures += [conn.call("func_param", [i]) for i in range(1000)]
+        results = await asyncio.gather(*futures)
+    finally:
+        del transport.write
+    assert len(results) == 2000
+    assert len(writes) == 1, writes[:10]
