@@ -180,3 +180,30 @@ def test_seed_suite_smoke(tmp_path: Path) -> None:
     table = proc.stdout.splitlines()
     assert table[0].split() == ["asyncio", "asynctnt"]
     assert [line.split()[0] for line in table[1:7]] == ops
+
+
+@pytest.mark.parametrize("driver", ["asynctnt", "loadtnt"])
+def test_errors_counted_by_kind(tmp_path: Path, bench_server: EmbeddedServer, driver: str
+                                ) -> None:
+    result = _run(tmp_path, bench_server, f"""
+        drivers: [{driver}]
+        loops: [asyncio]
+        concurrency: 5
+        warmup: 0
+        requests: 20
+        timeout: 50ms
+        before: prepare(10)
+        operations:
+          - op: call
+            name: slow
+            function: sleep
+            args: [300]
+          - op: insert
+            name: dup
+            space: tester
+            tuple: [{{uniform: [1, 10]}}, x]
+    """)
+    runs = {r["op"]: r for r in result["runs"]}
+    assert runs["slow"]["errors_by_kind"] == {"timeout": runs["slow"]["requests"]}
+    assert runs["dup"]["errors_by_kind"] == {"db:3": runs["dup"]["requests"]}
+    assert runs["slow"]["requests"] + runs["dup"]["requests"] == 20
