@@ -237,3 +237,17 @@ async def test_custom_encoding(tnt, connect):
     # Stored as cp1251: one byte per letter.
     assert tb.admin_eval(tnt, "return #box.space.tester:get{1}[2]") == [6]
     assert (await conn.select("tester", ["привет"], index="txt"))[0][0] == 1
+
+
+async def test_tiny_initial_read_buffer_grows(tnt, connect):
+    conn = await connect(tnt, initial_read_buffer_size=64)
+    big = "y" * (2 * 1024 * 1024)
+    await conn.insert("tester", [1, "big", big])
+    tb.admin_eval(tnt, "for i = 2, 5001 do box.space.tester:insert{i, 'n'} end")
+    for _ in range(2):  # the buffer may shrink back between replies
+        res = await conn.select("tester")
+        assert len(res) == 5001
+        assert res[0][2] == big
+        assert list(res[-1]) == [5001, "n"]
+    results = await asyncio.gather(*(conn.call("func_param", ["z" * i]) for i in range(300)))
+    assert [r[0] for r in results] == ["z" * i for i in range(300)]
