@@ -275,3 +275,21 @@ async def test_reconnect_over_unix_socket(connect):
         await conn.insert("tester", [1, "unix"])
         assert tb.admin_eval(unix_server, "return box.space.tester:get{1}.name") == ["unix"]
         await conn.disconnect()
+
+
+@tb.skip_asynctnt("stop the old background ping task on reconnect (they accumulate)")
+@pytest.mark.async_timeout(60)
+async def test_repeated_restarts_leak_no_tasks(server, connect):
+    conn = await connect(server, reconnect_timeout=0.05, ping_timeout=0.5)
+    await conn.ping()
+    baseline = len(asyncio.all_tasks())
+    for _ in range(5):
+        server.kill()
+        assert await wait_until(lambda: not conn.is_connected, 5)
+        server.start()
+        assert (await wait_for_success(conn)).body == ["back"]
+    await asyncio.sleep(0.1)
+    assert len(asyncio.all_tasks()) <= baseline
+    assert conn.is_fully_connected
+    if not tb.IS_ASYNCTNT:
+        assert tb.pending_count(conn) == 0
