@@ -712,3 +712,49 @@ async def test_fuzz_decoder_through_a_socket(loop):
             finally:
                 await asyncio.wait_for(conn.disconnect(), BOUND)
     assert not bad, _report(bad)
+
+
+# --- MessagePack widths: byte for byte what msgpack writes, decoded back ----------------------
+
+def _width_boundaries():
+    ints = [-31, -32, -33, -127, -128, -129, -32767, -32768, -32769, -2**31 + 1, -2**31,
+            -2**31 - 1, -2**63, 2**63, 2**64 - 1]
+    for b in [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFFFFFF, 0x100000000, 2**63 - 1]:
+        ints += [b, -b]
+    values = ints + ["x" * n for n in (0, 31, 32, 255, 256, 65535, 65536)]
+    values += [b"y" * n for n in (0, 255, 256, 65535, 65536)]
+    values += [[0] * n for n in (0, 15, 16, 65535, 65536)]
+    values += [{i: i for i in range(n)} for n in (0, 15, 16, 65535, 65536)]
+    return values + [1.5, -0.0, float("inf"), None, True, False]
+
+
+@tb.only_loadtnt
+async def test_every_msgpack_width_matches_msgpack(loop):
+    from loadtnt.driver.iproto.protocol import Api, Protocol
+
+    protocol = Protocol(loop=loop, peer="widths", auto_refetch_schema=False)
+    transport = _Transport(loop, protocol)
+    written = []
+    transport.write = written.append
+    protocol.connection_made(transport)
+    protocol.data_received(greeting())
+    protocol.set_ready()
+    api = Api()
+    api._protocol = protocol
+    try:
+        for value in _width_boundaries():
+            written.clear()
+            fut = api.call("f", [value])
+            await asyncio.sleep(0)  # the coalesced flush
+            raw = b"".join(written)
+            unpacker = msgpack.Unpacker(strict_map_key=False)
+            unpacker.feed(raw[5:])
+            header = unpacker.unpack()
+            body = raw[5 + len(msgpack.packb(header)):]
+            assert body == msgpack.packb({0x22: "f", IPROTO_TUPLE: [value]}, use_bin_type=True), \
+                repr(value)[:60]
+            protocol.data_received(reply(header[IPROTO_SYNC], {IPROTO_DATA: [value]}))
+            assert (await fut).body == [value], repr(value)[:60]
+    finally:
+        transport.abort()
+        await asyncio.sleep(0)
