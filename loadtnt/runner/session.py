@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from loadtnt.server import EmbeddedServer
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 READY_TIMEOUT = 60.0
+# the barrier: every worker gets the same wall-clock start time, this far ahead of the command
+START_LEAD_S = 0.05
 SLACK = 30.0
 
 
@@ -164,9 +167,10 @@ class Session:
         alive = [p for p in procs if p.alive]
         rate_each = s.rate / len(alive) if s.rate else None
         if s.warmup > 0:
+            start_at = time.time() + START_LEAD_S
             for p in alive:
                 p.send({"cmd": "run", "phase": "warmup", "ops": names, "seconds": s.warmup,
-                        "rate": rate_each})
+                        "rate": rate_each, "start_at": start_at})
             await self._wait(alive, events, "done", label, "warmup",
                              s.warmup * 1.5 + (s.timeout or 0) + SLACK)
             if self.interrupted:
@@ -177,9 +181,10 @@ class Session:
         rate_each = s.rate / len(alive) if s.rate else None
         quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
         before = await self.admin.box_stat()
+        start_at = time.time() + START_LEAD_S
         for p, quota in zip(alive, quotas, strict=True):
             p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
-                    "requests": quota, "rate": rate_each})
+                    "requests": quota, "rate": rate_each, "start_at": start_at})
         limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
         self._timeline: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
         done = await self._wait(alive, events, "done", label, "measure", limit)

@@ -5,6 +5,7 @@ import asyncio
 import os
 import platform
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -97,6 +98,9 @@ class Worker:
                       seconds=cmd.get("seconds"), requests=cmd.get("requests"),
                       rate=cmd.get("rate"))
         self.phase = phase
+        start_at = cmd.get("start_at")
+        if start_at is not None:  # the barrier: all workers start at the same wall-clock time
+            await asyncio.sleep(max(0.0, start_at - time.time()))
         ticker = asyncio.get_running_loop().create_task(self.tick(phase, cmd["phase"]))
         try:
             await phase.run()

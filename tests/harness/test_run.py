@@ -207,3 +207,23 @@ def test_errors_counted_by_kind(tmp_path: Path, bench_server: EmbeddedServer, dr
     assert runs["slow"]["errors_by_kind"] == {"timeout": runs["slow"]["requests"]}
     assert runs["dup"]["errors_by_kind"] == {"db:3": runs["dup"]["requests"]}
     assert runs["slow"]["requests"] + runs["dup"]["requests"] == 20
+
+
+def test_open_loop_flags_a_rate_it_cannot_hold(tmp_path: Path, bench_server: EmbeddedServer
+                                              ) -> None:
+    # one coroutine, 10 ms per request: at most ~100 req/s of the 1000 asked
+    result = _run(tmp_path, bench_server, """
+        drivers: [asynctnt]
+        loops: [asyncio]
+        concurrency: 1
+        warmup: 0
+        duration: 1s
+        rate: 1000
+        operations:
+          - op: call
+            function: sleep
+            args: [10]
+    """)
+    [run] = result["runs"]
+    assert run["rps"] < 200
+    assert any(w.startswith("could not hold target rate") for w in run["warnings"]), run
