@@ -61,6 +61,9 @@ class Session:
                             break
                         self._started = True
                         await self.run_driver(driver, loop_name, trial, address)
+        except Exception as e:
+            self.result.warn(f"the run failed: {type(e).__name__}: {e}")
+            raise
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -72,7 +75,7 @@ class Session:
             if self.server is not None:
                 self.server.stop()
                 self.progress.info("embedded Tarantool stopped")
-            if self._started:
+            if self._started and (self.result.runs or self.interrupted):
                 self.result.data["partial"] = self.interrupted
                 path = self.result.write(self.out)
                 self.progress.done()
@@ -163,7 +166,11 @@ class Session:
         what = s.name if s.mix else names[0]
         label = f"{driver}/{loop_name} trial {trial} {what}"
         if s.before:
-            await self.admin.eval(s.before)
+            try:
+                await self.admin.eval(s.before)
+            except Exception as e:  # noqa: BLE001 - one clear line: which Lua, what failed
+                raise RuntimeError(f"the scenario's `before` ({s.before!r}) failed on the "
+                                   f"server: {e}") from None
         alive = [p for p in procs if p.alive]
         rate_each = s.rate / len(alive) if s.rate else None
         if s.warmup > 0:
