@@ -101,12 +101,14 @@ class Worker:
         start_at = cmd.get("start_at")
         if start_at is not None:  # the barrier: all workers start at the same wall-clock time
             await asyncio.sleep(max(0.0, start_at - time.time()))
-        ticker = asyncio.get_running_loop().create_task(self.tick(phase, cmd["phase"]))
+        ticks = Ticker(phase, cmd["phase"], self.index)
+        ticker = asyncio.get_running_loop().create_task(ticks.run())
         try:
             await phase.run()
         finally:
             ticker.cancel()
             self.phase = None
+        ticks.last()
         msg = {"type": "done", "phase": cmd["phase"], "index": self.index}
         if cmd["phase"] == "measure":
             msg.update(phase.result())
@@ -114,13 +116,30 @@ class Worker:
             msg["stopped"] = phase.stopped
         channel.send(msg)
 
-    async def tick(self, phase: Phase, name: str) -> None:
-        n = 0
+
+
+class Ticker:
+    """Per-second counts for the live progress and the timeline, on whole-second marks."""
+
+    def __init__(self, phase: Phase, name: str, index: int) -> None:
+        self.phase, self.name, self.index = phase, name, index
+        self.start = time.monotonic()
+        self.n = 0
+
+    def _send(self) -> None:
+        self.n += 1
+        channel.send({"type": "tick", "phase": self.name, "index": self.index, "t": self.n,
+                      "ops": self.phase.tick()})
+
+    async def run(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
-            n += 1
-            channel.send({"type": "tick", "phase": name, "index": self.index, "t": n,
-                          "ops": phase.tick()})
+            await asyncio.sleep(max(0.0, self.start + (self.n + 1) * TICK_S - time.monotonic()))
+            self._send()
+
+    def last(self) -> None:
+        """The second the phase ended in, when (almost) whole: the window's last second."""
+        if time.monotonic() - (self.start + self.n * TICK_S) >= 0.9 * TICK_S:
+            self._send()
 
 
 def main() -> int:
