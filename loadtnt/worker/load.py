@@ -54,7 +54,10 @@ class Phase:
 
     def __init__(self, *, fns: Sequence[Sequence[RequestFn]], names: Sequence[str],
                  weights: Sequence[float], coroutines: int, classify: Callable[[BaseException], str],
-                 seconds: float | None, requests: int | None, rate: float | None) -> None:
+                 seconds: float | None, requests: int | None, rate: float | None,
+                 offset: float = 0.0) -> None:
+        """``offset``: open loop only, this worker's schedule starts ``offset`` of an interval
+        late (worker i of n: i/n), so the workers' sends interleave instead of coinciding."""
         self.fns = fns
         self.ops = [OpState(n) for n in names]
         self.coroutines = coroutines
@@ -62,6 +65,7 @@ class Phase:
         self.seconds = seconds
         self.budget = Budget(requests if requests is not None else NEVER)
         self.rate = rate
+        self.offset = offset
         cum = list(itertools.accumulate(weights))
         self._cum, self._total = cum, cum[-1]
         if rate is not None:
@@ -99,7 +103,7 @@ class Phase:
             coros = [self._closed(self.fns[i % n_conn]) for i in range(self.coroutines)]
         else:
             self._interval_ns = 1e9 / self.rate
-            self._start_ns = time.perf_counter_ns()
+            self._start_ns = time.perf_counter_ns() + int(self.offset * self._interval_ns)
             self._slot = 0
             coros = [self._open(self.fns[i % n_conn]) for i in range(self.coroutines)]
         try:

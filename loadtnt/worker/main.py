@@ -43,6 +43,7 @@ class Worker:
     def __init__(self, job: dict[str, Any]) -> None:
         self.job = job
         self.index = int(job["index"])
+        self.count = int(job["count"])
         srv = job["server"]
         self.server = ServerAddress(srv["host"], srv["port"], srv.get("user"),
                                     srv.get("password"))
@@ -96,7 +97,7 @@ class Worker:
         phase = Phase(fns=fns, names=[s.name for s in specs], weights=[s.weight for s in specs],
                       coroutines=self.concurrency, classify=self.adapters[0].classify,
                       seconds=cmd.get("seconds"), requests=cmd.get("requests"),
-                      rate=cmd.get("rate"))
+                      rate=cmd.get("rate"), offset=self.index / self.count)
         self.phase = phase
         start_at = cmd.get("start_at")
         if start_at is not None:  # the barrier: all workers start at the same wall-clock time
