@@ -47,7 +47,7 @@ ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox")
 ALL_OPS = ("ping", "call", "eval", "select", "insert", "update")
 NETBOX_DEFAULT_OPS = ("ping", "select")
 INSERT_KEY_BASE = 1_000_000_000  # inserted keys start here, far above the prefilled ones
-KEY_SPAN = 50_000_000  # each client process inserts inside its own span of fresh keys
+KEY_SPAN = 10_000_000  # each client run inserts inside its own span of fresh keys
 
 # design.md "Performance targets": (reference, other) -> {op: minimum ratio}
 TARGETS = {
@@ -346,7 +346,10 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
                         if r["loop"] == loop and r["op"] == op and r["driver"] == driver]
                 per_round[driver] = {r["round"]: r["rps"] for r in rows}
                 rps = [r["rps"] for r in rows]
-                cells.append(f"{statistics.median(rps):,.0f} ({_spread(rps)})" if rps else "—")
+                cell = f"{statistics.median(rps):,.0f} ({_spread(rps)})" if rps else "—"
+                if any(r["errors"] for r in rows):
+                    cell += " ⚠ errors"
+                cells.append(cell)
             for other in others:
                 ref, oth = per_round.get(reference, {}), per_round.get(other, {})
                 ratios = [ref[k] / oth[k] for k in ref if k in oth and oth[k] > 0]
@@ -454,10 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     retried = 0
     with server:
         meter = CpuMeter(server.pid)
+        runs = 0  # every client run inserts into its own span of fresh keys, repeats too
         for n, (rnd, loop, op, driver) in enumerate(plan):
-            key_base = INSERT_KEY_BASE + n * KEY_SPAN
-            cmd = _client_command(driver, op, loop, server.port, key_base, args)
             for attempt in range(args.retries + 1):
+                key_base = INSERT_KEY_BASE + runs * KEY_SPAN
+                runs += 1
+                cmd = _client_command(driver, op, loop, server.port, key_base, args)
                 meter.start()
                 out = _run_client(cmd, timeout=per_run + 60)
                 foreign = meter.foreign_cores()
