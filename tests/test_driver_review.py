@@ -1,7 +1,7 @@
 """Review of the driver core (iproto/*.pyx) and its lifecycle (connection.py).
 
-Each ``loadtnt_defect`` test proves one defect found in review; it is an xfail(strict) until the
-driver is fixed, so remove the mark together with the fix. The other tests pin down behaviour the
+Each test below proved a defect found in review and now guards its fix; ``loadtnt_defect`` marks
+what is still open (xfail(strict): remove the mark together with the fix). The other tests pin down behaviour the
 review checked and found right (schema refetch on a lost connection or a failed refetch, timeout
 precision), and the decoder fuzz (mutated valid replies, in process and through a socket).
 
@@ -140,8 +140,6 @@ def answering(make_reply):
 
 # --- decoding: what Tarantool may legitimately send ----------------------------------------
 
-@loadtnt_defect("unpack.pyx _decode_str raises UnicodeDecodeError on a non-UTF-8 string; "
-                "asynctnt returns bytes. The connection is closed and the request fails.")
 async def test_non_utf8_string_in_tuple_comes_back_as_bytes(tnt, conn):
     tb.admin_eval(tnt, r"box.space.tester:replace{1, '\xff\xfe'}")
     res = await conn.select("tester", [1])
@@ -150,16 +148,12 @@ async def test_non_utf8_string_in_tuple_comes_back_as_bytes(tnt, conn):
 
 
 @tb.skip_asynctnt("survive a non-UTF-8 error message")
-@loadtnt_defect("a Lua error message with a non-UTF-8 byte kills the connection "
-                "(UnicodeDecodeError in IPROTO_ERROR_24) instead of a TarantoolDatabaseError")
 async def test_non_utf8_error_message_is_a_database_error(conn):
     with pytest.raises(E.TarantoolDatabaseError):
         await conn.eval(r"error('bad \xff byte')")
     assert conn.is_connected
 
 
-@loadtnt_defect("wbuf.pyx put_decimal writes a scale > 255 as 0xcc <scale & 0xff>: "
-                "Decimal('1E-266') reaches the server as 1E-10")
 async def test_decimal_scale_above_255_is_not_silently_changed(conn):
     value = Decimal("1E-266")
     try:
@@ -170,8 +164,6 @@ async def test_decimal_scale_above_255_is_not_silently_changed(conn):
 
 
 @tb.only_loadtnt
-@loadtnt_defect("wbuf.pyx put_decimal builds digits + (0,) * exponent before checking the 38 "
-                "digit limit: Decimal('1E+50000000') costs ~800 MB and 0.7 s before ValueError")
 async def test_decimal_with_a_huge_exponent_is_refused_cheaply(conn):
     import tracemalloc
 
@@ -187,8 +179,6 @@ async def test_decimal_with_a_huge_exponent_is_refused_cheaply(conn):
 
 
 @tb.only_loadtnt
-@loadtnt_defect("wbuf.pyx put_sequence reads the list by index after put_obj ran user code "
-                "(__str__ of a str subclass) that cleared it: NULL dereference, segfault")
 def test_list_mutated_while_encoding_does_not_crash(tnt):
     script = textwrap.dedent("""
         import asyncio, sys
@@ -235,8 +225,6 @@ ODD_REPLIES = {
 
 
 @tb.skip_asynctnt("decode odd replies into TarantoolError")
-@loadtnt_defect("baseproto.pyx _on_packet hands the raw decoder exception (TypeError, "
-                "RecursionError, ...) to the request instead of a ProtocolError")
 @pytest.mark.parametrize("case", list(ODD_REPLIES))
 async def test_odd_reply_fails_as_tarantool_error(loop, case):
     kwargs = ODD_REPLIES[case]
@@ -252,8 +240,6 @@ async def test_odd_reply_fails_as_tarantool_error(loop, case):
 
 
 @tb.skip_asynctnt("skip unknown body keys")
-@loadtnt_defect("unpack.pyx mp_skip decodes what it skips (as UTF-8, whatever the encoding): "
-                "an unknown body key holding non-UTF-8 bytes kills the connection")
 async def test_unknown_body_key_is_skipped_whatever_it_holds(loop):
     raw = b"\x82\x30\x91\x01\x7f\xa2\xff\xfe"  # {DATA: [1], 0x7f: <str ff fe>}
     async with FakeServer(answering(lambda h, b: reply(h[IPROTO_SYNC], raw_body=raw))) as server:
@@ -282,8 +268,6 @@ async def test_datetime_ext_decodes_as_datetime(loop):
 
 
 @tb.only_loadtnt
-@loadtnt_defect("wbuf.pyx put_obj encodes a decoded ExtType (a namedtuple) as an array "
-                "[code, data]: a select-then-replace round trip corrupts ext values")
 async def test_ext_value_round_trips_as_ext(loop):
     value = msgpack.ExtType(5, b"\x01\x02\x03\x04")
     seen = []
@@ -306,8 +290,6 @@ async def test_ext_value_round_trips_as_ext(loop):
 
 # --- timeouts ---------------------------------------------------------------------------------
 
-@loadtnt_defect("baseproto.pyx _arm_timer: <int64_t> ceil(deadline * 1000) overflows for a "
-                "timeout above ~9.2e15 s (or inf): the request times out at once")
 @pytest.mark.parametrize("timeout", [1e17, float("inf")])
 async def test_huge_timeout_does_not_fire_at_once(conn, timeout):
     await conn.ping(timeout=timeout)
@@ -348,9 +330,7 @@ def _timeout_overshoots(kind, tnt, timeout, trials):
 @tb.only_loadtnt
 @pytest.mark.parametrize("kind", [
     "asyncio",
-    pytest.param("uvloop", marks=loadtnt_defect(
-        "under uvloop loop.time() has 1 ms steps, so a bucket at ceil(deadline) fires up to "
-        "1 ms before the timeout; _arm_timer needs one more millisecond there")),
+    "uvloop",
 ])
 def test_timeout_fires_no_earlier_than_asked(tnt, kind):
     overshoots = _timeout_overshoots(kind, tnt, 0.02, 8)
@@ -415,9 +395,6 @@ async def test_request_waiting_for_schema_fails_when_refetch_fails(loop):
 
 # --- lifecycle (connection.py) ----------------------------------------------------------------
 
-@loadtnt_defect("connection.py: a loss between _open() setting _protocol and connect() "
-                "setting CONNECTED (wait_for's task hop) is dropped by _on_connection_lost "
-                "(state CONNECTING): CONNECTED with no protocol, never reconnects")
 async def test_connection_lost_right_after_handshake_is_reconnected(loop):
     async def serve(index, reader, writer):
         if index == 0:
@@ -437,8 +414,6 @@ async def test_connection_lost_right_after_handshake_is_reconnected(loop):
             await asyncio.wait_for(conn.disconnect(), BOUND)
 
 
-@loadtnt_defect("connection.py: disconnect() during connect() is ignored: the connect loop "
-                "retries after the closed handshake and ends CONNECTED")
 async def test_disconnect_during_connect_wins(tnt, loop):
     conn = tb.driver.Connection(**tb.conn_kwargs(tnt, ping_timeout=0))
     task = asyncio.ensure_future(conn.connect())
@@ -469,9 +444,6 @@ class _Oversleeping:
 
 
 @tb.only_loadtnt
-@loadtnt_defect("connection.py connect(): after a backoff sleep the remaining time may be <= 0 "
-                "and _open(remaining) then runs the handshake with no timeout: hangs on a "
-                "server that accepts but never greets")
 async def test_connect_stays_bounded_when_backoff_eats_the_deadline(loop, monkeypatch):
     from loadtnt.driver import connection as connection_module
     monkeypatch.setattr(connection_module, "asyncio", _Oversleeping())
@@ -494,9 +466,6 @@ async def test_connect_stays_bounded_when_backoff_eats_the_deadline(loop, monkey
             conn.close()
 
 
-@loadtnt_defect("connection.py _ping_loop catches only TimeoutError and network errors: one "
-                "error reply (TarantoolDatabaseError, or TarantoolSchemaError after a failed "
-                "refetch) ends the background ping for good, with an unretrieved task exception")
 @pytest.mark.allow_loop_errors
 async def test_background_ping_survives_an_error_reply(loop):
     pings = []
@@ -644,8 +613,6 @@ class _Transport:
 
 
 @tb.only_loadtnt
-@loadtnt_defect("the decoder fuzz finds UnicodeDecodeError, TypeError (unhashable map keys, "
-                "malformed error stacks) reaching the request instead of a ProtocolError")
 @pytest.mark.async_timeout(60)
 async def test_fuzz_decoder_in_process(loop):
     from loadtnt.driver.iproto.protocol import Api, Protocol
@@ -680,7 +647,6 @@ async def test_fuzz_decoder_in_process(loop):
 
 
 @tb.skip_asynctnt("turn every malformed reply into a TarantoolError")
-@loadtnt_defect("the socket fuzz hits the same decoder defects (UnicodeDecodeError, TypeError)")
 @pytest.mark.async_timeout(60)
 async def test_fuzz_decoder_through_a_socket(loop):
     r = random.Random(1125)

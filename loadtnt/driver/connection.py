@@ -12,7 +12,7 @@ import enum
 import logging
 from typing import Any
 
-from .exceptions import TarantoolDatabaseError, TarantoolNetworkError, TarantoolNotConnectedError
+from .exceptions import TarantoolNetworkError, TarantoolNotConnectedError
 from .iproto.protocol import Api, Protocol, Schema
 
 __all__ = ("Connection", "ConnectionState", "connect")
@@ -92,6 +92,7 @@ class Connection(Api):
         self._ping_task: asyncio.Task | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._reconnects = 0
+        self._generation = 0  # bumped by disconnect(): a connect() in progress gives up
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -100,7 +101,7 @@ class Connection(Api):
             return f"unix/:{self._port}"
         return f"{self._host}:{self._port}"
 
-    async def _open(self, timeout: float) -> None:
+    async def _open(self, timeout: float | None) -> None:
         """One attempt: TCP or unix connect, greeting, auth, schema."""
         loop = asyncio.get_running_loop()
 
@@ -135,53 +136,72 @@ class Connection(Api):
             protocol.set_ready()
             self._protocol = protocol
 
-        if timeout > 0:
+        if timeout is None:
+            await handshake()
+        else:
+            if timeout <= 0:
+                raise asyncio.TimeoutError(
+                    f"could not connect to Tarantool at {self._peer()}: connect_timeout ran out"
+                )
             try:
                 await asyncio.wait_for(handshake(), timeout)
             except asyncio.TimeoutError:
                 raise asyncio.TimeoutError(
                     f"could not connect to Tarantool at {self._peer()} within {timeout:g} s"
                 ) from None
-        else:
-            await handshake()
+        if self._protocol is None:
+            # lost in the loop turn between the handshake and here
+            raise TarantoolNetworkError(
+                f"connection to Tarantool at {self._peer()} was lost right after the handshake"
+            )
+
+    def _check_not_cancelled(self, generation: int) -> None:
+        if generation != self._generation:
+            self._abort_transport()
+            raise TarantoolNotConnectedError(
+                f"disconnect() was called while connecting to {self._peer()}"
+            )
 
     async def connect(self) -> Connection:
         """Connect, authenticate and fetch the schema.
 
         With reconnect on, a refused connection is retried until connect_timeout
-        runs out; a rejected login is raised at once."""
+        runs out; a rejected login is raised at once. disconnect() stops it."""
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
         async with self._connect_lock:
             if self._state == ConnectionState.CONNECTED and self.is_fully_connected:
                 return self
             self._cancel_reconnect()
+            generation = self._generation
             self._state = ConnectionState.CONNECTING
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._connect_timeout if self._connect_timeout else None
             delay = self._reconnect_timeout
-            while True:
-                remaining = 0.0 if deadline is None else deadline - loop.time()
-                try:
-                    await self._open(remaining if deadline is not None else 0.0)
-                    break
-                except (TarantoolDatabaseError, asyncio.CancelledError):
+            try:
+                while True:
+                    remaining = None if deadline is None else deadline - loop.time()
+                    try:
+                        await self._open(remaining)
+                        self._check_not_cancelled(generation)
+                        break
+                    except (OSError, TarantoolNetworkError, asyncio.TimeoutError) as e:
+                        self._check_not_cancelled(generation)
+                        if isinstance(e, TarantoolNotConnectedError) or not delay or (
+                            deadline is not None and deadline - loop.time() <= delay
+                        ):
+                            if isinstance(e, (asyncio.TimeoutError, TarantoolNetworkError)):
+                                raise
+                            raise TarantoolNetworkError(
+                                f"could not connect to Tarantool at {self._peer()}: {e}"
+                            ) from e
+                        logger.debug("connect to %s failed (%s); retrying", self._peer(), e)
+                        await asyncio.sleep(delay)
+                        self._check_not_cancelled(generation)
+            except BaseException:
+                if generation == self._generation:
                     self._state = ConnectionState.DISCONNECTED
-                    raise
-                except (OSError, TarantoolNetworkError, asyncio.TimeoutError) as e:
-                    remaining = 0.0 if deadline is None else deadline - loop.time()
-                    if not delay or (deadline is not None and remaining <= delay):
-                        self._state = ConnectionState.DISCONNECTED
-                        if isinstance(e, asyncio.TimeoutError):
-                            raise
-                        raise TarantoolNetworkError(
-                            f"could not connect to Tarantool at {self._peer()}: {e}"
-                        ) from e
-                    logger.debug("connect to %s failed (%s); retrying", self._peer(), e)
-                    await asyncio.sleep(delay)
-                except BaseException:
-                    self._state = ConnectionState.DISCONNECTED
-                    raise
+                raise
             self._state = ConnectionState.CONNECTED
             self._start_ping()
             return self
@@ -208,7 +228,7 @@ class Connection(Api):
             if self._state != ConnectionState.RECONNECTING:
                 return
             try:
-                await self._open(self._connect_timeout)
+                await self._open(self._connect_timeout or None)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001  any failure: try again later, with backoff
@@ -242,8 +262,8 @@ class Connection(Api):
                 logger.warning("ping to %s timed out; dropping the connection", self._peer())
                 if protocol is self._protocol:
                     protocol.abort()
-            except TarantoolNetworkError:
-                continue
+            except Exception as e:  # noqa: BLE001  an error reply or a lost connection: go on
+                logger.debug("background ping to %s failed: %s", self._peer(), e)
 
     def _cancel_reconnect(self) -> None:
         if self._reconnect_task is not None and not self._reconnect_task.done():
@@ -262,6 +282,7 @@ class Connection(Api):
     async def disconnect(self) -> None:
         """Close the connection and stop reconnecting. In-flight requests fail
         with TarantoolNotConnectedError."""
+        self._generation += 1
         self._state = ConnectionState.DISCONNECTING
         self._cancel_reconnect()
         if self._ping_task is not None:
@@ -281,6 +302,7 @@ class Connection(Api):
 
     def close(self) -> None:
         """Close at once (not a coroutine)."""
+        self._generation += 1
         self._state = ConnectionState.DISCONNECTING
         self._cancel_reconnect()
         if self._ping_task is not None:

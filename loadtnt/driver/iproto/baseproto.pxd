@@ -41,6 +41,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _schedule_flush(self) except -1
     cdef int _arm_timer(self, Request req, double timeout) except -1
     cdef int _fire_timer(self, int64_t key) except -1
+    cdef int _add_to_bucket(self, uint64_t sync, int64_t key) except -1
     cdef int _wait_schema(self, Request req) except -1
     cdef object _start_schema_refetch(self)
     cdef int _resend_after_schema(self) except -1

@@ -10,6 +10,10 @@ _REQUEST_NAMES = {
 }
 
 
+# Timeouts at or beyond this (about 31 years) mean "no timeout".
+cdef double _MAX_TIMEOUT = 1e9
+
+
 def _consume_exception(fut):
     # Background futures (schema refetch nobody awaits) must not log
     # "exception was never retrieved": the requests waiting on them get it.
@@ -62,6 +66,7 @@ cdef class BaseProtocol(CoreProtocol):
         self.schema_waiting = []
         self.schema_future = None
         self.greeting_waiter = loop.create_future()
+        self.greeting_waiter.add_done_callback(_consume_exception)
         self.closed_waiter = loop.create_future()
         self.on_lost = on_lost
         self.peer = peer
@@ -239,11 +244,16 @@ cdef class BaseProtocol(CoreProtocol):
     # -- timeouts ------------------------------------------------------------
 
     cdef int _arm_timer(self, Request req, double timeout) except -1:
-        cdef double deadline = self.loop.time() + timeout
-        cdef int64_t key = <int64_t> ceil(deadline * 1000.0)
+        if not timeout < _MAX_TIMEOUT:
+            return 0    # inf, or centuries: no timer (and no int64 overflow)
+        req.timeout = timeout
+        req.deadline = lt_monotonic() + timeout
+        return self._add_to_bucket(req.sync, <int64_t> ceil(req.deadline * 1000.0))
+
+    cdef int _add_to_bucket(self, uint64_t sync, int64_t key) except -1:
+        # Deadlines are bucketed by millisecond: one loop timer per bucket.
         cdef TimerBucket bucket
         cdef PyObject *p = PyDict_GetItem(self.timers, key)
-        req.timeout = timeout
         if p is NULL:
             bucket = TimerBucket.__new__(TimerBucket)
             bucket.key = key
@@ -251,7 +261,7 @@ cdef class BaseProtocol(CoreProtocol):
             self.timers[key] = bucket
         else:
             bucket = <TimerBucket> p
-        return bucket.append(req.sync)
+        return bucket.append(sync)
 
     def _on_timer(self, int64_t key):
         self._fire_timer(key)
@@ -262,15 +272,22 @@ cdef class BaseProtocol(CoreProtocol):
         cdef PyObject *p
         cdef Py_ssize_t i
         cdef object sync
+        cdef double now
         bucket = self.timers.pop(key, None)
         if bucket is None:
             return 0
+        now = lt_monotonic()
         for i in range(bucket.n):
             sync = bucket.syncs[i]
             p = PyDict_GetItem(self.pending, sync)
             if p is NULL:
                 continue
             req = <Request> p
+            if req.deadline > now:
+                # the loop's clock runs in coarse steps (uvloop: 1 ms) and
+                # may fire early: never expire a request before its time
+                self._add_to_bucket(req.sync, max(<int64_t> ceil(req.deadline * 1000.0), key + 1))
+                continue
             PyDict_DelItem(self.pending, sync)
             self.timeouts += 1
             if not req.waiter.done():
@@ -336,9 +353,17 @@ cdef class BaseProtocol(CoreProtocol):
         if p != end:
             try:
                 self._parse_body(p, end, resp, req)
-            except BaseException as e:
+            except TarantoolError as e:
                 self._fail_request(req, e)
                 raise
+            except Exception as e:
+                # whatever odd input made the decoder raise, the caller sees a
+                # protocol error (the connection is closed by buffer_updated)
+                err = ProtocolError('malformed {} response from {}: {!r}'.format(
+                    _REQUEST_NAMES.get(req.op, req.op), self.peer, e))
+                err.__cause__ = e
+                self._fail_request(req, err)
+                raise err
 
         if (schema_id > 0 and schema_id != self.schema.id and self.state == CS_READY
                 and self.auto_refetch_schema and req.check_schema):

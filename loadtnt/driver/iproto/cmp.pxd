@@ -11,4 +11,5 @@ cdef extern from "mp.h" nogil:
     void lt_store_double(char *p, double d)
     double lt_load_double(const char *p)
     float lt_load_float(const char *p)
+    double lt_monotonic()
     const bint LOADTNT_DEBUG

@@ -42,9 +42,12 @@ cdef class CoreProtocol:
                         PyByteArray_AS_STRING(self.rbuf) + self.rstart, <size_t> used)
             else:
                 # A new buffer rather than a resize: the previous memoryview
-                # may still be alive in the loop's frame.
-                while cap - used < need:
+                # may still be alive in the loop's frame. Double while small;
+                # a large packet gets just what it needs.
+                if cap * 2 - used >= need and cap * 2 <= _RBUF_SHRINK_ABOVE:
                     cap *= 2
+                else:
+                    cap = used + need
                 nbuf = bytearray(cap)
                 memcpy(PyByteArray_AS_STRING(nbuf),
                        PyByteArray_AS_STRING(self.rbuf) + self.rstart, <size_t> used)
@@ -195,7 +198,12 @@ cdef class CoreProtocol:
                     PyList_SET_ITEM(data, j, item)
                 resp.body = data
             elif key == tnt.IPROTO_ERROR_24:
-                resp.errmsg = mp_decode_obj(&p, end, self.encoding)
+                item = mp_decode_obj(&p, end, self.encoding)
+                if isinstance(item, bytes):
+                    item = (<bytes> item).decode('utf-8', 'replace')
+                elif not isinstance(item, str):
+                    raise ProtocolError('IPROTO_ERROR_24 is not a string')
+                resp.errmsg = item
             elif key == tnt.IPROTO_ERROR:
                 resp.error = iproto_error_from_obj(mp_decode_obj(&p, end, self.encoding))
             elif key == tnt.IPROTO_METADATA:
@@ -217,8 +225,12 @@ cdef class CoreProtocol:
                 item = mp_decode_obj(&p, end, self.encoding)
                 if not isinstance(item, dict):
                     raise ProtocolError('IPROTO_SQL_INFO is not a map')
-                resp.rowcount_ = item.get(tnt.SQL_INFO_ROW_COUNT, 0)
-                resp.autoincrement_ids = item.get(tnt.SQL_INFO_AUTOINCREMENT_IDS)
+                rowcount = item.get(tnt.SQL_INFO_ROW_COUNT, 0)
+                ids = item.get(tnt.SQL_INFO_AUTOINCREMENT_IDS)
+                if type(rowcount) is not int or not (ids is None or type(ids) is list):
+                    raise ProtocolError('malformed IPROTO_SQL_INFO: {!r}'.format(item))
+                resp.rowcount_ = rowcount
+                resp.autoincrement_ids = ids
             else:
                 mp_skip(&p, end)
         if p != end:

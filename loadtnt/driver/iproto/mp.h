@@ -18,6 +18,15 @@ static inline void lt_store_double(char *p, double d) { uint64_t v; memcpy(&v, &
 static inline double lt_load_double(const char *p) { uint64_t v = lt_load_u64(p); double d; memcpy(&d, &v, 8); return d; }
 static inline float lt_load_float(const char *p) { uint32_t v = lt_load_u32(p); float f; memcpy(&f, &v, 4); return f; }
 
+#include <time.h>
+
+/* The clock asyncio and uvloop use (CLOCK_MONOTONIC), in seconds. */
+static inline double lt_monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 #ifndef LOADTNT_DEBUG
 #define LOADTNT_DEBUG 0
 #endif

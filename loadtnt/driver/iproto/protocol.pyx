@@ -22,7 +22,7 @@ from libc.string cimport memcpy, memmove, memset
 
 cimport loadtnt.driver.iproto.tarantool as tnt
 from loadtnt.driver.iproto.cmp cimport (
-    LOADTNT_DEBUG, lt_load_double, lt_load_float, lt_load_u16, lt_load_u32, lt_load_u64,
+    LOADTNT_DEBUG, lt_monotonic, lt_load_double, lt_load_float, lt_load_u16, lt_load_u32, lt_load_u64,
     lt_store_double, lt_store_u16, lt_store_u32, lt_store_u64,
 )
 
@@ -43,6 +43,7 @@ from uuid import UUID
 from loadtnt.driver.exceptions import (
     ProtocolError,
     TarantoolDatabaseError,
+    TarantoolError,
     TarantoolNetworkError,
     TarantoolNotConnectedError,
     TarantoolSchemaError,

@@ -6,6 +6,7 @@ cdef class Request:
         uint64_t sync
         object waiter
         double timeout
+        double deadline    # CLOCK_MONOTONIC seconds; 0: none
         bint check_schema
         bint parse_as_tuples
         bint parse_metadata

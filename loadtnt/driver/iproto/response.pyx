@@ -19,9 +19,9 @@ cdef IProtoError iproto_error_from_obj(object obj):
     cdef IProtoError err = IProtoError.__new__(IProtoError)
     cdef IProtoErrorStackFrame fr
     err.trace = []
-    if not isinstance(obj, dict):
-        return err
-    for item in obj.get(tnt.MP_ERROR_STACK) or []:
+    if not isinstance(obj, dict) or not isinstance(obj.get(tnt.MP_ERROR_STACK, []), list):
+        raise ProtocolError('IPROTO_ERROR is not {MP_ERROR_STACK: [...]}')
+    for item in obj.get(tnt.MP_ERROR_STACK, []):
         if not isinstance(item, dict):
             continue
         fr = IProtoErrorStackFrame.__new__(IProtoErrorStackFrame)

@@ -2,6 +2,11 @@
 # checked against the end of the packet: a malformed packet raises
 # ProtocolError, never reads past it.
 
+cdef class ExtType:
+    cdef readonly int code
+    cdef readonly bytes data
+
+
 cdef int mp_need(const char *p, const char *end, Py_ssize_t n) except -1
 cdef uint8_t mp_peek(const char *p, const char *end) except? 0xff
 cdef uint64_t mp_decode_uint(const char **pp, const char *end) except? 0xffffffffffffffff

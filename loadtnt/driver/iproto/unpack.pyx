@@ -1,7 +1,27 @@
 # MessagePack decoder. Strings decode as str (UTF-8, or the connection's
 # encoding), bin as bytes, MP_EXT 1 and 2 as decimal.Decimal and uuid.UUID.
 
-ExtType = _collections.namedtuple('ExtType', 'code data')
+@cython.final
+cdef class ExtType:
+    """A MessagePack extension value the driver has no Python type for; it is
+    sent back to the server as the same extension."""
+
+    def __init__(self, int code, bytes data not None):
+        if not -128 <= code <= 127:
+            raise ValueError('extension type code {} is out of [-128, 127]'.format(code))
+        self.code = code
+        self.data = data
+
+    def __eq__(self, other):
+        if type(other) is not ExtType:
+            return NotImplemented
+        return self.code == (<ExtType> other).code and self.data == (<ExtType> other).data
+
+    def __hash__(self):
+        return hash((self.code, self.data))
+
+    def __repr__(self):
+        return 'ExtType(code={}, data={!r})'.format(self.code, self.data)
 
 
 cdef int mp_need(const char *p, const char *end, Py_ssize_t n) except -1:
@@ -77,9 +97,14 @@ cdef uint32_t mp_decode_map_len(const char **pp, const char *end) except? 0xffff
 
 
 cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
-    if encoding is None:
-        return PyUnicode_DecodeUTF8(s, n, NULL)
-    return PyUnicode_Decode(s, n, PyUnicode_AsUTF8(encoding), NULL)
+    # Text that is not valid in the connection's encoding comes back as bytes
+    # (as asynctnt does) instead of failing the whole packet.
+    try:
+        if encoding is None:
+            return PyUnicode_DecodeUTF8(s, n, NULL)
+        return PyUnicode_Decode(s, n, PyUnicode_AsUTF8(encoding), NULL)
+    except UnicodeDecodeError:
+        return PyBytes_FromStringAndSize(s, n)
 
 
 cdef object _decode_decimal(const char *p, Py_ssize_t n):
@@ -165,6 +190,13 @@ cdef object _decode_array(const char **pp, const char *end, uint32_t n, object e
     return out
 
 
+cdef object _hashable(list k):
+    try:
+        return tuple(_hashable(x) if type(x) is list else x for x in k)
+    except TypeError:
+        raise ProtocolError('an unhashable MessagePack value used as a map key') from None
+
+
 cdef object _decode_map(const char **pp, const char *end, uint32_t n, object encoding):
     cdef dict out = {}
     cdef uint32_t i
@@ -173,7 +205,9 @@ cdef object _decode_map(const char **pp, const char *end, uint32_t n, object enc
     for i in range(n):
         k = mp_decode_obj(pp, end, encoding)
         if type(k) is list:
-            k = tuple(k)
+            k = _hashable(k)
+        elif type(k) is dict:
+            raise ProtocolError('a MessagePack map used as a map key')
         out[k] = mp_decode_obj(pp, end, encoding)
     return out
 
@@ -319,5 +353,77 @@ cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
 
 
 cdef int mp_skip(const char **pp, const char *end) except -1:
-    mp_decode_obj(pp, end, None)
+    """Step over one value without building it: unknown keys cost no objects
+    and no text decoding."""
+    cdef:
+        const char *p = pp[0]
+        uint8_t c
+        uint64_t left = 1
+        Py_ssize_t n
+    while left > 0:
+        left -= 1
+        c = mp_peek(p, end)
+        if c <= 0x7f or c >= 0xe0 or c == 0xc0 or c == 0xc2 or c == 0xc3:
+            p += 1
+            continue
+        if 0xa0 <= c <= 0xbf:
+            n = 1 + (c & 0x1f)
+        elif 0x90 <= c <= 0x9f:
+            left += c & 0x0f
+            n = 1
+        elif 0x80 <= c <= 0x8f:
+            left += 2 * <uint64_t> (c & 0x0f)
+            n = 1
+        elif c == 0xcc or c == 0xd0:
+            n = 2
+        elif c == 0xcd or c == 0xd1:
+            n = 3
+        elif c == 0xce or c == 0xd2 or c == 0xca:
+            n = 5
+        elif c == 0xcf or c == 0xd3 or c == 0xcb:
+            n = 9
+        elif c == 0xd9 or c == 0xc4:
+            mp_need(p, end, 2)
+            n = 2 + <uint8_t> p[1]
+        elif c == 0xda or c == 0xc5:
+            mp_need(p, end, 3)
+            n = 3 + <Py_ssize_t> lt_load_u16(p + 1)
+        elif c == 0xdb or c == 0xc6:
+            mp_need(p, end, 5)
+            n = 5 + <Py_ssize_t> lt_load_u32(p + 1)
+        elif c == 0xdc:
+            mp_need(p, end, 3)
+            left += lt_load_u16(p + 1)
+            n = 3
+        elif c == 0xdd:
+            mp_need(p, end, 5)
+            left += lt_load_u32(p + 1)
+            n = 5
+        elif c == 0xde:
+            mp_need(p, end, 3)
+            left += 2 * <uint64_t> lt_load_u16(p + 1)
+            n = 3
+        elif c == 0xdf:
+            mp_need(p, end, 5)
+            left += 2 * <uint64_t> lt_load_u32(p + 1)
+            n = 5
+        elif 0xd4 <= c <= 0xd8:
+            n = 2 + (1 << (c - 0xd4))
+        elif c == 0xc7:
+            mp_need(p, end, 2)
+            n = 3 + <uint8_t> p[1]
+        elif c == 0xc8:
+            mp_need(p, end, 3)
+            n = 4 + <Py_ssize_t> lt_load_u16(p + 1)
+        elif c == 0xc9:
+            mp_need(p, end, 5)
+            n = 6 + <Py_ssize_t> lt_load_u32(p + 1)
+        else:
+            raise ProtocolError('invalid MessagePack type byte 0x{:02x}'.format(c))
+        mp_need(p, end, n)
+        p += n
+        if left > <uint64_t> (end - p):
+            raise ProtocolError('truncated MessagePack: {} values expected, {} bytes left'
+                                .format(left, end - p))
+    pp[0] = p
     return 0

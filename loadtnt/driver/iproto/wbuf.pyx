@@ -318,14 +318,17 @@ cdef class WriteBuffer:
         sign, digits, exponent = v.as_tuple()
         if not isinstance(exponent, int):
             raise ValueError('Tarantool decimals cannot hold {!r}'.format(v))
+        # Tarantool's decimals have 38 digits of precision: check before any
+        # expansion, so that 1E+50000000 costs nothing to refuse.
+        if len(digits) + max(exponent, 0) > 38 or -exponent > 38:
+            raise ValueError('Tarantool decimals hold at most 38 digits and a scale of at '
+                             'most 38: {!r}'.format(v))
         if exponent > 0:
             digits = digits + (0,) * exponent
             scale = 0
         else:
             scale = -exponent
         ndigits = len(digits)
-        if ndigits > 38:
-            raise ValueError('Tarantool decimals hold at most 38 digits: {!r}'.format(v))
         nnibbles = ndigits + 1
         if nnibbles & 1:
             nnibbles += 1
@@ -367,11 +370,17 @@ cdef class WriteBuffer:
 
     cdef int put_sequence(self, object seq) except -1:
         cdef Py_ssize_t i, n
+        cdef object item
         if PyList_CheckExact(seq):
             n = PyList_GET_SIZE(seq)
             self.put_array_header(n)
             for i in range(n):
-                self.put_obj(<object> PyList_GET_ITEM(seq, i))
+                # put_obj may run user code (__index__, as_tuple, ...) that
+                # changes the list: hold a reference, and check its size.
+                if i >= PyList_GET_SIZE(seq):
+                    raise RuntimeError('a list changed size while it was being encoded')
+                item = <object> PyList_GET_ITEM(seq, i)
+                self.put_obj(item)
         elif PyTuple_CheckExact(seq):
             n = PyTuple_GET_SIZE(seq)
             self.put_array_header(n)
@@ -407,6 +416,13 @@ cdef class WriteBuffer:
             return self.put_bin(PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o))
         if type(o) is TarantoolTuple:
             return self.put_sequence((<TarantoolTuple> o)._values)
+        if type(o) is ExtType:
+            self.put_ext_header((<ExtType> o).code, len((<ExtType> o).data))
+            self.ensure(len((<ExtType> o).data))
+            memcpy(&self.buf[self.size], PyBytes_AS_STRING((<ExtType> o).data),
+                   <size_t> len((<ExtType> o).data))
+            self.size += len((<ExtType> o).data)
+            return 0
         if isinstance(o, Decimal):
             return self.put_decimal(o)
         if isinstance(o, UUID):
