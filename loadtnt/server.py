@@ -5,6 +5,7 @@ always stops the server (on errors and Ctrl-C too).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,9 @@ class EmbeddedServer:
     """``with EmbeddedServer() as srv: srv.host, srv.port``."""
 
     def __init__(self, *, binary: str = "tarantool", memtx_memory: int = 512 << 20) -> None:
+        # the server exits by itself if this process dies without stopping it (SIGKILL)
         self.instance = TarantoolInstance(init_script=bench_lua(), cfg=BOX_CFG,
+                                          lua=f"watch_parent({os.getpid()})",
                                           memtx_memory=memtx_memory, binary=binary)
 
     @property

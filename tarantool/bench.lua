@@ -85,3 +85,17 @@ function prepare(n)
     end
     return tester:len()
 end
+
+-- watch_parent(pid): exit when process pid (the harness that started this server) is gone, so a
+-- harness killed with SIGKILL leaves no server behind
+function watch_parent(pid)
+    local ffi = require('ffi')
+    pcall(ffi.cdef, 'int kill(int pid, int sig);')
+    fiber.create(function()
+        fiber.name('loadtnt-watch-parent')
+        while ffi.C.kill(pid, 0) == 0 do
+            fiber.sleep(0.5)
+        end
+        os.exit(0)
+    end)
+end

@@ -2,7 +2,7 @@
 
 For each measured group of operations (the whole mix, or each op alone with ``mix: false``):
 the ``before`` Lua runs, all workers warm up together, box.stat() is sampled, all workers measure
-together (the parent's ``run`` command is the barrier), box.stat() is sampled again.
+together (the barrier: one wall-clock start time for all), box.stat() is sampled again.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Session:
         loop = asyncio.get_running_loop()
         # Ctrl-C, and a CI job's timeout (SIGTERM): stop, write what was measured, stop the server
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_sigint)
+            loop.add_signal_handler(sig, self._on_stop_signal)
         try:
             address = self._start_server()
             self.admin = await Admin(address).connect()
@@ -93,7 +93,7 @@ class Session:
                            f"(pid {self.server.pid})")
         return ServerAddress(self.server.host, self.server.port)
 
-    def _on_sigint(self) -> None:
+    def _on_stop_signal(self) -> None:
         if self.interrupted:  # the second Ctrl-C: stop waiting for anyone
             for p in self._procs:
                 p.kill("interrupted")

@@ -104,3 +104,14 @@ def test_ctrl_c_to_the_whole_group(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert read_json(out)["partial"] is True
     assert _gone([*([server_pid] if server_pid else []), *workers])
+
+
+def test_parent_killed_leaves_nothing_behind(tmp_path: Path) -> None:
+    """SIGKILL gives the harness no chance to clean up: workers and server must go by themselves."""
+    proc, _, lines = _start(tmp_path)
+    server_pid, workers = _pids(lines)
+    assert server_pid is not None
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert _gone([server_pid, *workers], timeout=15)
