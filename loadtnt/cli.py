@@ -79,8 +79,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--server", metavar="HOST:PORT", help="a running server instead of the "
                    "embedded one")
     o.add_argument("--user")
-    o.add_argument("--password", help="never written to results or logs; or set "
-                   "LOADTNT_PASSWORD (not visible in ps)")
+    o.add_argument("--password", help="never written to results or logs; with --user, "
+                   "LOADTNT_PASSWORD may give it instead (not visible in ps)")
     p.add_argument("--out", type=Path, help="result file (default: results/<name>-<time>.json)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="lifecycle messages (server, worker pids) even without a terminal")
@@ -88,7 +88,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if args.password is None and os.environ.get("LOADTNT_PASSWORD"):
+    if args.password is None and args.user is not None and os.environ.get("LOADTNT_PASSWORD"):
         args.password = os.environ["LOADTNT_PASSWORD"]
     try:
         sc = scenario.load(args.scenario)
