@@ -371,8 +371,10 @@ cdef class BaseProtocol(CoreProtocol):
 
         waiter = req.waiter
         if code == tnt.IPROTO_OK:
-            if not waiter.done():
+            try:
                 waiter.set_result(resp)
+            except _asyncio.InvalidStateError:
+                pass    # the caller cancelled it: the reply is dropped
             return 0
         if (resp.return_code_ == tnt.ER_WRONG_SCHEMA_VERSION and not req.resent
                 and self.auto_refetch_schema):
