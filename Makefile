@@ -81,10 +81,31 @@ lint: venv
 test: build tarantool aiotarantool-env chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# --- benchmarks ------------------------------------------------------------
+# `make bench`: the seed suite (scenarios/seed.yaml: loadtnt, asynctnt and
+# aiotarantool on uvloop and asyncio, six requests, 3 interleaved trials;
+# about 8 minutes), its result file, report and the seed-style tables.
+# `make bench-quick`: the same pipeline in seconds, for smoke tests and CI.
+
+BENCH_SCENARIO ?= scenarios/seed.yaml
+BENCH_ARGS ?=
+STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+
+bench: build tarantool aiotarantool-env
+	$(PY) -m loadtnt run $(BENCH_SCENARIO) --out results/bench-$(STAMP).json $(BENCH_ARGS)
+	$(PY) -m loadtnt report results/bench-$(STAMP).json --out results/bench-$(STAMP)-report --tables
+	@echo "report: results/bench-$(STAMP)-report/report.html"
+
+bench-quick: build tarantool aiotarantool-env
+	$(PY) -m loadtnt run $(BENCH_SCENARIO) --loops uvloop --trials 1 --warmup 0.5s \
+		--duration 1s --out results/quick-$(STAMP).json $(BENCH_ARGS)
+	$(PY) -m loadtnt report results/quick-$(STAMP).json --out results/quick-$(STAMP)-report --tables
+	@echo "report: results/quick-$(STAMP)-report/report.html"
+
 # --- housekeeping ----------------------------------------------------------
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache tests/.tarantool-*
 	find loadtnt -name '*.so' -delete
-	find loadtnt/driver -name '*.c' -not -path '*/include/*' -delete
+	find loadtnt -name '*.c' -not -path '*/include/*' -delete
 	find loadtnt -name '*.html' -not -path '*/templates/*' -delete
