@@ -23,10 +23,21 @@ class ResultError(ValueError):
     pass
 
 
+def window_s(parts: list[dict[str, Any]]) -> float:
+    """The measured window of the workers' ``parts``, seconds: from the first worker's start to
+    the last one's end (they start together, at the barrier, unless one was late)."""
+    if not parts:
+        return 0.0
+    if all(p.get("started_at") for p in parts):
+        return (max(p["started_at"] + p["duration_s"] for p in parts)
+                - min(p["started_at"] for p in parts))
+    return max(p["duration_s"] for p in parts)
+
+
 def op_entry(*, driver: str, loop: str, trial: int, op: str, parts: list[dict[str, Any]],
              target_rps: float | None) -> dict[str, Any]:
     """One ``runs`` entry from the workers' ``parts`` (their per-op results) for op ``op``."""
-    duration = max((p["duration_s"] for p in parts), default=0.0)
+    duration = window_s(parts)
     ops = [p["ops"][op] for p in parts if op in p["ops"]]
     requests = sum(o["requests"] for o in ops)
     errors = sum(o["errors"] for o in ops)
@@ -59,6 +70,56 @@ def op_entry(*, driver: str, loop: str, trial: int, op: str, parts: list[dict[st
     if warnings:
         entry["warnings"] = warnings
     return entry
+
+
+TAIL_MERGE_S = 0.25  # a window's last bucket shorter than this joins the second before it
+
+
+def timeline(warmup: dict[int, dict[str, Any]], measure: dict[int, dict[str, Any]]
+             ) -> dict[str, list[dict[str, Any]]]:
+    """Each op's ``timeline`` (see RESULT_FORMAT.md) from the workers' merged ticks.
+
+    ``warmup`` / ``measure``: ``{t: {"len_s": seconds, "ops": {op: {"requests", "errors",
+    "hist"}}}}`` with ``t`` the 1-based tick of that phase (``hist``: ``(index, count)`` pairs).
+    Measured seconds get ``t_s = t - 1``; warm-up seconds count back from the measured window,
+    the last one at ``t_s = -1``. A last bucket shorter than :data:`TAIL_MERGE_S` (the requests
+    that completed just after the last whole second) joins the one before; a bucket whose length
+    is not a whole second says so in ``len_s``.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for buckets, back in ((warmup, True), (measure, False)):
+        buckets = _merge_tail(buckets)
+        last = max(buckets, default=0)
+        for t in sorted(buckets):
+            b = buckets[t]
+            t_s = t - 1 - last if back else t - 1
+            for name, o in b["ops"].items():
+                point: dict[str, Any] = {
+                    "t_s": t_s, "requests": o["requests"], "errors": o["errors"],
+                    "p99_us": histogram.sparse_percentile(o["hist"], 99.0)}
+                if abs(b["len_s"] - 1.0) >= 0.0005:
+                    point["len_s"] = round(b["len_s"], 3)
+                out.setdefault(name, []).append(point)
+    return out
+
+
+def _merge_tail(buckets: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    if len(buckets) < 2:
+        return dict(buckets)
+    last = max(buckets)
+    tail, prev = buckets[last], buckets.get(last - 1)
+    if prev is None or tail["len_s"] >= TAIL_MERGE_S:
+        return dict(buckets)
+    ops = {name: {"requests": o["requests"], "errors": o["errors"], "hist": list(o["hist"])}
+           for name, o in prev["ops"].items()}
+    for name, o in tail["ops"].items():
+        acc = ops.setdefault(name, {"requests": 0, "errors": 0, "hist": []})
+        acc["requests"] += o["requests"]
+        acc["errors"] += o["errors"]
+        acc["hist"].extend(o["hist"])
+    merged = {t: b for t, b in buckets.items() if t < last - 1}
+    merged[last - 1] = {"len_s": prev["len_s"] + tail["len_s"], "ops": ops}
+    return merged
 
 
 class ResultFile:

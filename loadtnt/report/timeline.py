@@ -10,6 +10,7 @@ Two layouts, after how the scenario ran its operations:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,7 +35,17 @@ def _points(run: Run) -> list[tuple[int, dict]]:
     return out
 
 
-def layout(results: list[Result], loop: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+def _length(point: dict) -> float:
+    """The bucket's length in seconds: `len_s` when given (a window's last, partial second)."""
+    try:
+        length = float(point.get("len_s") or 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return length if length > 0 else 1.0
+
+
+def layout(results: list[Result], loop: str
+           ) -> tuple[dict[str, int], list[tuple[str, int, float]]]:
     """(shift per op, [(op, start, end)]) on the chart's time axis.
 
     For a mix every shift is 0 and there is one window; for ops run in turn each op's window
@@ -43,9 +54,9 @@ def layout(results: list[Result], loop: str) -> tuple[dict[str, int], list[tuple
     spans: dict[str, tuple[int, int]] = {}
     for res in results:
         for run in res.select(loop=loop):
-            for t, _ in _points(run):
+            for t, point in _points(run):
                 lo, hi = spans.get(run.op, (0, 0))
-                spans[run.op] = (min(lo, t), max(hi, t + 1))
+                spans[run.op] = (min(lo, t), max(hi, t + _length(point)))
     if not sequential(results):
         lo = min((a for a, _ in spans.values()), default=0)
         hi = max((b for _, b in spans.values()), default=0)
@@ -57,7 +68,7 @@ def layout(results: list[Result], loop: str) -> tuple[dict[str, int], list[tuple
         lo, hi = spans[op]
         shifts[op] = cursor - lo
         windows.append((op, cursor, cursor + hi - lo))
-        cursor += hi - lo + GAP_S
+        cursor += math.ceil(hi - lo) + GAP_S
     return shifts, windows
 
 
@@ -68,28 +79,40 @@ def sequential(results: list[Result]) -> bool:
 
 def per_second(runs: list[Run], shifts: dict[str, int] | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(t, requests, errors, p99_us) for one (driver, loop, trial): ops at the same t summed
-    (p99: the slowest op); seconds that no op reported are NaN (a gap in the line)."""
+    """(t, requests/s, errors, p99_us) for one (driver, loop, trial): ops at the same t summed
+    (p99: the slowest op); seconds that no op reported are NaN (a gap in the line). A partial
+    bucket's rate is its requests over its real length (`len_s`)."""
+    t, rate, err, p99, _length = per_bucket(runs, shifts)
+    return t, rate, err, p99
+
+
+def per_bucket(runs: list[Run], shifts: dict[str, int] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`per_second` and each bucket's length in seconds (1, or less for a partial one)."""
     req: dict[int, float] = defaultdict(float)
     err: dict[int, float] = defaultdict(float)
     p99: dict[int, float] = {}
+    length: dict[int, float] = {}
     for run in runs:
         shift = (shifts or {}).get(run.op, 0)
         for t0, point in _points(run):
             t = t0 + shift
-            req[t] += float(point.get("requests") or 0)
+            n = _length(point)
+            req[t] += float(point.get("requests") or 0) / n
             err[t] += float(point.get("errors") or 0)
+            length[t] = max(length.get(t, 0.0), n)
             v = point.get("p99_us")
             if v is not None:
                 p99[t] = max(p99.get(t, 0.0), float(v))
     if not req:
         empty = np.array([])
-        return empty, empty, empty, empty
+        return empty, empty, empty, empty, empty
     seconds = range(min(req), max(req) + 1)
     r = np.array([req.get(t, np.nan) for t in seconds])
     e = np.array([err.get(t, 0.0) for t in seconds])
     p = np.array([p99.get(t, np.nan) for t in seconds])
-    return np.array(seconds), r, e, p
+    n = np.array([length.get(t, 1.0) for t in seconds])
+    return np.array(seconds), r, e, p, n
 
 
 def draw(results: list[Result], loop: str, path: Path) -> Path | None:
@@ -106,10 +129,10 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
         trials = sorted({r.trial for r in s.result.select(driver=s.driver, loop=loop)})
         for j, trial in enumerate(trials):
             runs = [r for r in s.result.select(driver=s.driver, loop=loop) if r.trial == trial]
-            ts, req, err, p99 = per_second(runs, shifts)
+            ts, req, err, p99, length = per_bucket(runs, shifts)
             if not len(ts):
                 continue
-            x = ts + 0.5  # the middle of each one-second bucket
+            x = ts + length / 2  # the middle of each bucket (a last, partial one is shorter)
             alpha = TRIAL_ALPHA[min(j, len(TRIAL_ALPHA) - 1)]
             label = s.label if j == 0 else None
             ax_rps.plot(x, req, color=s.color, linestyle=s.linestyle, alpha=alpha,
@@ -163,7 +186,7 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
         longest = max(end - shifts.get(op, 0) for op, _, end in windows)
         step = 5 if longest >= 15 else 2 if longest >= 6 else 1
         ticks = [t for op, _, end in windows
-                 for t in range(shifts.get(op, 0), end, step)]
+                 for t in range(shifts.get(op, 0), math.ceil(end), step)]
         ax_p99.set_xticks(ticks)
         ax_p99.xaxis.set_major_formatter(_window_formatter(windows, shifts))
     else:
@@ -175,14 +198,14 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     handles, labels = [h for h, _ in pairs], [lbl for _, lbl in pairs]
     if warm:
         handles.append(Patch(color="#eeeeee"))
-        labels.append("warm-up (not recorded)")
+        labels.append("warm-up (not in the results)")
     ax_rps.legend(handles, labels, fontsize=8, frameon=False, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0), title="driver\n(faded: later trials)",
                   title_fontsize=8, alignment="left")
     return style.finish(fig, f"Requests/s and p99 over time, event loop {loop}", results, path)
 
 
-def _window_formatter(windows: list[tuple[str, int, int]], shifts: dict[str, int]):
+def _window_formatter(windows: list[tuple[str, int, float]], shifts: dict[str, int]):
     from matplotlib.ticker import FuncFormatter
 
     def fmt(x: float, _pos: object = None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from loadtnt import drivers, environment, histogram
 from loadtnt.drivers.base import ServerAddress
 from loadtnt.progress import Progress, fmt_us
-from loadtnt.results import ResultFile, op_entry
+from loadtnt.results import ResultFile, op_entry, timeline, window_s
 from loadtnt.runner.admin import Admin, stat_delta
 from loadtnt.runner.procs import WorkerProc
 from loadtnt.scenario import Operation, Scenario
@@ -27,6 +27,7 @@ READY_TIMEOUT = 60.0
 # the barrier: every worker gets the same wall-clock start time, this far ahead of the command
 START_LEAD_S = 0.05
 SLACK = 30.0
+TICK_S = 1.0  # the workers' tick (loadtnt/worker/main.py)
 
 
 class Session:
@@ -41,6 +42,8 @@ class Session:
         self.admin: Admin | None = None
         self._procs: list[WorkerProc] = []
         self._started = False
+        # the workers' merged ticks of the current group, {phase: {t: bucket}}, for the timeline
+        self._buckets: dict[str, dict[int, dict[str, Any]]] = {}
 
     # --- the whole run ------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class Session:
                                    f"server: {e}") from None
         alive = [p for p in procs if p.alive]
         rate_each = s.rate / len(alive) if s.rate else None
+        self._buckets = {"warmup": {}, "measure": {}}
         if s.warmup > 0:
             start_at = time.time() + START_LEAD_S
             for p in alive:
@@ -193,7 +197,6 @@ class Session:
             p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
                     "requests": quota, "rate": rate_each, "start_at": start_at})
         limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
-        self._timeline: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
         done = await self._wait(alive, events, "done", label, "measure", limit)
         after = await self.admin.box_stat()
         parts = list(done.values())
@@ -201,17 +204,18 @@ class Session:
             self._warn(f"{label}: no worker finished the measured window")
             return
         total_weight = sum(op.weight for op in group)
+        series = timeline(self._buckets["warmup"], self._buckets["measure"])
         for op in group:
             target = s.rate * op.weight / total_weight if s.rate else None
             entry = op_entry(driver=driver, loop=loop_name, trial=trial, op=op.name,
                              parts=parts, target_rps=target)
-            entry["timeline"] = self._timeline[op.name]
+            entry["timeline"] = series.get(op.name, [])
             for w in entry.get("warnings", []):
                 self.progress.warn(f"{label} {op.name}: {w}")
             self.result.runs.append(entry)
         self.result.data["server"].append({
             "driver": driver, "loop": loop_name, "trial": trial, "ops": names,
-            "duration_s": max(p["duration_s"] for p in parts),
+            "duration_s": round(window_s(parts), 6),
             "delta": stat_delta(before, after),
         })
 
@@ -261,6 +265,8 @@ class Session:
     def _emit_tick(self, t: int, by_worker: dict[int, dict[str, Any]], label: str) -> None:
         msgs = list(by_worker.values())
         phase = msgs[0]["phase"]
+        # a whole second unless a worker's last tick says otherwise (then the longest of them)
+        length = max(float(m.get("len_s", TICK_S)) for m in msgs)
         per_op: dict[str, dict[str, Any]] = {}
         for m in msgs:
             for name, o in m["ops"].items():
@@ -271,13 +277,19 @@ class Session:
         total = sum(o["requests"] for o in per_op.values())
         errors = sum(o["errors"] for o in per_op.values())
         p99 = histogram.sparse_percentile([x for o in per_op.values() for x in o["hist"]], 99.0)
-        self.progress.status(f"{label} {phase} {t:>3}s  {total:>9,} req/s  p99 {fmt_us(p99)}"
+        rate = total / length if length > 0.05 else total / TICK_S
+        self.progress.status(f"{label} {phase} {t:>3}s  {rate:>9,.0f} req/s  p99 {fmt_us(p99)}"
                              f"  errors {errors}")
-        if phase == "measure":
-            for name, o in per_op.items():
-                self._timeline.setdefault(name, []).append({
-                    "t_s": t - 1, "requests": o["requests"], "errors": o["errors"],
-                    "p99_us": histogram.sparse_percentile(o["hist"], 99.0)})
+        buckets = self._buckets.get(phase)
+        if buckets is None:
+            return
+        bucket = buckets.setdefault(t, {"len_s": length, "ops": {}})
+        bucket["len_s"] = max(bucket["len_s"], length)
+        for name, o in per_op.items():  # a worker's tick that came after the others' (rare)
+            acc = bucket["ops"].setdefault(name, {"requests": 0, "errors": 0, "hist": []})
+            acc["requests"] += o["requests"]
+            acc["errors"] += o["errors"]
+            acc["hist"].extend(o["hist"])
 
 
 def _split(total: int, n: int) -> list[int]:

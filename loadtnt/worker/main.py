@@ -102,10 +102,11 @@ class Worker:
         start_at = cmd.get("start_at")
         if start_at is not None:  # the barrier: all workers start at the same wall-clock time
             await asyncio.sleep(max(0.0, start_at - time.time()))
-        ticks = Ticker(phase, cmd["phase"], self.index)
+        t0 = time.perf_counter()  # the window's start, for the phase and its ticks alike
+        ticks = Ticker(phase, cmd["phase"], self.index, t0)
         ticker = asyncio.get_running_loop().create_task(ticks.run())
         try:
-            await phase.run()
+            await phase.run(t0)
         finally:
             ticker.cancel()
             self.phase = None
@@ -120,27 +121,32 @@ class Worker:
 
 
 class Ticker:
-    """Per-second counts for the live progress and the timeline, on whole-second marks."""
+    """Per-second counts for the live progress and the timeline: tick ``t`` holds what completed
+    in the phase's ``t``-th second (on whole-second marks from ``t0``, the phase's start), and
+    :meth:`last` the rest, up to the phase's end, with its real length (``len_s``): every request
+    of the phase is in exactly one tick."""
 
-    def __init__(self, phase: Phase, name: str, index: int) -> None:
+    def __init__(self, phase: Phase, name: str, index: int, t0: float) -> None:
         self.phase, self.name, self.index = phase, name, index
-        self.start = time.monotonic()
+        self.start = t0  # a time.perf_counter() value
         self.n = 0
 
-    def _send(self) -> None:
+    def _send(self, **extra: Any) -> None:
         self.n += 1
         channel.send({"type": "tick", "phase": self.name, "index": self.index, "t": self.n,
-                      "ops": self.phase.tick()})
+                      "ops": self.phase.tick(), **extra})
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(max(0.0, self.start + (self.n + 1) * TICK_S - time.monotonic()))
+            await asyncio.sleep(max(0.0, self.start + (self.n + 1) * TICK_S
+                                    - time.perf_counter()))
             self._send()
 
     def last(self) -> None:
-        """The second the phase ended in, when (almost) whole: the window's last second."""
-        if time.monotonic() - (self.start + self.n * TICK_S) >= 0.9 * TICK_S:
-            self._send()
+        """The phase has ended: the part of a second since the last tick (``last``: no more
+        ticks; ``len_s``: from the last whole-second mark to the end, seconds)."""
+        length = time.perf_counter() - (self.start + self.n * TICK_S)
+        self._send(last=True, len_s=round(max(length, 0.0), 6))
 
 
 def main() -> int:

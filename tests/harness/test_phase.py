@@ -106,3 +106,27 @@ def test_open_loop_holds_its_rate() -> None:
     assert 0.9 < phase.duration_s < 1.5
     result = phase.result()["ops"]["op"]
     assert histogram.decode(result["service_histogram"]).get_total_count() == 200
+
+
+def test_open_loop_early_send_is_measured_from_the_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a timer that wakes 3 ms before its time (uvloop rounds to milliseconds): the sends go out
+    # early, and measured from the (later) intended time they would read as 0 µs
+    real_sleep = asyncio.sleep
+
+    async def early(delay: float) -> None:
+        await real_sleep(max(0.0, delay - 0.003))
+
+    async def fn() -> None:
+        await real_sleep(0.0005)
+
+    monkeypatch.setattr(load.asyncio, "sleep", early)
+    phase = Phase(fns=[[fn]], names=["op"], weights=[1], coroutines=3, classify=_classify,
+                  seconds=0.5, requests=None, rate=100)
+    asyncio.run(phase.run())
+    result = phase.result()["ops"]["op"]
+    corrected = histogram.decode(result["histogram"])
+    service = histogram.decode(result["service_histogram"])
+    assert corrected.get_total_count() == service.get_total_count() == 50
+    assert service.get_min_value() >= 500  # µs: the fake's 0.5 ms
+    for p in (0, 1, 10, 50, 90, 100):
+        assert corrected.get_value_at_percentile(p) >= service.get_value_at_percentile(p), p

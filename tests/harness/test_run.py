@@ -227,3 +227,67 @@ def test_open_loop_flags_a_rate_it_cannot_hold(tmp_path: Path, bench_server: Emb
     [run] = result["runs"]
     assert run["rps"] < 200
     assert any(w.startswith("could not hold target rate") for w in run["warnings"]), run
+
+
+def test_open_loop_corrected_latency_is_never_below_service_time(
+        tmp_path: Path, bench_server: EmbeddedServer) -> None:
+    # uvloop rounds timers to milliseconds, so scheduled sends often go out before their
+    # intended time; measured from that later intended time, they used to read as 0 µs
+    result = _run(tmp_path, bench_server, """
+        drivers: [loadtnt]
+        loops: [uvloop]
+        concurrency: 20
+        warmup: 0
+        duration: 2s
+        rate: 2000
+        operations:
+          - op: ping
+    """)
+    [run] = result["runs"]
+    corrected, service = decode(run["histogram"]), decode(run["service_histogram"])
+    assert corrected.get_total_count() == service.get_total_count() == run["requests"] > 1000
+    for p in (1, 5, 10, 25, 40, 50, 75, 90, 99, 99.9, 100):
+        c, s = corrected.get_value_at_percentile(p), service.get_value_at_percentile(p)
+        # every request's corrected latency >= its service time, so at every percentile too
+        # (the same bucket, at worst: both histograms have the same precision)
+        assert c >= s or corrected.values_are_equivalent(c, s), (p, c, s)
+    assert corrected.get_value_at_percentile(1) > 0
+
+
+def test_timeline_covers_the_warmup_and_the_whole_window(
+        tmp_path: Path, bench_server: EmbeddedServer) -> None:
+    result = _run(tmp_path, bench_server, """
+        drivers: [loadtnt]
+        loops: [asyncio]
+        workers: 2
+        concurrency: 5
+        warmup: 1s
+        duration: 2.5s
+        before: prepare(100)
+        operations:
+          - op: ping
+            weight: 3
+          - op: select
+            space: tester
+            key: {uniform: [1, 100]}
+    """)
+    runs = {r["op"]: r for r in result["runs"]}
+    assert set(runs) == {"ping", "select"}
+    [server] = result["server"]
+    for run in runs.values():
+        timeline = run["timeline"]
+        # one warm-up second (t_s < 0), then every second of the window, the last one partial
+        assert [p["t_s"] for p in timeline] == [-1, 0, 1, 2], timeline
+        warm, measured = timeline[0], timeline[1:]
+        assert warm["requests"] > 0 and abs(warm.get("len_s", 1.0) - 1.0) < 0.25
+        assert [("len_s" in p) for p in measured[:-1]] == [False, False]
+        assert 0.45 <= measured[-1]["len_s"] <= 0.7, measured[-1]
+        assert sum(p["requests"] for p in measured) == run["requests"]
+        assert sum(p["errors"] for p in measured) == run["errors"] == 0
+        assert all(p["p99_us"] > 0 for p in timeline)
+        # rps over the real window, which the timeline spans
+        assert 2.5 <= run["duration_s"] < 3.0
+        assert run["rps"] == pytest.approx(run["requests"] / run["duration_s"])
+        assert 2 + measured[-1]["len_s"] == pytest.approx(run["duration_s"], abs=0.05)
+        assert run["duration_s"] == pytest.approx(server["duration_s"])
+    assert server["delta"]["SELECT"] == runs["select"]["requests"]

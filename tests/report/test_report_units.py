@@ -65,6 +65,16 @@ def test_timeline_of_ops_in_turn_lays_windows_end_to_end() -> None:
     assert np.isnan(req[3]) and list(req[:3]) == [5, 10, 20] and list(req[4:]) == [1, 2]
 
 
+def test_timeline_rate_of_a_partial_last_second_uses_its_length() -> None:
+    run = _run("a", [(-1, 8), (0, 10), (1, 5)])
+    run["timeline"][-1]["len_s"] = 0.5  # 5 requests in the window's last half second
+    res = _result(True, [run])
+    shifts, windows = timeline.layout([res], "uvloop")
+    assert windows == [("", -1, 1.5)]
+    ts, req, _err, _p99, length = timeline.per_bucket(res.runs, shifts)
+    assert list(ts) == [-1, 0, 1] and list(req) == [8, 10, 10] and list(length) == [1, 1, 0.5]
+
+
 def test_run_entries_tolerate_other_shapes() -> None:
     r = Run.from_json({"driver": "d", "loop": "l", "op": "o", "requests": 100,
                        "duration_s": 2.0, "errors": {"total": 3, "by_kind": {"timeout": 3}}},
