@@ -171,7 +171,7 @@ def test_seed_suite_smoke(tmp_path: Path) -> None:
     out = tmp_path / "seed.json"
     proc = run_loadtnt("run", "scenarios/seed.yaml", "--drivers", "asynctnt", "--loops",
                        "asyncio", "--duration", "0.3s", "--warmup", "0", "--concurrency", "20",
-                       "--out", out, timeout=170)
+                       "--trials", "1", "--out", out, timeout=170)
     assert proc.returncode == 0, proc.stderr
     ops = ["ping", "call", "eval", "select", "insert", "update"]
     result = read_json(out)
