@@ -47,8 +47,11 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
             x, y = hist.spectrum(main)
             max_x = max(max_x, float(x[-1]))
             floor = _floor(floor, x, y)
+            # the label without its parenthesised detail (the throughput chart has it): a long
+            # one would run across the neighbouring panel
+            short = s.label.split(" (")[0]
             ax.plot(x, y, color=s.color, linestyle=s.linestyle, linewidth=1.6,
-                    label=f"{s.label} (n={main.get_total_count():,})")
+                    label=f"{short} (n={main.get_total_count():,})")
             service = hist.merge(r.service_histogram for r in runs)
             if service is not None:
                 any_service = True
@@ -62,7 +65,8 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
         ax.set_yscale("log")
         ax.set_title(op, fontsize=11)
         visible = [(t, lbl) for t, lbl in TICKS if t <= max_x * 1.01]
-        ax.set_xticks([t for t, _ in visible], [lbl for _, lbl in visible], fontsize=8)
+        ax.set_xticks([t for t, _ in visible], [lbl for _, lbl in visible], fontsize=8,
+                      rotation=30, ha="right", rotation_mode="anchor")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlim(1, max_x * 1.1)
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
