@@ -82,6 +82,8 @@ class Worker:
         self.proc = subprocess.Popen([PYTHON, "-m", "loadtnt.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                      cwd="/", text=True)
+        self.pending = b""
+        self.started = time.monotonic()
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.send(job)
@@ -90,20 +92,29 @@ class Worker:
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
 
-    def expect(self, kind: str, timeout: float = 30.0) -> dict[str, Any]:
-        """The next message of type ``kind`` (ticks are skipped); fail on an error or a death."""
-        deadline = time.monotonic() + timeout
-        while True:
+    def _next_line(self, deadline: float, kind: str) -> str:
+        # Raw reads into our own buffer: a buffered readline() could swallow a
+        # second line that came in the same read, and select() would not say so.
+        while b"\n" not in self.pending:
             left = deadline - time.monotonic()
-            assert left > 0, f"no {kind!r} message within {timeout} s"
+            assert left > 0, f"no {kind!r} message within {deadline - self.started:.0f} s"
             if not self.sel.select(left):
                 continue
-            line = self.proc.stdout.readline()
-            if not line:
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
                 self.proc.wait(5)
                 raise AssertionError(f"worker exited ({self.proc.returncode}) waiting for "
                                      f"{kind!r}: {self.proc.stderr.read()[-2000:]}")
-            msg = json.loads(line)
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode()
+
+    def expect(self, kind: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The next message of type ``kind`` (ticks are skipped); fail on an error or a death."""
+        self.started = time.monotonic()
+        deadline = self.started + timeout
+        while True:
+            msg = json.loads(self._next_line(deadline, kind))
             if msg["type"] == kind:
                 return msg
             if msg["type"] == "error" and kind != "error":

@@ -279,15 +279,20 @@ class Connection(Api):
         elif protocol is not None:
             protocol.abort()
 
-    async def disconnect(self) -> None:
-        """Close the connection and stop reconnecting. In-flight requests fail
-        with TarantoolNotConnectedError."""
+    def _begin_disconnect(self) -> None:
+        # Whatever runs in the background stops: a connect() in progress, the
+        # reconnect loop, the ping.
         self._generation += 1
         self._state = ConnectionState.DISCONNECTING
         self._cancel_reconnect()
         if self._ping_task is not None:
             self._ping_task.cancel()
             self._ping_task = None
+
+    async def disconnect(self) -> None:
+        """Close the connection and stop reconnecting. In-flight requests fail
+        with TarantoolNotConnectedError."""
+        self._begin_disconnect()
         protocol = self._protocol
         self._protocol = None
         transport, self._transport = self._transport, None
@@ -302,12 +307,7 @@ class Connection(Api):
 
     def close(self) -> None:
         """Close at once (not a coroutine)."""
-        self._generation += 1
-        self._state = ConnectionState.DISCONNECTING
-        self._cancel_reconnect()
-        if self._ping_task is not None:
-            self._ping_task.cancel()
-            self._ping_task = None
+        self._begin_disconnect()
         self._abort_transport()
         self._state = ConnectionState.DISCONNECTED
 

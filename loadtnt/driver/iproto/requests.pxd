@@ -17,6 +17,7 @@ cdef class Request:
 
     # 0: encoded; 1: names a space or index the schema does not know (yet).
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1
+    cdef SchemaSpace _target_space(self, Schema schema)
 
 
 cdef class PingRequest(Request):

@@ -139,6 +139,25 @@ cdef class Request:
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         raise NotImplementedError
 
+    cdef SchemaSpace _target_space(self, Schema schema):
+        # The space this request names, or None while the schema does not
+        # know it; its format decodes the reply's tuples.
+        cdef SchemaSpace sp = schema.get_space(self.space)
+        if sp is not None:
+            self.metadata = sp.metadata
+        return sp
+
+
+cdef inline int _put_target(WriteBuffer buf, int nkeys, SchemaSpace sp, SchemaIndex idx) except -1:
+    # The body map's header and its first keys: the space, and the index if any.
+    buf.put_map_header(nkeys)
+    buf.put_uint(tnt.IPROTO_SPACE_ID)
+    buf.put_uint(sp.sid)
+    if idx is not None:
+        buf.put_uint(tnt.IPROTO_INDEX_ID)
+        buf.put_uint(idx.iid)
+    return 0
+
 
 @cython.final
 @cython.no_gc
@@ -151,19 +170,11 @@ cdef class PingRequest(Request):
 @cython.no_gc
 cdef class SelectRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        cdef SchemaSpace sp = schema.get_space(self.space)
-        cdef SchemaIndex idx
-        if sp is None:
-            return 1
-        idx = sp.get_index(self.index)
+        cdef SchemaSpace sp = self._target_space(schema)
+        cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
         if idx is None:
             return 1
-        self.metadata = sp.metadata
-        buf.put_map_header(6)
-        buf.put_uint(tnt.IPROTO_SPACE_ID)
-        buf.put_uint(sp.sid)
-        buf.put_uint(tnt.IPROTO_INDEX_ID)
-        buf.put_uint(idx.iid)
+        _put_target(buf, 6, sp, idx)
         buf.put_uint(tnt.IPROTO_LIMIT)
         buf.put_uint(self.limit)
         buf.put_uint(tnt.IPROTO_OFFSET)
@@ -178,13 +189,10 @@ cdef class SelectRequest(Request):
 @cython.no_gc
 cdef class InsertRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        cdef SchemaSpace sp = schema.get_space(self.space)
+        cdef SchemaSpace sp = self._target_space(schema)
         if sp is None:
             return 1
-        self.metadata = sp.metadata
-        buf.put_map_header(2)
-        buf.put_uint(tnt.IPROTO_SPACE_ID)
-        buf.put_uint(sp.sid)
+        _put_target(buf, 2, sp, None)
         buf.put_uint(tnt.IPROTO_TUPLE)
         return _put_tuple(buf, self.t, sp)
 
@@ -193,19 +201,11 @@ cdef class InsertRequest(Request):
 @cython.no_gc
 cdef class DeleteRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        cdef SchemaSpace sp = schema.get_space(self.space)
-        cdef SchemaIndex idx
-        if sp is None:
-            return 1
-        idx = sp.get_index(self.index)
+        cdef SchemaSpace sp = self._target_space(schema)
+        cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
         if idx is None:
             return 1
-        self.metadata = sp.metadata
-        buf.put_map_header(3)
-        buf.put_uint(tnt.IPROTO_SPACE_ID)
-        buf.put_uint(sp.sid)
-        buf.put_uint(tnt.IPROTO_INDEX_ID)
-        buf.put_uint(idx.iid)
+        _put_target(buf, 3, sp, idx)
         buf.put_uint(tnt.IPROTO_KEY)
         return _put_key(buf, self.key, idx, sp)
 
@@ -214,19 +214,11 @@ cdef class DeleteRequest(Request):
 @cython.no_gc
 cdef class UpdateRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        cdef SchemaSpace sp = schema.get_space(self.space)
-        cdef SchemaIndex idx
-        if sp is None:
-            return 1
-        idx = sp.get_index(self.index)
+        cdef SchemaSpace sp = self._target_space(schema)
+        cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
         if idx is None:
             return 1
-        self.metadata = sp.metadata
-        buf.put_map_header(4)
-        buf.put_uint(tnt.IPROTO_SPACE_ID)
-        buf.put_uint(sp.sid)
-        buf.put_uint(tnt.IPROTO_INDEX_ID)
-        buf.put_uint(idx.iid)
+        _put_target(buf, 4, sp, idx)
         buf.put_uint(tnt.IPROTO_KEY)
         _put_key(buf, self.key, idx, sp)
         buf.put_uint(tnt.IPROTO_TUPLE)
@@ -237,13 +229,10 @@ cdef class UpdateRequest(Request):
 @cython.no_gc
 cdef class UpsertRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        cdef SchemaSpace sp = schema.get_space(self.space)
+        cdef SchemaSpace sp = self._target_space(schema)
         if sp is None:
             return 1
-        self.metadata = sp.metadata
-        buf.put_map_header(3)
-        buf.put_uint(tnt.IPROTO_SPACE_ID)
-        buf.put_uint(sp.sid)
+        _put_target(buf, 3, sp, None)
         buf.put_uint(tnt.IPROTO_TUPLE)
         _put_tuple(buf, self.t, sp)
         buf.put_uint(tnt.IPROTO_OPS)
