@@ -5,7 +5,15 @@ import asyncio
 import contextlib
 from typing import Any
 
-from loadtnt.drivers.base import DISCONNECT, TIMEOUT, Adapter, RequestFn, db_error, other_error
+from loadtnt.drivers.base import (
+    DISCONNECT,
+    TIMEOUT,
+    Adapter,
+    RequestFn,
+    data_request,
+    db_error,
+    other_error,
+)
 from loadtnt.opspec import OpSpec
 
 
@@ -66,22 +74,10 @@ class AsynctntApiAdapter(Adapter):
                   if spec.has(k)}
             key = spec.gen("key", [])
             return lambda: c.select(space, key(), **kw)
-        if op in ("insert", "replace"):
-            send = getattr(c, op)
-            tup = spec.gen("tuple")
-            return lambda: send(space, tup())
-        if op == "update":
-            key, ops = spec.gen("key"), spec.gen("operations")
-            index = spec.static("index", 0)
-            return lambda: c.update(space, key(), ops(), index=index)
-        if op == "upsert":
-            tup, ops = spec.gen("tuple"), spec.gen("operations")
-            return lambda: c.upsert(space, tup(), ops())
-        if op == "delete":
-            key = spec.gen("key")
-            index = spec.static("index", 0)
-            return lambda: c.delete(space, key(), index=index)
-        raise ValueError(f"unsupported op {op!r}")
+        send = data_request(c, spec, op, space)
+        if send is None:
+            raise ValueError(f"unsupported op {op!r}")
+        return send
 
     def classify(self, exc: BaseException) -> str:
         ex = getattr(self, "_exceptions", None)

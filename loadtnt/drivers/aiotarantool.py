@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from loadtnt.drivers import base
-from loadtnt.drivers.base import DISCONNECT, TIMEOUT, RequestFn, db_error, other_error
+from loadtnt.drivers.base import (
+    DISCONNECT,
+    TIMEOUT,
+    RequestFn,
+    data_request,
+    db_error,
+    other_error,
+)
 from loadtnt.opspec import OpSpec
 
 log = logging.getLogger(__name__)
@@ -184,22 +191,10 @@ class Adapter(base.Adapter):
             if kw:
                 return lambda: select(space, key(), **kw)
             return lambda: select(space, key())
-        if op in ("insert", "replace"):
-            send = getattr(c, op)
-            tup = spec.gen("tuple")
-            return lambda: send(space, tup())
-        if op == "update":
-            key, ops = spec.gen("key"), spec.gen("operations")
-            index = spec.static("index", 0)
-            return lambda: c.update(space, key(), ops(), index=index)
-        if op == "upsert":
-            tup, ops = spec.gen("tuple"), spec.gen("operations")
-            return lambda: c.upsert(space, tup(), ops())
-        if op == "delete":
-            key = spec.gen("key")
-            index = spec.static("index", 0)
-            return lambda: c.delete(space, key(), index=index)
-        raise ValueError(f"aiotarantool cannot send {op!r}")
+        send = data_request(c, spec, op, space)
+        if send is None:
+            raise ValueError(f"aiotarantool cannot send {op!r}")
+        return send
 
     def classify(self, exc: BaseException) -> str:
         if isinstance(exc, asyncio.TimeoutError | TimeoutError):

@@ -44,6 +44,28 @@ def db_error(code: int) -> str:
     return f"db:{int(code)}"
 
 
+def data_request(c: Any, spec: OpSpec, op: str, space: Any) -> RequestFn | None:
+    """The request function of a data-changing op (insert, replace, update, upsert, delete)
+    for a client with asynctnt's method signatures, which aiotarantool shares for these;
+    None for any other op."""
+    if op in ("insert", "replace"):
+        send = getattr(c, op)
+        tup = spec.gen("tuple")
+        return lambda: send(space, tup())
+    if op == "update":
+        key, ops = spec.gen("key"), spec.gen("operations")
+        index = spec.static("index", 0)
+        return lambda: c.update(space, key(), ops(), index=index)
+    if op == "upsert":
+        tup, ops = spec.gen("tuple"), spec.gen("operations")
+        return lambda: c.upsert(space, tup(), ops())
+    if op == "delete":
+        key = spec.gen("key")
+        index = spec.static("index", 0)
+        return lambda: c.delete(space, key(), index=index)
+    return None
+
+
 def other_error(exc: BaseException) -> str:
     return f"other:{type(exc).__name__}"
 
