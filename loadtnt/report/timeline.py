@@ -45,13 +45,13 @@ def _length(point: dict) -> float:
 
 
 def layout(results: list[Result], loop: str
-           ) -> tuple[dict[str, int], list[tuple[str, int, float]]]:
+           ) -> tuple[dict[str, int], list[tuple[str, float, float]]]:
     """(shift per op, [(op, start, end)]) on the chart's time axis.
 
     For a mix every shift is 0 and there is one window; for ops run in turn each op's window
     (over all drivers and trials, warm-up included) follows the previous one."""
     ops = style.ops_of(results)
-    spans: dict[str, tuple[int, int]] = {}
+    spans: dict[str, tuple[float, float]] = {}
     for res in results:
         for run in res.select(loop=loop):
             for t, point in _points(run):
@@ -61,12 +61,14 @@ def layout(results: list[Result], loop: str
         lo = min((a for a, _ in spans.values()), default=0)
         hi = max((b for _, b in spans.values()), default=0)
         return {op: 0 for op in ops}, [("", lo, hi)]
-    shifts, windows, cursor = {}, [], 0
+    shifts: dict[str, int] = {}
+    windows: list[tuple[str, float, float]] = []
+    cursor = 0
     for op in ops:
         if op not in spans:
             continue
         lo, hi = spans[op]
-        shifts[op] = cursor - lo
+        shifts[op] = int(cursor - lo)
         windows.append((op, cursor, cursor + hi - lo))
         cursor += math.ceil(hi - lo) + GAP_S
     return shifts, windows
@@ -111,8 +113,8 @@ def per_bucket(runs: list[Run], shifts: dict[str, int] | None = None
     r = np.array([req.get(t, np.nan) for t in seconds])
     e = np.array([err.get(t, 0.0) for t in seconds])
     p = np.array([p99.get(t, np.nan) for t in seconds])
-    n = np.array([length.get(t, 1.0) for t in seconds])
-    return np.array(seconds), r, e, p, n
+    lengths = np.array([length.get(t, 1.0) for t in seconds])
+    return np.array(seconds), r, e, p, lengths
 
 
 def draw(results: list[Result], loop: str, path: Path) -> Path | None:
@@ -205,7 +207,7 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     return style.finish(fig, f"Requests/s and p99 over time, event loop {loop}", results, path)
 
 
-def _window_formatter(windows: list[tuple[str, int, float]], shifts: dict[str, int]):
+def _window_formatter(windows: list[tuple[str, float, float]], shifts: dict[str, int]):
     from matplotlib.ticker import FuncFormatter
 
     def fmt(x: float, _pos: object = None) -> str:
