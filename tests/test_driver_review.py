@@ -8,7 +8,6 @@ precision), and the decoder fuzz (mutated valid replies, in process and through 
 A fake server (asyncio streams) stands in where a real Tarantool cannot produce the case.
 """
 import asyncio
-import base64
 import datetime
 import os
 import random
@@ -24,10 +23,10 @@ import pytest
 import uvloop
 
 from tests import _testbase as tb
+from tests._fakeserver import BOUND, FakeServer, frame, greeting, read_request
 
 E = tb.exceptions
 LOST = E.TarantoolNetworkError
-BOUND = 5.0  # seconds: slower counts as a hang
 
 IPROTO_CODE, IPROTO_SYNC, IPROTO_SCHEMA_VERSION = 0x00, 0x01, 0x05
 IPROTO_SPACE_ID, IPROTO_TUPLE, IPROTO_DATA, IPROTO_ERROR_24 = 0x10, 0x21, 0x30, 0x31
@@ -41,88 +40,11 @@ def loadtnt_defect(reason):
 
 # --- a fake server --------------------------------------------------------------------------
 
-def greeting():
-    line1 = "Tarantool 2.6.0 (Binary) 6bd2a5e5-2fbd-4d1e-8f5a-1b6a6b41c5b7".ljust(63)
-    line2 = base64.b64encode(os.urandom(32)).decode().ljust(63)
-    return (line1 + "\n" + line2 + "\n").encode()
-
-
-def frame(payload):
-    return b"\xce" + struct.pack(">I", len(payload)) + payload
-
-
 def reply(sync, body=None, *, code=0, raw_body=None, schema_id=1):
     header = msgpack.packb({IPROTO_CODE: code, IPROTO_SYNC: sync, IPROTO_SCHEMA_VERSION: schema_id})
     if raw_body is None:
         raw_body = msgpack.packb(body if body is not None else {}, use_bin_type=True)
     return frame(header + raw_body)
-
-
-async def read_request(reader):
-    """One request as (header, body); ext types stay msgpack.ExtType."""
-    first = (await reader.readexactly(1))[0]
-    if first <= 0x7F:
-        length = first
-    else:
-        size = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}[first]
-        length = int.from_bytes(await reader.readexactly(size), "big")
-    unpacker = msgpack.Unpacker(strict_map_key=False, raw=False)
-    unpacker.feed(await reader.readexactly(length))
-    header = unpacker.unpack()
-    try:
-        body = unpacker.unpack()
-    except msgpack.OutOfData:
-        body = {}
-    return header, body
-
-
-class FakeServer:
-    """Greets, then runs ``serve(index, reader, writer)`` for the index-th connection; when
-    serve returns, swallows whatever the client sends until it closes."""
-
-    def __init__(self, serve, *, greet=True):
-        self.serve = serve
-        self.greet = greet
-        self.connections = 0
-        self._handlers = set()
-
-    async def __aenter__(self):
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), BOUND)
-        await asyncio.wait_for(self.server.wait_closed(), BOUND)
-
-    async def _handle(self, reader, writer):
-        index = self.connections
-        self.connections += 1
-        task = asyncio.current_task()
-        self._handlers.add(task)
-        try:
-            if self.greet:
-                writer.write(greeting())
-            if await self.serve(index, reader, writer) == "closed":
-                return
-            while await reader.read(65536):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            self._handlers.discard(task)
-
-    def connection(self, **kwargs):
-        options = {"host": "127.0.0.1", "port": self.port, "fetch_schema": False,
-                   "auto_refetch_schema": False, "reconnect_timeout": 0, "ping_timeout": 0,
-                   "connect_timeout": 3}
-        options.update(kwargs)
-        return tb.driver.Connection(**options)
 
 
 def answering(make_reply):
@@ -454,7 +376,7 @@ async def test_connect_stays_bounded_when_backoff_eats_the_deadline(loop, monkey
             return "closed"
         await asyncio.sleep(3600)  # accept, never greet
 
-    async with FakeServer(serve, greet=False) as server:
+    async with FakeServer(serve, greet=b"") as server:
         conn = server.connection(connect_timeout=0.27, reconnect_timeout=0.1)
         task = asyncio.ensure_future(conn.connect())
         try:

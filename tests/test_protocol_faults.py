@@ -5,31 +5,24 @@ the connection, or time out where the server merely stalls; never crash, never h
 wait here is bounded.
 """
 import asyncio
-import base64
-import os
 import struct
 
 import msgpack
 import pytest
 
+from tests import _fakeserver
 from tests import _testbase as tb
+from tests._fakeserver import BOUND, frame, greeting, read_request
 
-BOUND = 5.0  # seconds: anything slower counts as a hang
 IPROTO_CODE, IPROTO_SYNC, IPROTO_SCHEMA_VERSION = 0x00, 0x01, 0x05
 IPROTO_DATA, IPROTO_ERROR = 0x30, 0x31
 LOST = tb.exceptions.TarantoolNetworkError
 
 
-def greeting(version="2.6.0"):
-    line1 = f"Tarantool {version} (Binary) 6bd2a5e5-2fbd-4d1e-8f5a-1b6a6b41c5b7".ljust(63)
-    line2 = base64.b64encode(os.urandom(32)).decode().ljust(63)
-    return (line1 + "\n" + line2 + "\n").encode()
-
-
 def packet(header, body=None, *, raw_body=None):
     payload = msgpack.packb(header)
     payload += raw_body if raw_body is not None else msgpack.packb(body if body else {})
-    return b"\xce" + struct.pack(">I", len(payload)) + payload
+    return frame(payload)
 
 
 def ok(sync, data=None):
@@ -37,75 +30,10 @@ def ok(sync, data=None):
     return packet({IPROTO_CODE: 0, IPROTO_SYNC: sync, IPROTO_SCHEMA_VERSION: 1}, body)
 
 
-async def read_request(reader):
-    """One request: (header, body) as dicts."""
-    first = await reader.readexactly(1)
-    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
-    if first[0] <= 0x7F:
-        length = first[0]
-    else:
-        raw = await reader.readexactly(sizes[first[0]])
-        length = int.from_bytes(raw, "big")
-    unpacker = msgpack.Unpacker(strict_map_key=False)
-    unpacker.feed(await reader.readexactly(length))
-    header = unpacker.unpack()
-    try:
-        body = unpacker.unpack()
-    except msgpack.OutOfData:
-        body = {}
-    return header, body
-
-
-class FakeServer:
-    """Serves ``behaviour(reader, writer)`` after the greeting; records the client's close."""
-
-    def __init__(self, behaviour, greet=None):
-        self.behaviour = behaviour
-        self.greet = greeting() if greet is None else greet
-        self.connections = 0
-        self.client_closed = asyncio.Event()
-        self._handlers = set()
-
-    async def __aenter__(self):
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), BOUND)
-        await asyncio.wait_for(self.server.wait_closed(), BOUND)
-
-    async def _handle(self, reader, writer):
-        self.connections += 1
-        task = asyncio.current_task()
-        self._handlers.add(task)
-        try:
-            writer.write(self.greet)
-            await writer.drain()
-            if await self.behaviour(reader, writer) == "closed":
-                return
-            # Stall: never answer again, swallow what the client sends until it closes.
-            while await reader.read(65536):
-                pass
-            self.client_closed.set()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            self.client_closed.set()
-        except asyncio.CancelledError:
-            pass  # the test is over; end quietly (asyncio logs a cancelled handler task)
-        finally:
-            writer.close()
-            self._handlers.discard(task)
-
-    def connection(self, **kwargs):
-        options = {"host": "127.0.0.1", "port": self.port, "fetch_schema": False,
-                   "auto_refetch_schema": False, "reconnect_timeout": 0, "ping_timeout": 0,
-                   "connect_timeout": 3}
-        options.update(kwargs)
-        return tb.driver.Connection(**options)
+def FakeServer(behaviour, greet=None):
+    """The shared fake server, serving every connection with ``behaviour(reader, writer)``."""
+    return _fakeserver.FakeServer(lambda index, reader, writer: behaviour(reader, writer),
+                                  greet=greet)
 
 
 async def stall(reader, writer):
