@@ -322,17 +322,25 @@ class TarantoolInstance:
                 )
             time.sleep(0.05)
 
-    def read_greeting(self, timeout: float = 1.0) -> bytes:
-        """Connect once and return the 128-byte greeting (raises OSError if not served)."""
+    def open_socket(self, timeout: float = 1.0) -> socket.socket:
+        """A blocking socket connected to the listen address, TCP or unix (OSError if none)."""
         if self._unix:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             address: Any = self.unix_path
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             address = (self._tcp_host, self._port)
-        with sock:
+        try:
             sock.settimeout(timeout)
             sock.connect(address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def read_greeting(self, timeout: float = 1.0) -> bytes:
+        """Connect once and return the 128-byte greeting (raises OSError if not served)."""
+        with self.open_socket(timeout) as sock:
             data = b""
             while len(data) < GREETING_SIZE:
                 chunk = sock.recv(GREETING_SIZE - len(data))

@@ -141,15 +141,7 @@ def _request(sock: socket.socket, code: int, sync: int, body: dict[int, Any]) ->
 
 def admin_eval(tnt: Any, expression: str, *args: Any, timeout: float = 10.0) -> list[Any]:
     """Evaluate Lua on ``tnt`` as user t1 (super) and return its results (raises on error)."""
-    if tnt.unix_path:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        address: Any = tnt.unix_path
-    else:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        address = (tnt.host, tnt.port)
-    with sock:
-        sock.settimeout(timeout)
-        sock.connect(address)
+    with tnt.open_socket(timeout) as sock:
         greeting = _recv_exact(sock, 128)
         scramble = _scramble(greeting[64:108].strip(), PASSWORD)
         _request(sock, _IPROTO_AUTH, 1, {_IPROTO_USER_NAME: USER,

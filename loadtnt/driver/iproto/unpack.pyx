@@ -62,38 +62,33 @@ cdef uint64_t mp_decode_uint(const char **pp, const char *end) except? 0xfffffff
     raise ProtocolError('expected an unsigned integer, got MessagePack type 0x{:02x}'.format(c))
 
 
-cdef uint32_t mp_decode_array_len(const char **pp, const char *end) except? 0xffffffff:
+cdef inline uint32_t _decode_container_len(const char **pp, const char *end, uint8_t fix,
+                                           uint8_t b16, uint8_t b32,
+                                           const char *what) except? 0xffffffff:
+    # Arrays and maps share their length encoding: fix (0x90 / 0x80 | n), 16 and 32 bit.
     cdef const char *p = pp[0]
     cdef uint8_t c = mp_peek(p, end)
-    if 0x90 <= c <= 0x9f:
+    if fix <= c <= fix + 0x0f:
         pp[0] = p + 1
         return c & 0x0f
-    if c == 0xdc:
+    if c == b16:
         mp_need(p, end, 3)
         pp[0] = p + 3
         return lt_load_u16(p + 1)
-    if c == 0xdd:
+    if c == b32:
         mp_need(p, end, 5)
         pp[0] = p + 5
         return lt_load_u32(p + 1)
-    raise ProtocolError('expected an array, got MessagePack type 0x{:02x}'.format(c))
+    raise ProtocolError('expected {}, got MessagePack type 0x{:02x}'.format(
+        what.decode('ascii'), c))
+
+
+cdef uint32_t mp_decode_array_len(const char **pp, const char *end) except? 0xffffffff:
+    return _decode_container_len(pp, end, 0x90, 0xdc, 0xdd, b'an array')
 
 
 cdef uint32_t mp_decode_map_len(const char **pp, const char *end) except? 0xffffffff:
-    cdef const char *p = pp[0]
-    cdef uint8_t c = mp_peek(p, end)
-    if 0x80 <= c <= 0x8f:
-        pp[0] = p + 1
-        return c & 0x0f
-    if c == 0xde:
-        mp_need(p, end, 3)
-        pp[0] = p + 3
-        return lt_load_u16(p + 1)
-    if c == 0xdf:
-        mp_need(p, end, 5)
-        pp[0] = p + 5
-        return lt_load_u32(p + 1)
-    raise ProtocolError('expected a map, got MessagePack type 0x{:02x}'.format(c))
+    return _decode_container_len(pp, end, 0x80, 0xde, 0xdf, b'a map')
 
 
 cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
