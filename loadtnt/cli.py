@@ -12,10 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadtnt import __version__, scenario, summary
-from loadtnt.durations import parse_duration
-from loadtnt.progress import Progress
-from loadtnt.results import default_path
+from loadtnt import __version__
+from loadtnt.live.progress import Progress
+from loadtnt.results import summary
+from loadtnt.results.file import default_path
+from loadtnt.scenario import model, parse
+from loadtnt.scenario.durations import parse_duration
 
 EXIT_USAGE = 2
 
@@ -91,18 +93,18 @@ def run_command(args: argparse.Namespace) -> int:
     if args.password is None and args.user is not None and os.environ.get("LOADTNT_PASSWORD"):
         args.password = os.environ["LOADTNT_PASSWORD"]
     try:
-        sc = scenario.load(args.scenario)
+        sc = parse.load(args.scenario)
         server = sc.server
         if args.server is not None:
             try:
-                server = scenario.parse_server(args.server, args.user, args.password)
+                server = parse.parse_server(args.server, args.user, args.password)
             except ValueError as e:
-                raise scenario.ScenarioError(str(e), field="--server") from None
+                raise model.ScenarioError(str(e), field="--server") from None
         elif args.user is not None or args.password is not None:
             if server is None:
-                raise scenario.ScenarioError("--user/--password need --server (or a scenario "
+                raise model.ScenarioError("--user/--password need --server (or a scenario "
                                              "server)", field="--user")
-            server = scenario.Server(server.host, server.port,
+            server = model.Server(server.host, server.port,
                                      args.user if args.user is not None else server.user,
                                      args.password if args.password is not None
                                      else server.password)
@@ -110,7 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
                          connections=args.connections, concurrency=args.concurrency,
                          trials=args.trials, warmup=args.warmup, duration=args.duration,
                          requests=args.requests, rate=args.rate, server=server)
-    except scenario.ScenarioError as e:
+    except model.ScenarioError as e:
         print(f"loadtnt: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     from loadtnt.runner.session import Session
@@ -136,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loadtnt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
-    for module in ("loadtnt.report.cli", "loadtnt.compare", "loadtnt.check"):
+    for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ImportError:  # the reporting side is optional (matplotlib)

@@ -1,5 +1,5 @@
 -- The benchmark server's schema and functions, run by loadtnt's embedded server
--- (loadtnt/server.py, via loadtnt.instance) after box.cfg and before listen.
+-- (loadtnt/server/embedded.py, via loadtnt.instance) after box.cfg and before listen.
 -- Usable on its own too: dofile('tarantool/bench.lua') on a configured box.
 
 local fiber = require('fiber')

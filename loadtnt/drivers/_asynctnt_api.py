@@ -14,7 +14,7 @@ from loadtnt.drivers.base import (
     db_error,
     other_error,
 )
-from loadtnt.opspec import OpSpec
+from loadtnt.scenario.opspec import OpSpec
 
 
 class AsynctntApiAdapter(Adapter):

@@ -42,7 +42,7 @@ from loadtnt.drivers.base import (
     db_error,
     other_error,
 )
-from loadtnt.opspec import OpSpec
+from loadtnt.scenario.opspec import OpSpec
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from loadtnt.opspec import OP_FIELDS, OpSpec
+from loadtnt.scenario.opspec import OP_FIELDS, OpSpec
 
 RequestFn = Callable[[], Awaitable[Any]]
 

@@ -13,14 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtnt import drivers, environment, histogram
+from loadtnt import drivers, histogram
 from loadtnt.drivers.base import ServerAddress
-from loadtnt.progress import Progress, fmt_us
-from loadtnt.results import ResultFile, op_entry, timeline, window_s
+from loadtnt.live.progress import Progress, fmt_us
+from loadtnt.results import environment
+from loadtnt.results.entries import op_entry, timeline, window_s
+from loadtnt.results.file import ResultFile
 from loadtnt.runner.admin import Admin, stat_delta
 from loadtnt.runner.procs import WorkerProc
-from loadtnt.scenario import Operation, Scenario
-from loadtnt.server import EmbeddedServer
+from loadtnt.scenario.model import Operation, Scenario
+from loadtnt.server.embedded import EmbeddedServer
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 READY_TIMEOUT = 60.0

@@ -11,8 +11,8 @@ from typing import Any
 
 from loadtnt import drivers, histogram
 from loadtnt.drivers.base import Adapter, ServerAddress
-from loadtnt.generators import Context
-from loadtnt.opspec import build_specs
+from loadtnt.scenario.generators import Context
+from loadtnt.scenario.opspec import build_specs
 from loadtnt.worker import channel
 from loadtnt.worker.load import Phase
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from loadtnt.server import EmbeddedServer
+from loadtnt.server.embedded import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

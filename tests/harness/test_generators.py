@@ -5,8 +5,8 @@ import collections
 
 import pytest
 
-from loadtnt.generators import Context, GeneratorError, compile_value
-from loadtnt.opspec import build_specs
+from loadtnt.scenario.generators import Context, GeneratorError, compile_value
+from loadtnt.scenario.opspec import build_specs
 
 
 def test_constant_and_nested() -> None:

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from loadtnt.server import EmbeddedServer
+from loadtnt.server.embedded import EmbeddedServer
 from tests.harness.conftest import ROOT, loadtnt_cmd, run_loadtnt, write_scenario
 
 SCENARIO = """

@@ -9,7 +9,7 @@ import asynctnt
 import pytest
 
 from loadtnt.histogram import decode
-from loadtnt.server import EmbeddedServer
+from loadtnt.server.embedded import EmbeddedServer
 from tests.harness.conftest import read_json, run_loadtnt, write_scenario
 
 

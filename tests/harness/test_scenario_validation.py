@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtnt import scenario
+from loadtnt.scenario import parse as scenario
 from tests.harness.conftest import ROOT, run_loadtnt, write_scenario
 
 GOOD_OPS = """

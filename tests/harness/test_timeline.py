@@ -1,9 +1,9 @@
-"""The per-second timeline from the workers' ticks (loadtnt.results.timeline), no server."""
+"""The per-second timeline from the workers' ticks (loadtnt.results.entries.timeline), no server."""
 from __future__ import annotations
 
 from typing import Any
 
-from loadtnt.results import timeline
+from loadtnt.results.entries import timeline
 
 
 def _bucket(length: float, **ops: int) -> dict[str, Any]:

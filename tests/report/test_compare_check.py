@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from loadtnt import significance
-from loadtnt.check import add_parser as add_check
-from loadtnt.check import check, check_main
-from loadtnt.compare import (
+from loadtnt.report import significance
+from loadtnt.report.check import add_parser as add_check
+from loadtnt.report.check import check, check_main
+from loadtnt.report.compare import (
     IMPROVED,
     REGRESSED,
     TOO_FEW,
@@ -23,7 +23,7 @@ from loadtnt.compare import (
     compare_main,
     parse_fraction,
 )
-from loadtnt.compare import add_parser as add_compare
+from loadtnt.report.compare import add_parser as add_compare
 from loadtnt.report.load import parse_result
 from tests.report.report_synth import make_result
 

@@ -1,6 +1,6 @@
 """One operation of a scenario as a worker sees it: the op, its label and its field generators.
 
-This module is pure Python and imports nothing but :mod:`loadtnt.generators`, so a worker running
+This module is pure Python and imports nothing but :mod:`loadtnt.scenario.generators`, so a worker running
 under another interpreter (e.g. the aiotarantool venv) can use it.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtnt.generators import Context, Generator, compile_value, constant
+from loadtnt.scenario.generators import Context, Generator, compile_value, constant
 
 # op -> the fields it accepts (besides `op`, `name`, `weight`)
 OP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -51,7 +51,7 @@ STATIC_FIELDS = frozenset(
 class OpSpec:
     """An operation ready to run: ``op`` (``'select'``…), ``name`` (its label) and field values.
 
-    ``fields`` maps a field name to a :class:`~loadtnt.generators.Generator`: call it for a
+    ``fields`` maps a field name to a :class:`~loadtnt.scenario.generators.Generator`: call it for a
     fresh value per request.  Adapters use :meth:`gen` and :meth:`static` to read them.
     """
 

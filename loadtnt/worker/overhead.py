@@ -1,6 +1,6 @@
 """The harness's own cost: its load loop against a bare loop, and the recorder per request.
 
-``python -m loadtnt.overhead [--driver loadtnt] [--loop uvloop] [--concurrency 300]``
+``python -m loadtnt.worker.overhead [--driver loadtnt] [--loop uvloop] [--concurrency 300]``
 
 In one process, on one connection, it alternates a bare loop (``await conn.ping()`` in N
 coroutines, counting only) with the harness's closed-loop :class:`~loadtnt.worker.load.Phase`
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from loadtnt import drivers, histogram
 from loadtnt.drivers.base import RequestFn, ServerAddress
-from loadtnt.generators import Context
-from loadtnt.opspec import build_specs
+from loadtnt.scenario.generators import Context
+from loadtnt.scenario.opspec import build_specs
 from loadtnt.worker.load import Phase
 from loadtnt.worker.main import new_loop
 
@@ -109,7 +109,7 @@ async def measure(args: argparse.Namespace, address: ServerAddress) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m loadtnt.overhead", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m loadtnt.worker.overhead", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--driver", default="loadtnt")
     p.add_argument("--loop", default="uvloop", choices=("asyncio", "uvloop"))
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.server:
         host, _, port = args.server.rpartition(":")
         return loop.run_until_complete(measure(args, ServerAddress(host, int(port))))
-    from loadtnt.server import EmbeddedServer
+    from loadtnt.server.embedded import EmbeddedServer
 
     with EmbeddedServer() as srv:
         return loop.run_until_complete(measure(args, ServerAddress(srv.host, srv.port)))

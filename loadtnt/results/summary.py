@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from loadtnt.progress import fmt_us
+from loadtnt.live.progress import fmt_us
 
 
 def _cell(runs: list[dict[str, Any]]) -> str:

@@ -1,9 +1,7 @@
-"""Scenarios: YAML in, a validated typed model out.
+"""Scenarios: YAML in, a validated typed model (:mod:`loadtnt.scenario.model`) out.
 
 :func:`load` reads a file and returns a :class:`Scenario` or raises :class:`ScenarioError`, whose
 message names the file, the line and the field (``seed.yaml:14: operations[2].key: ...``).
-:meth:`Scenario.override` applies CLI flags; :meth:`Scenario.normalized` is what a result stores
-(durations in seconds, defaults filled in, no password).
 """
 from __future__ import annotations
 
@@ -11,140 +9,15 @@ import dataclasses
 import difflib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from loadtnt import drivers
-from loadtnt.durations import parse_duration
-from loadtnt.generators import GeneratorError, compile_value, is_generator_spec
-from loadtnt.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS
-
-LOOPS = ("asyncio", "uvloop")
-DEFAULT_DURATION = 10.0
-
-
-class ScenarioError(ValueError):
-    """A bad scenario: ``str()`` is the one message the user sees (file:line: field: what)."""
-
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
-        self.path, self.line, self.field, self.message = path, line, field, message
-        where = path or "<scenario>"
-        if line is not None:
-            where += f":{line}"
-        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running server to load (``server: {uri: host:port, user:, password:}``)."""
-
-    host: str
-    port: int
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def uri(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def normalized(self) -> dict[str, Any]:
-        return {"uri": self.uri, "user": self.user}
-
-
-@dataclass(frozen=True)
-class Operation:
-    op: str
-    name: str
-    weight: float = 1.0
-    fields: dict[str, Any] = field(default_factory=dict)  # field -> value spec (raw YAML value)
-
-    def normalized(self) -> dict[str, Any]:
-        return {"op": self.op, "name": self.name, "weight": self.weight, **self.fields}
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    operations: tuple[Operation, ...]
-    description: str = ""
-    drivers: tuple[str, ...] = ("loadtnt",)
-    loops: tuple[str, ...] = ("uvloop",)
-    workers: int = 1
-    connections: int = 1
-    concurrency: int = 100
-    warmup: float = 1.0
-    duration: float | None = DEFAULT_DURATION
-    requests: int | None = None
-    trials: int = 1
-    rate: float | None = None
-    server: Server | None = None
-    mix: bool = True
-    before: str | None = None
-    timeout: float | None = None  # per request; None: each driver's default (none)
-    path: str | None = None
-
-    @property
-    def groups(self) -> list[tuple[Operation, ...]]:
-        """What is measured in turn: the whole mix, or (``mix: false``) each operation alone."""
-        return [self.operations] if self.mix else [(op,) for op in self.operations]
-
-    def override(self, **changes: Any) -> Scenario:
-        """A copy with CLI overrides applied (``None`` values are ignored), validated."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        if "requests" in changes:
-            changes.setdefault("duration", None)
-        elif "duration" in changes:
-            changes["requests"] = None
-        new = dataclasses.replace(self, **changes)
-        _check_model(new)
-        return new
-
-    def normalized(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "description": self.description,
-            "drivers": list(self.drivers), "loops": list(self.loops),
-            "workers": self.workers, "connections": self.connections,
-            "concurrency": self.concurrency, "warmup": self.warmup,
-            "duration": self.duration, "requests": self.requests, "trials": self.trials,
-            "rate": self.rate, "server": self.server.normalized() if self.server else None,
-            "mix": self.mix, "before": self.before, "timeout": self.timeout,
-            "operations": [op.normalized() for op in self.operations],
-        }
-
-
-def _check_model(s: Scenario) -> None:
-    """Cross-field checks that CLI overrides can break too."""
-    for key in ("workers", "connections", "concurrency", "trials"):
-        if getattr(s, key) < 1:
-            raise ScenarioError(f"must be at least 1, got {getattr(s, key)}", path=s.path,
-                                field=key)
-    if s.connections > s.concurrency:
-        raise ScenarioError(
-            f"connections ({s.connections}) exceeds concurrency ({s.concurrency}): "
-            "some connections would stay idle", path=s.path, field="connections")
-    if s.requests is not None and s.requests < s.workers:
-        raise ScenarioError(f"requests ({s.requests}) is fewer than workers ({s.workers})",
-                            path=s.path, field="requests")
-    if s.duration is None and s.requests is None:
-        raise ScenarioError("give duration or requests", path=s.path, field="duration")
-    if s.rate is not None and s.rate <= 0:
-        raise ScenarioError(f"must be positive, got {s.rate}", path=s.path, field="rate")
-    for loop in s.loops:
-        if loop not in LOOPS:
-            raise ScenarioError(f"unknown loop {loop!r} (known: {', '.join(LOOPS)})",
-                                path=s.path, field="loops")
-    known = drivers.available()
-    for d in s.drivers:
-        if d not in known:
-            raise ScenarioError(f"unknown driver {d!r} (known: {', '.join(known)})",
-                                path=s.path, field="drivers")
-    if not s.drivers or not s.loops:
-        raise ScenarioError("needs at least one driver and one loop", path=s.path,
-                            field="drivers" if not s.drivers else "loops")
-
+from loadtnt.scenario.durations import parse_duration
+from loadtnt.scenario.generators import GeneratorError, compile_value, is_generator_spec
+from loadtnt.scenario.model import LOOPS, Operation, Scenario, ScenarioError, Server, check_model
+from loadtnt.scenario.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS
 
 # --- YAML with line numbers -------------------------------------------------------------
 
@@ -314,7 +187,7 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         values["name"] = os.path.splitext(os.path.basename(path))[0]
     scenario = Scenario(path=path, **values)
     try:
-        _check_model(scenario)
+        check_model(scenario)
     except ScenarioError as e:
         node = nodes.get(e.field or "")
         raise ScenarioError(e.message, path=path, line=node.start_mark.line + 1 if node else None,

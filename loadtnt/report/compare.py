@@ -1,5 +1,5 @@
 """`loadtnt compare BASE.json NEW.json`: per driver, loop and op, the ratio of median requests/s
-over trials, with a one-sided Mann-Whitney U test (loadtnt.significance) deciding whether the
+over trials, with a one-sided Mann-Whitney U test (loadtnt.report.significance) deciding whether the
 change is real.
 
 Verdicts: `improved` / `regressed` when the test says so at `alpha` (and, with a threshold, the
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import isnan
 
-from loadtnt import significance
+from loadtnt.report import significance
 from loadtnt.report.load import Result, ResultFileError, load_result, median
 from loadtnt.report.texttable import fmt_rps, format_table
 

@@ -2,7 +2,7 @@
 
 Exit 1 only when some (driver, loop, op) is significantly slower than the baseline beyond the
 allowed regression: the one-sided Mann-Whitney U test of NEW / (1 − max_regression) against BASE
-over trials (see loadtnt.compare.judge). Noise between trials, a change within the threshold, or
+over trials (see loadtnt.report.compare.judge). Noise between trials, a change within the threshold, or
 too few trials to tell never fail the build; the table says which is which.
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadtnt.compare import TOO_FEW, add_common_options, compare, parse_fraction, render
+from loadtnt.report.compare import TOO_FEW, add_common_options, compare, parse_fraction, render
 from loadtnt.report.load import Result, ResultFileError, load_result
 
 

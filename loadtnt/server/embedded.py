@@ -14,10 +14,9 @@ from loadtnt.instance import TarantoolInstance
 if TYPE_CHECKING:
     from typing import Self
 
-# tarantool/ next to the package (a source checkout) or inside it (an installed copy)
+# tarantool/ at the top of a source checkout (loadtnt/server/ is two levels below it)
 _CANDIDATES = (
-    Path(__file__).resolve().parent.parent / "tarantool" / "bench.lua",
-    Path(__file__).resolve().parent / "tarantool" / "bench.lua",
+    Path(__file__).resolve().parents[2] / "tarantool" / "bench.lua",
 )
 
 # box.cfg options of the benchmark server (recorded in each result's environment)

@@ -1,26 +1,16 @@
-"""The result file (``format: loadtnt-result/1``, see loadtnt/report/RESULT_FORMAT.md).
+"""What a run stores per op: the workers' parts merged into ``runs`` entries, and the timeline.
 
-:class:`ResultFile` accumulates a run's entries and writes them atomically; :func:`read` loads
-one back, refusing other formats; :func:`op_entry` merges the workers' histograms of one op.
+:func:`op_entry` merges the workers' histograms of one op losslessly; :func:`timeline` turns their
+per-second ticks into each op's ``timeline`` (see loadtnt/report/RESULT_FORMAT.md).
 """
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import re
-from pathlib import Path
 from typing import Any
 
 from loadtnt import histogram
 
-FORMAT = "loadtnt-result/1"
 RATE_TOLERANCE = 0.95  # an open-loop run below 95 % of its target did not hold it
 SATURATED_CPU = 0.95   # a worker busier than this was the bottleneck
-
-
-class ResultError(ValueError):
-    pass
 
 
 def window_s(parts: list[dict[str, Any]]) -> float:
@@ -120,45 +110,3 @@ def _merge_tail(buckets: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]
     merged = {t: b for t, b in buckets.items() if t < last - 1}
     merged[last - 1] = {"len_s": prev["len_s"] + tail["len_s"], "ops": ops}
     return merged
-
-
-class ResultFile:
-    def __init__(self, scenario: dict[str, Any], environment: dict[str, Any]) -> None:
-        self.data: dict[str, Any] = {
-            "format": FORMAT, "scenario": scenario, "environment": environment,
-            "runs": [], "server": [], "warnings": [], "partial": False,
-        }
-
-    @property
-    def runs(self) -> list[dict[str, Any]]:
-        return self.data["runs"]
-
-    def warn(self, message: str) -> None:
-        self.data["warnings"].append(message)
-
-    def write(self, path: str | os.PathLike[str]) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.data, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-        return path
-
-
-def default_path(scenario_name: str, directory: str = "results") -> Path:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario_name).strip("-") or "run"
-    return Path(directory) / f"{safe}-{stamp}.json"
-
-
-def read(path: str | os.PathLike[str]) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ResultError(f"{path}: cannot read a result: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ResultError(f"{path}: not a {FORMAT} file")
-    return data

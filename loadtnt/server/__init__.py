@@ -1,0 +1,4 @@
+"""The server under load: the embedded Tarantool started from ``tarantool/`` for a run.
+
+- :mod:`.embedded`: one Tarantool process with the benchmark schema and functions.
+"""
