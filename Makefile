@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: all venv build debug test lint tarantool clean bench bench-quick aiotarantool-env chromium
+.PHONY: all venv build debug test lint tarantool clean bench bench-quick aiotarantool-env chromium test-install
 
 all: build
 
@@ -80,6 +80,11 @@ lint: venv
 
 test: build tarantool aiotarantool-env chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Only the installed-package tests (part of `make test`): a wheel and an sdist built from a copy
+# of the tree, each installed into a fresh venv and run from a temporary directory (~1.5 min).
+test-install: build tarantool
+	$(PY) -m pytest tests/packaging $(PYTEST_ARGS)
 
 # --- benchmarks ------------------------------------------------------------
 # `make bench`: the seed suite (scenarios/seed.yaml: loadtnt, asynctnt and

@@ -1,13 +1,16 @@
 """Build script for the Cython core of loadtnt.driver.
 
-Metadata lives in pyproject.toml; this file only declares the extension.
+Metadata lives in pyproject.toml; this file declares the extensions and puts the harness's
+data files (the embedded server's Lua, the built-in scenarios) into the package.
 ``LOADTNT_DEBUG=1`` turns on line tracing and the core's invariant checks
 (``make debug``).
 """
+import glob
 import os
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 DEBUG = os.environ.get("LOADTNT_DEBUG", "") not in ("", "0")
 
@@ -54,7 +57,32 @@ extensions = [
               extra_compile_args=["-O2"]),
 ]
 
+# The top-level tarantool/ and scenarios/ are the sources; wheels (and so installs from an sdist,
+# which MANIFEST.in makes carry both dirs) get a copy inside the package, where an installed
+# loadtnt looks (loadtnt/server/embedded.py, loadtnt/scenario/builtin.py). An editable install
+# reads them from the checkout.
+PACKAGED_DATA = {
+    "tarantool/*.lua": "loadtnt/server/lua",
+    "scenarios/*.yaml": "loadtnt/scenario/builtin",
+}
+
+
+class build_py_with_data(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for pattern, dest in PACKAGED_DATA.items():
+            files = sorted(glob.glob(pattern))
+            if not files:
+                raise SystemExit(f"setup.py: no {pattern} to package (run from the source tree)")
+            self.mkpath(os.path.join(self.build_lib, dest))
+            for f in files:
+                self.copy_file(f, os.path.join(self.build_lib, dest, os.path.basename(f)))
+
+
 setup(
+    cmdclass={"build_py": build_py_with_data},
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,

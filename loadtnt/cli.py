@@ -1,4 +1,4 @@
-"""``loadtnt`` (also ``python -m loadtnt``): run, report, compare, check.
+"""``loadtnt`` (also ``python -m loadtnt``): run, scenarios, report, compare, check.
 
 Exit codes of ``run``: 0 done; 1 a worker or a driver failed (the result holds the rest);
 2 a bad scenario or bad flags (nothing written); 130 interrupted (the partial result written).
@@ -16,12 +16,13 @@ from loadtnt import __version__
 from loadtnt.live.progress import Progress
 from loadtnt.results import summary
 from loadtnt.results.file import default_path
-from loadtnt.scenario import model, parse
+from loadtnt.scenario import builtin, model, parse
 from loadtnt.scenario.durations import parse_duration
 
 EXIT_USAGE = 2
 
 RUN_EPILOG = """examples:
+  loadtnt run seed                        (a built-in scenario: see `loadtnt scenarios`)
   loadtnt run scenarios/seed.yaml
   loadtnt run scenarios/seed.yaml --drivers loadtnt,asynctnt --loops uvloop --duration 5s
   loadtnt run scenarios/mixed-zipf.yaml --server 10.0.0.5:3301 --user bench --password secret
@@ -65,7 +66,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run a YAML scenario: live progress, a summary table, "
                                    "the result file.",
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", help="the scenario file (YAML)")
+    p.add_argument("scenario", help="the scenario file (YAML), or the name of a built-in one "
+                   "(`loadtnt scenarios` lists them)")
     o = p.add_argument_group("overrides of the scenario's fields, for this run")
     o.add_argument("--drivers", type=_names, help="comma-separated, e.g. loadtnt,asynctnt")
     o.add_argument("--loops", type=_names, help="comma-separated: asyncio, uvloop")
@@ -93,7 +95,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.password is None and args.user is not None and os.environ.get("LOADTNT_PASSWORD"):
         args.password = os.environ["LOADTNT_PASSWORD"]
     try:
-        sc = parse.load(args.scenario)
+        sc = parse.load(_scenario_file(args.scenario))
         server = sc.server
         if args.server is not None:
             try:
@@ -132,12 +134,46 @@ def run_command(args: argparse.Namespace) -> int:
     return code
 
 
+def _scenario_file(arg: str) -> str:
+    target = builtin.resolve(arg)
+    if not os.path.exists(target):
+        known = ", ".join(builtin.names()) or "none found"
+        raise model.ScenarioError(f"no such file, and no built-in scenario of that name "
+                                  f"(built-in: {known})", path=arg)
+    return target
+
+
+def add_scenarios_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scenarios", help="list the built-in scenarios",
+                       description="The scenarios that come with loadtnt: each runs by its name "
+                                   "(`loadtnt run NAME`), and its file is a starting point for "
+                                   "your own.",
+                       epilog="example:\n  loadtnt scenarios\n  loadtnt run seed --duration 5s",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--paths", action="store_true", help="also print each scenario's file")
+    p.set_defaults(func=scenarios_command)
+
+
+def scenarios_command(args: argparse.Namespace) -> int:
+    entries = builtin.listing()
+    if not entries:
+        print("loadtnt: error: no built-in scenarios found (a broken install?)", file=sys.stderr)
+        return EXIT_USAGE
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        print(f"{e.name.ljust(width)}  {e.description}".rstrip())
+        if args.paths:
+            print(f"{' ' * width}  {e.path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loadtnt", description="Load tests and benchmarks for Tarantool drivers.")
     parser.add_argument("--version", action="version", version=f"loadtnt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
+    add_scenarios_parser(sub)
     for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
         try:
             mod = __import__(module, fromlist=["add_parser"])

@@ -13,8 +13,11 @@ import loadtnt
 
 
 def git_commit(root: Path | None = None) -> str | None:
-    """The short commit of the project's checkout, ``+dirty`` when it has changes."""
+    """The short commit of the project's checkout, ``+dirty`` when it has changes; None for an
+    installed copy (its parent directory is site-packages, perhaps inside some other repository)."""
     root = root or Path(loadtnt.__file__).resolve().parent.parent
+    if not ((root / ".git").exists() and (root / "pyproject.toml").is_file()):
+        return None
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
                              capture_output=True, timeout=5, check=True).stdout.strip()

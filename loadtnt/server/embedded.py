@@ -1,4 +1,4 @@
-"""The embedded benchmark server: Tarantool started from ``tarantool/`` on a free port.
+"""The embedded benchmark server: Tarantool started from ``tarantool/bench.lua`` on a free port.
 
 Used when a scenario says ``server: null``.  :class:`EmbeddedServer` is a context manager that
 always stops the server (on errors and Ctrl-C too).
@@ -14,8 +14,10 @@ from loadtnt.instance import TarantoolInstance
 if TYPE_CHECKING:
     from typing import Self
 
-# tarantool/ at the top of a source checkout (loadtnt/server/ is two levels below it)
+# The Lua's source is tarantool/ at the top of the repository; wheels and sdists carry a copy in
+# loadtnt/server/lua/ (setup.py's build_py), which an installed loadtnt uses.
 _CANDIDATES = (
+    Path(__file__).resolve().parent / "lua" / "bench.lua",
     Path(__file__).resolve().parents[2] / "tarantool" / "bench.lua",
 )
 
@@ -30,7 +32,10 @@ def bench_lua() -> Path:
     for path in _CANDIDATES:
         if path.is_file():
             return path
-    raise FileNotFoundError("tarantool/bench.lua not found next to the loadtnt package")
+    raise FileNotFoundError("the benchmark server's Lua is missing: looked for "
+                            + " and ".join(str(p) for p in _CANDIDATES)
+                            + " (an installed loadtnt carries it; reinstall it from a wheel "
+                            "or sdist built by setup.py)")
 
 
 class EmbeddedServer:

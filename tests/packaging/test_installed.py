@@ -1,0 +1,145 @@
+"""loadtnt installed from a wheel or an sdist works anywhere, not only in its checkout.
+
+Each test runs the installed ``loadtnt`` command from a temporary directory, with no PYTHONPATH,
+so nothing of the source tree is in reach: the embedded server's Lua and the built-in scenarios
+must come from the package. Slow (each build compiles the Cython extensions): one wheel and one
+sdist per session.
+"""
+from __future__ import annotations
+
+import json
+import tarfile
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.conftest import ROOT, Venv
+
+pytestmark = pytest.mark.timeout(1200)
+
+LUA = sorted(p.name for p in (ROOT / "tarantool").glob("*.lua"))
+SCENARIOS = sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml"))
+EXTENSIONS = ("loadtnt/driver/iproto/protocol", "loadtnt/histogram/_recorder",
+              "loadtnt/worker/_hotloop")
+
+SHORT = """
+    name: installed-smoke
+    drivers: [loadtnt]
+    loops: [asyncio]
+    workers: 1
+    concurrency: 20
+    warmup: 0
+    duration: 1s
+    before: prepare(100)
+    operations:
+      - op: ping
+      - op: select
+        space: tester
+        key: {uniform: [1, 100]}
+"""
+
+
+def test_wheel_carries_the_lua_the_scenarios_and_the_extensions(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert LUA and SCENARIOS
+    for lua in LUA:
+        assert f"loadtnt/server/lua/{lua}" in names
+    for sc in SCENARIOS:
+        assert f"loadtnt/scenario/builtin/{sc}" in names
+    for ext in EXTENSIONS:
+        assert any(n.startswith(ext + ".") and n.endswith(".so") for n in names), ext
+    # the packaged copies are the sources, byte for byte
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("loadtnt/server/lua/bench.lua") == (ROOT / "tarantool/bench.lua").read_bytes()
+
+
+def test_sdist_carries_the_top_level_sources(sdist: Path) -> None:
+    with tarfile.open(sdist) as t:
+        names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    for lua in LUA:
+        assert f"tarantool/{lua}" in names
+    for sc in SCENARIOS:
+        assert f"scenarios/{sc}" in names
+    for f in ("setup.py", "pyproject.toml", "MANIFEST.in", "loadtnt/driver/iproto/protocol.pyx",
+              "loadtnt/histogram/_recorder.pyx", "loadtnt/worker/_hotloop.pyx"):
+        assert f in names, f
+
+
+def _installed_package_dir(v: Venv, cwd: Path) -> Path:
+    proc = v.run("python", "-c", "import loadtnt; print(loadtnt.__file__)", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip()).parent
+
+
+def test_wheel_runs_a_scenario_file_and_reports_it_from_anywhere(wheel_venv: Venv,
+                                                                  tmp_path: Path) -> None:
+    pkg = _installed_package_dir(wheel_venv, tmp_path)
+    assert wheel_venv.root in pkg.parents  # the installed copy, not the checkout
+    (tmp_path / "smoke.yaml").write_text(textwrap.dedent(SHORT).lstrip())
+
+    proc = wheel_venv.run("loadtnt", "run", "smoke.yaml", "--out", "out/smoke.json",
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ping" in proc.stdout and "select" in proc.stdout  # the summary table
+    data = json.loads((tmp_path / "out/smoke.json").read_text())
+    runs = {r["op"]: r for r in data["runs"]}
+    assert set(runs) == {"ping", "select"}
+    for r in runs.values():
+        assert r["driver"] == "loadtnt" and r["loop"] == "asyncio"
+        assert r["requests"] > 100 and r["errors"] == 0
+    # the server counted what the harness did: it ran with the packaged bench.lua (prepare())
+    (window,) = data["server"]
+    assert window["delta"]["SELECT"] == runs["select"]["requests"]
+    env = data["environment"]
+    assert env["commit"] is None  # an installed copy is no checkout
+    assert env["tarantool"]["version"]
+
+    proc = wheel_venv.run("loadtnt", "report", "out/smoke.json", "--out", "rep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (tmp_path / "rep/report.html").read_text()
+    assert "select" in html and "<img" in html
+    assert (tmp_path / "rep/summary.md").is_file()
+    assert list((tmp_path / "rep").glob("*.png"))
+
+
+def test_wheel_lists_and_runs_built_in_scenarios_by_name(wheel_venv: Venv,
+                                                         tmp_path: Path) -> None:
+    proc = wheel_venv.run("loadtnt", "scenarios", "--paths", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for sc in SCENARIOS:
+        assert sc[:-5] in proc.stdout
+    assert "ping, call, eval" in proc.stdout  # seed's description
+    pkg = _installed_package_dir(wheel_venv, tmp_path)
+    assert str(pkg / "scenario" / "builtin" / "seed.yaml") in proc.stdout
+
+    proc = wheel_venv.run("loadtnt", "run", "seed", "--drivers", "loadtnt", "--loops", "asyncio",
+                          "--trials", "1", "--warmup", "0", "--duration", "0.3s",
+                          "--concurrency", "20", "--out", "seed.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((tmp_path / "seed.json").read_text())
+    assert data["scenario"]["name"] == "seed"
+    assert [r["op"] for r in data["runs"]] == ["ping", "call", "eval", "select", "insert",
+                                               "update"]
+    assert all(r["requests"] > 0 and r["errors"] == 0 for r in data["runs"])
+
+    proc = wheel_venv.run("loadtnt", "run", "no-such-scenario", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no built-in scenario of that name" in proc.stderr and "seed" in proc.stderr
+
+
+def test_sdist_installs_and_runs_a_built_in_scenario(sdist_venv: Venv, tmp_path: Path) -> None:
+    pkg = _installed_package_dir(sdist_venv, tmp_path)
+    assert sdist_venv.root in pkg.parents
+    assert (pkg / "server/lua/bench.lua").is_file()
+    proc = sdist_venv.run("loadtnt", "scenarios", cwd=tmp_path)
+    assert proc.returncode == 0 and "open-loop" in proc.stdout, proc.stderr
+    proc = sdist_venv.run("loadtnt", "run", "seed", "--drivers", "loadtnt", "--loops", "uvloop",
+                          "--trials", "1", "--warmup", "0", "--requests", "2000",
+                          "--concurrency", "20", "--out", "seed.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((tmp_path / "seed.json").read_text())
+    assert all(r["requests"] == 2000 and r["errors"] == 0 for r in data["runs"])
+    # the compiled recorder and hot loop were built and are used (no slow-path warning)
+    assert not any("recorder is not built" in w for w in data["warnings"])
