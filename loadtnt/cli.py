@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ RUN_EPILOG = """examples:
   loadtnt run scenarios/seed.yaml --drivers loadtnt,asynctnt --loops uvloop --duration 5s
   loadtnt run scenarios/mixed-zipf.yaml --server 10.0.0.5:3301 --user bench --password secret
   loadtnt run scenarios/open-loop.yaml --rate 20000 --out results/open.json
+  loadtnt run seed --tarantool /usr/bin/tarantool --tarantool ~/tarantool-3.8/bin/tarantool
 """
 
 
@@ -80,8 +82,13 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     span.add_argument("--duration", type=_duration, help="e.g. 10s")
     span.add_argument("--requests", type=_positive_int, help="total over all workers")
     o.add_argument("--rate", type=_positive_float, help="open loop: total requests/s")
-    o.add_argument("--server", metavar="HOST:PORT", help="a running server instead of the "
-                   "embedded one")
+    where = o.add_mutually_exclusive_group()
+    where.add_argument("--server", metavar="HOST:PORT", help="a running server instead of the "
+                       "embedded one")
+    where.add_argument("--tarantool", metavar="PATH", action="append",
+                       help="the embedded server runs this Tarantool binary, instead of the "
+                            "scenario's server set-ups; repeat it to measure several side by "
+                            "side (each named tarantool-<version>)")
     o.add_argument("--user")
     o.add_argument("--password", help="never written to results or logs; with --user, "
                    "LOADTNT_PASSWORD may give it instead (not visible in ps)")
@@ -96,24 +103,28 @@ def run_command(args: argparse.Namespace) -> int:
         args.password = os.environ["LOADTNT_PASSWORD"]
     try:
         sc = parse.load(_scenario_file(args.scenario))
-        server = sc.server
+        server, servers = sc.server, sc.servers
         if args.server is not None:
             try:
                 server = parse.parse_server(args.server, args.user, args.password)
             except ValueError as e:
                 raise model.ScenarioError(str(e), field="--server") from None
+            servers = ()
         elif args.user is not None or args.password is not None:
             if server is None:
                 raise model.ScenarioError("--user/--password need --server (or a scenario "
-                                             "server)", field="--user")
-            server = model.Server(server.host, server.port,
-                                     args.user if args.user is not None else server.user,
-                                     args.password if args.password is not None
-                                     else server.password)
+                                          "server)", field="--user")
+            server = dataclasses.replace(
+                server, user=args.user if args.user is not None else server.user,
+                password=args.password if args.password is not None else server.password)
+        if args.tarantool:
+            server, servers = None, tarantool_setups(args.tarantool)
         sc = sc.override(drivers=args.drivers, loops=args.loops, workers=args.workers,
                          connections=args.connections, concurrency=args.concurrency,
                          trials=args.trials, warmup=args.warmup, duration=args.duration,
-                         requests=args.requests, rate=args.rate, server=server)
+                         requests=args.requests, rate=args.rate)
+        sc = dataclasses.replace(sc, server=server, servers=servers)
+        model.check_model(sc)
     except model.ScenarioError as e:
         print(f"loadtnt: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,14 +135,39 @@ def run_command(args: argparse.Namespace) -> int:
     session = Session(sc, out=out, progress=progress)
     try:
         code = asyncio.run(session.run())
+    except model.ScenarioError as e:  # a server set-up that cannot run: found before any load
+        progress.done()
+        print(f"loadtnt: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:  # noqa: BLE001 - one line for the user, not a traceback
         progress.done()
         print(f"loadtnt: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     if session.result.runs:
         print(summary.render(session.result.runs, drivers=sc.drivers, loops=sc.loops,
-                             ops=[op.name for op in sc.operations]))
+                             ops=[op.name for op in sc.operations], servers=sc.server_names))
     return code
+
+
+def tarantool_setups(paths: Sequence[str]) -> tuple[model.ServerSetup, ...]:
+    """``--tarantool PATH`` (repeated): one embedded set-up per binary, named by its version."""
+    from loadtnt.instance import TarantoolInstanceError, version
+    from loadtnt.server.setups import short_version
+
+    setups: list[model.ServerSetup] = []
+    for path in paths:
+        binary = parse.resolve_binary(path)
+        try:
+            name = f"tarantool-{short_version(version(binary))}"
+        except TarantoolInstanceError as e:
+            raise model.ScenarioError(str(e), field="--tarantool") from None
+        taken = {x.name for x in setups}
+        base, n = name, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        setups.append(model.ServerSetup(name=name, binary=binary))
+    return tuple(setups)
 
 
 def _scenario_file(arg: str) -> str:

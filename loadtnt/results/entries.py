@@ -24,8 +24,8 @@ def window_s(parts: list[dict[str, Any]]) -> float:
     return max(p["duration_s"] for p in parts)
 
 
-def op_entry(*, driver: str, loop: str, trial: int, op: str, parts: list[dict[str, Any]],
-             target_rps: float | None) -> dict[str, Any]:
+def op_entry(*, server: str, driver: str, loop: str, trial: int, op: str,
+             parts: list[dict[str, Any]], target_rps: float | None) -> dict[str, Any]:
     """One ``runs`` entry from the workers' ``parts`` (their per-op results) for op ``op``."""
     duration = window_s(parts)
     ops = [p["ops"][op] for p in parts if op in p["ops"]]
@@ -37,7 +37,7 @@ def op_entry(*, driver: str, loop: str, trial: int, op: str, parts: list[dict[st
             kinds[k] = kinds.get(k, 0) + n
     h = histogram.merge(o["histogram"] for o in ops)
     entry: dict[str, Any] = {
-        "driver": driver, "loop": loop, "trial": trial, "op": op,
+        "server": server, "driver": driver, "loop": loop, "trial": trial, "op": op,
         "requests": requests, "errors": errors, "errors_by_kind": kinds,
         "duration_s": round(duration, 6), "rps": requests / duration if duration else 0.0,
         "latency_us": histogram.percentiles(h), "histogram": histogram.encode(h),

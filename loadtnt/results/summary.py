@@ -1,4 +1,5 @@
-"""The end-of-run table: a row per request (op name), a column per driver, one table per loop.
+"""The end-of-run table: a row per request (op name), a column per driver, one table per loop
+(per server set-up and loop when a run measured several side by side).
 
 Cells are requests/s (the median over trials, ± half the range when there are several) with the
 median p99 latency beside it; ``!`` marks a run with warnings (see the result file).
@@ -26,16 +27,18 @@ def _cell(runs: list[dict[str, Any]]) -> str:
 
 
 def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Sequence[str],
-           ops: Sequence[str]) -> str:
+           ops: Sequence[str], servers: Sequence[str] = ()) -> str:
     blocks = []
-    for loop in loops:
-        header = [loop, *drivers]
+    several = len(servers) > 1
+    for server, loop in [(s, lp) for s in (servers if several else [None]) for lp in loops]:
+        header = [f"{server} · {loop}" if several else loop, *drivers]
         rows = []
         for op in ops:
             row = [op]
             for d in drivers:
                 row.append(_cell([r for r in runs
-                                  if r["loop"] == loop and r["driver"] == d and r["op"] == op]))
+                                  if r["loop"] == loop and r["driver"] == d and r["op"] == op
+                                  and (server is None or r.get("server") == server)]))
             rows.append(row)
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)

@@ -7,6 +7,7 @@ samples' EVALs (measured on 2.6: two back-to-back samples differ by EVAL 1, REQU
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from loadtnt.drivers.base import ServerAddress
@@ -19,11 +20,14 @@ if ok and net.REQUESTS ~= nil then out.REQUESTS = net.REQUESTS.total end
 return out
 """
 
+# box.cfg essentials every result records, and the options a set-up gave (the eval's args)
+BOX_CFG_KEYS = ("wal_mode", "memtx_memory", "readahead", "net_msg_max", "worker_pool_threads",
+                "memtx_use_mvcc_engine", "iproto_threads", "log_level")
+
 _INFO_LUA = """
 local cfg = {}
-for _, k in ipairs({'wal_mode', 'memtx_memory', 'readahead', 'net_msg_max', 'worker_pool_threads',
-                    'memtx_use_mvcc_engine', 'log_level'}) do
-    cfg[k] = box.cfg[k]
+for _, keys in ipairs({...}) do
+    for _, k in ipairs(keys) do cfg[k] = box.cfg[k] end
 end
 return {version = box.info.version, box_cfg = cfg}
 """
@@ -66,8 +70,9 @@ class Admin:
     async def box_stat(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in (await self.eval(_STAT_LUA)).items()}
 
-    async def info(self) -> dict[str, Any]:
-        return _plain(await self.eval(_INFO_LUA))
+    async def info(self, keys: Sequence[str] = ()) -> dict[str, Any]:
+        """The server's version and effective box.cfg: the essentials and ``keys``."""
+        return _plain(await self.eval(_INFO_LUA, [list(BOX_CFG_KEYS), list(keys)]))
 
 
 def stat_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -1,4 +1,9 @@
-"""One ``loadtnt run``: the server, then every (trial, loop, driver) with its workers, then the file.
+"""One ``loadtnt run``: every (trial, server, loop, driver) with its workers, then the file.
+
+Trial-major: trial 1 runs every server set-up in turn, each server started fresh (an embedded
+one) and every driver on every loop against it, then trial 2 does the same, so that drift over
+time spreads over all of them alike. Set-ups are checked before anything starts
+(:mod:`loadtnt.server.setups`).
 
 For each measured group of operations (the whole mix, or each op alone with ``mix: false``):
 the ``before`` Lua runs, all workers warm up together, box.stat() is sampled, all workers measure
@@ -21,8 +26,9 @@ from loadtnt.results.entries import op_entry, timeline, window_s
 from loadtnt.results.file import ResultFile
 from loadtnt.runner.admin import Admin, stat_delta
 from loadtnt.runner.procs import WorkerProc
-from loadtnt.scenario.model import Operation, Scenario
+from loadtnt.scenario.model import Operation, Scenario, Server
 from loadtnt.server.embedded import EmbeddedServer
+from loadtnt.server.setups import Checked, check, short_version
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 READY_TIMEOUT = 60.0
@@ -40,7 +46,8 @@ class Session:
         self.result = ResultFile(scenario.normalized(), environment.collect())
         self.interrupted = False
         self.failed = False
-        self.server: EmbeddedServer | None = None
+        self.server: EmbeddedServer | None = None  # the embedded server running now
+        self.server_name = ""  # the set-up being measured now
         self.admin: Admin | None = None
         self._procs: list[WorkerProc] = []
         self._started = False
@@ -55,17 +62,30 @@ class Session:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_stop_signal)
         try:
-            address = self._start_server()
-            self.admin = await Admin(address).connect()
-            self.result.data["environment"]["tarantool"] = await self.admin.info()
             s = self.scenario
+            targets: list[Server | Checked]
+            if s.server is not None:
+                targets = [s.server]
+            else:
+                # before any load: every binary runs and takes its options (else exit 2)
+                checked, skipped = check(s.setups, path=s.path)
+                for w in skipped:
+                    self._warn(w)
+                targets = list(checked)
             for trial in range(1, s.trials + 1):
-                for loop_name in s.loops:
-                    for driver in s.drivers:
-                        if self.interrupted:
-                            break
-                        self._started = True
-                        await self.run_driver(driver, loop_name, trial, address)
+                for target in targets:
+                    if self.interrupted:
+                        break
+                    address = await self._start_server(target)
+                    try:
+                        for loop_name in s.loops:
+                            for driver in s.drivers:
+                                if self.interrupted:
+                                    break
+                                self._started = True
+                                await self.run_driver(driver, loop_name, trial, address)
+                    finally:
+                        await self._stop_server()
         except Exception as e:
             self.result.warn(f"the run failed: {type(e).__name__}: {e}")
             raise
@@ -74,12 +94,7 @@ class Session:
                 loop.remove_signal_handler(sig)
             for p in self._procs:
                 p.kill("the run ended")
-            if self.admin is not None:
-                with contextlib.suppress(Exception):
-                    await self.admin.close()
-            if self.server is not None:
-                self.server.stop()
-                self.progress.info("embedded Tarantool stopped")
+            await self._stop_server()
             if self._started and (self.result.runs or self.interrupted):
                 self.result.data["partial"] = self.interrupted
                 path = self.result.write(self.out)
@@ -89,14 +104,46 @@ class Session:
             return EXIT_INTERRUPTED
         return EXIT_FAILED if self.failed else EXIT_OK
 
-    def _start_server(self) -> ServerAddress:
-        srv = self.scenario.server
-        if srv is not None:
-            return ServerAddress(srv.host, srv.port, srv.user, srv.password)
-        self.server = EmbeddedServer().start()
-        self.progress.info(f"embedded Tarantool at {self.server.host}:{self.server.port} "
-                           f"(pid {self.server.pid})")
-        return ServerAddress(self.server.host, self.server.port)
+    async def _start_server(self, target: Server | Checked) -> ServerAddress:
+        """Start (an embedded set-up) or reach (a running server) ``target``, connect the admin
+        client, and record the server in the environment the first time."""
+        keys: list[str] = []
+        if isinstance(target, Server):
+            self.server_name = target.name
+            address = ServerAddress(target.host, target.port, target.user, target.password)
+        else:
+            setup = target.setup
+            self.server_name = setup.name
+            keys = list(setup.cfg)
+            self.server = EmbeddedServer(binary=target.binary, cfg=setup.cfg).start()
+            self.progress.info(f"embedded Tarantool at {self.server.host}:{self.server.port} "
+                               f"(pid {self.server.pid}): {setup.name}, Tarantool "
+                               f"{short_version(target.version)}")
+            address = ServerAddress(self.server.host, self.server.port)
+        self.admin = await Admin(address).connect()
+        env = self.result.data["environment"]
+        servers = env.setdefault("servers", {})
+        if self.server_name not in servers:
+            info = await self.admin.info(keys)
+            if isinstance(target, Server):
+                info.update(uri=target.uri)
+            else:
+                info.update(binary=target.binary, cfg=dict(target.setup.cfg))
+            servers[self.server_name] = info
+            if not env.get("tarantool"):  # the first server, as results before servers: had it
+                env["tarantool"] = {"version": info.get("version"),
+                                    "box_cfg": info.get("box_cfg")}
+        return address
+
+    async def _stop_server(self) -> None:
+        if self.admin is not None:
+            with contextlib.suppress(Exception):
+                await self.admin.close()
+            self.admin = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+            self.progress.info(f"embedded Tarantool ({self.server_name}) stopped")
 
     def _on_stop_signal(self) -> None:
         if self.interrupted:  # the second Ctrl-C: stop waiting for anyone
@@ -109,6 +156,10 @@ class Session:
         for p in self._procs:
             p.send({"cmd": "stop"})
 
+    def _label(self, driver: str, loop_name: str, trial: int) -> str:
+        where = f"{self.server_name}: " if len(self.scenario.server_names) > 1 else ""
+        return f"{where}{driver}/{loop_name} trial {trial}"
+
     def _warn(self, text: str) -> None:
         self.result.warn(text)
         self.progress.warn(text)
@@ -118,7 +169,7 @@ class Session:
     async def run_driver(self, driver: str, loop_name: str, trial: int,
                          address: ServerAddress) -> None:
         s = self.scenario
-        label = f"{driver}/{loop_name} trial {trial}"
+        label = self._label(driver, loop_name, trial)
         events: asyncio.Queue[Any] = asyncio.Queue()
         try:
             python = drivers.load(driver).python()
@@ -169,7 +220,7 @@ class Session:
         assert self.admin is not None
         names = [op.name for op in group]
         what = s.name if s.mix else names[0]
-        label = f"{driver}/{loop_name} trial {trial} {what}"
+        label = f"{self._label(driver, loop_name, trial)} {what}"
         if s.before:
             try:
                 await self.admin.eval(s.before)
@@ -209,14 +260,14 @@ class Session:
         series = timeline(self._buckets["warmup"], self._buckets["measure"])
         for op in group:
             target = s.rate * op.weight / total_weight if s.rate else None
-            entry = op_entry(driver=driver, loop=loop_name, trial=trial, op=op.name,
-                             parts=parts, target_rps=target)
+            entry = op_entry(server=self.server_name, driver=driver, loop=loop_name, trial=trial,
+                             op=op.name, parts=parts, target_rps=target)
             entry["timeline"] = series.get(op.name, [])
             for w in entry.get("warnings", []):
                 self.progress.warn(f"{label} {op.name}: {w}")
             self.result.runs.append(entry)
         self.result.data["server"].append({
-            "driver": driver, "loop": loop_name, "trial": trial, "ops": names,
+            "server": self.server_name, "driver": driver, "loop": loop_name, "trial": trial, "ops": names,
             "duration_s": round(window_s(parts), 6),
             "delta": stat_delta(before, after),
         })

@@ -14,6 +14,9 @@ from loadtnt import drivers
 
 LOOPS = ("asyncio", "uvloop")
 DEFAULT_DURATION = 10.0
+EMBEDDED = "embedded"  # the name of the embedded server when the scenario names no set-up
+EXTERNAL = "external"  # ... and of a running server (``server: {uri: ...}``) without a name
+HARNESS_CFG = ("listen", "work_dir")  # box.cfg options the embedded server sets itself
 
 
 class ScenarioError(ValueError):
@@ -30,19 +33,38 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Server:
-    """A running server to load (``server: {uri: host:port, user:, password:}``)."""
+    """A running server to load (``server: {uri: host:port, user:, password:, name:}``)."""
 
     host: str
     port: int
     user: str | None = None
     password: str | None = field(default=None, repr=False)
+    name: str = EXTERNAL
 
     @property
     def uri(self) -> str:
         return f"{self.host}:{self.port}"
 
     def normalized(self) -> dict[str, Any]:
-        return {"uri": self.uri, "user": self.user}
+        return {"uri": self.uri, "user": self.user, "name": self.name}
+
+
+@dataclass(frozen=True)
+class ServerSetup:
+    """An embedded server set-up (``servers:``, or ``server: {binary:, cfg:}`` for one): the
+    Tarantool binary and box.cfg options over the benchmark server's own; each is started fresh
+    for every trial. ``optional``: a set-up whose binary is not there is skipped, not an error."""
+
+    name: str = EMBEDDED
+    binary: str = "tarantool"
+    cfg: dict[str, Any] = field(default_factory=dict)
+    optional: bool = False
+
+    def normalized(self) -> dict[str, Any]:
+        out = {"name": self.name, "binary": self.binary, "cfg": dict(self.cfg)}
+        if self.optional:
+            out["optional"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -71,11 +93,24 @@ class Scenario:
     requests: int | None = None
     trials: int = 1
     rate: float | None = None
-    server: Server | None = None
+    server: Server | None = None  # a running server; None: the embedded one(s), ``servers``
+    servers: tuple[ServerSetup, ...] = ()  # empty: one embedded server with the defaults
     mix: bool = True
     before: str | None = None
     timeout: float | None = None  # per request; None: each driver's default (none)
     path: str | None = None
+
+    @property
+    def setups(self) -> tuple[ServerSetup, ...]:
+        """The embedded server set-ups measured side by side (none with a running server)."""
+        if self.server is not None:
+            return ()
+        return self.servers or (ServerSetup(),)
+
+    @property
+    def server_names(self) -> list[str]:
+        """Every run entry's ``server``, in the order they are measured within a trial."""
+        return [self.server.name] if self.server is not None else [s.name for s in self.setups]
 
     @property
     def groups(self) -> list[tuple[Operation, ...]]:
@@ -101,6 +136,7 @@ class Scenario:
             "concurrency": self.concurrency, "warmup": self.warmup,
             "duration": self.duration, "requests": self.requests, "trials": self.trials,
             "rate": self.rate, "server": self.server.normalized() if self.server else None,
+            "servers": [x.normalized() for x in self.setups],
             "mix": self.mix, "before": self.before, "timeout": self.timeout,
             "operations": [op.normalized() for op in self.operations],
         }
@@ -135,3 +171,16 @@ def check_model(s: Scenario) -> None:
     if not s.drivers or not s.loops:
         raise ScenarioError("needs at least one driver and one loop", path=s.path,
                             field="drivers" if not s.drivers else "loops")
+    if s.server is not None and s.servers:
+        raise ScenarioError("give server (a running one) or servers (embedded set-ups), not both",
+                            path=s.path, field="servers")
+    names = [x.name for x in s.servers]
+    for i, x in enumerate(s.servers):
+        if names.count(x.name) > 1:
+            raise ScenarioError(f"duplicate server name {x.name!r}: give each set-up a distinct "
+                                "name", path=s.path, field=f"servers[{i}].name")
+        for key in x.cfg:
+            if key in HARNESS_CFG:
+                raise ScenarioError(f"{key} is set by the harness (the embedded server listens "
+                                    "on a free port in a temporary directory)", path=s.path,
+                                    field=f"servers[{i}].cfg.{key}")

@@ -16,7 +16,17 @@ import yaml
 from loadtnt import drivers
 from loadtnt.scenario.durations import parse_duration
 from loadtnt.scenario.generators import GeneratorError, compile_value, is_generator_spec
-from loadtnt.scenario.model import LOOPS, Operation, Scenario, ScenarioError, Server, check_model
+from loadtnt.scenario.model import (
+    EMBEDDED,
+    HARNESS_CFG,
+    LOOPS,
+    Operation,
+    Scenario,
+    ScenarioError,
+    Server,
+    ServerSetup,
+    check_model,
+)
 from loadtnt.scenario.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS
 
 # --- YAML with line numbers -------------------------------------------------------------
@@ -169,14 +179,25 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         elif key == "rate":
             values[key] = None if is_null else doc.typed(vnode, key, _positive_number)
         elif key == "server":
-            values[key] = None if is_null else _server(doc, vnode)
+            if not is_null:
+                server = _server(doc, vnode, os.path.dirname(path))
+                if isinstance(server, Server):
+                    values["server"] = server
+                else:
+                    values["servers"] = (server,)
+        elif key == "servers":
+            if not is_null:
+                values["servers"] = _servers(doc, vnode, os.path.dirname(path))
         elif key == "operations":
             values[key] = _operations(doc, vnode)
         else:
-            known = ", ".join(sorted([*simple, "rate", "server", "operations"]))
+            known = ", ".join(sorted([*simple, "rate", "server", "servers", "operations"]))
             raise doc.fail(knode, key, f"unknown key (known: {known})")
     if "operations" not in values:
         raise doc.fail(root, "operations", "missing: a scenario needs at least one operation")
+    if "server" in nodes and "servers" in nodes and values.get("servers"):
+        raise doc.fail(nodes["servers"], "servers", "give server or servers, not both (server: "
+                       "one running server or one embedded set-up; servers: several set-ups)")
     if "duration" in values and "requests" in values:
         raise doc.fail(nodes["requests"], "requests", "give duration or requests, not both")
     if "duration" in values and values["duration"] <= 0:
@@ -195,20 +216,102 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
     return scenario
 
 
-def _server(doc: _Doc, node: yaml.Node) -> Server:
+_RUNNING_KEYS = ("uri", "user", "password")
+_SETUP_KEYS = ("name", "binary", "cfg", "optional")
+
+
+def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
+    """``server:``: a running server (``uri``, ``user``, ``password``, ``name``) or one embedded
+    set-up (``binary``, ``cfg``, ``name``)."""
+    items = doc.mapping(node, "server")
+    keys = {k for k, _, _ in items}
+    if keys & set(_SETUP_KEYS[1:]):
+        for key, knode, _ in items:
+            if key in _RUNNING_KEYS:
+                raise doc.fail(knode, _join("server", key), "a running server (uri) has no "
+                               "binary or cfg; an embedded one (binary, cfg) has no " + key)
+        return _setup(doc, node, "server", base_dir, default_name=EMBEDDED)
     uri = None
-    extra: dict[str, str | None] = {"user": None, "password": None}
-    for key, knode, vnode in doc.mapping(node, "server"):
+    extra: dict[str, str | None] = {"user": None, "password": None, "name": None}
+    for key, knode, vnode in items:
         f = _join("server", key)
         if key == "uri":
             uri = doc.typed(vnode, f, lambda v: parse_server(_string(v)))
         elif key in extra:
             extra[key] = doc.typed(vnode, f, lambda v: None if v is None else _string(v))
         else:
-            raise doc.fail(knode, f, "unknown key (known: uri, user, password)")
+            raise doc.fail(knode, f, "unknown key (known: uri, user, password, name; or, for "
+                           "the embedded server: binary, cfg, name)")
     if uri is None:
-        raise doc.fail(node, "server.uri", "missing (host:port)")
-    return dataclasses.replace(uri, user=extra["user"], password=extra["password"])
+        raise doc.fail(node, "server.uri", "missing (host:port; or give binary/cfg for the "
+                       "embedded server)")
+    named = {"name": extra["name"]} if extra["name"] else {}
+    return dataclasses.replace(uri, user=extra["user"], password=extra["password"], **named)
+
+
+def _servers(doc: _Doc, node: yaml.Node, base_dir: str) -> tuple[ServerSetup, ...]:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise doc.fail(node, "servers", "expected a non-empty list of server set-ups "
+                       "({name:, binary:, cfg:})")
+    single = len(node.value) == 1
+    out: list[ServerSetup] = []
+    for i, snode in enumerate(node.value):
+        where = f"servers[{i}]"
+        setup = _setup(doc, snode, where, base_dir, default_name=EMBEDDED if single else None)
+        if any(x.name == setup.name for x in out):
+            name_node = next((v for k, _, v in doc.mapping(snode, where) if k == "name"), snode)
+            raise doc.fail(name_node, _join(where, "name"), f"duplicate server name "
+                           f"{setup.name!r}: give each set-up a distinct name")
+        out.append(setup)
+    return tuple(out)
+
+
+def _setup(doc: _Doc, node: yaml.Node, where: str, base_dir: str, *,
+           default_name: str | None) -> ServerSetup:
+    values: dict[str, Any] = {}
+    for key, knode, vnode in doc.mapping(node, where):
+        f = _join(where, key)
+        if key == "name":
+            values["name"] = doc.typed(vnode, f, _name)
+        elif key == "binary":
+            values["binary"] = doc.typed(vnode, f, lambda v: resolve_binary(_string(v), base_dir))
+        elif key == "optional":
+            values["optional"] = doc.typed(vnode, f, _bool)
+        elif key == "cfg":
+            cfg: dict[str, Any] = {}
+            for ckey, cknode, cvnode in doc.mapping(vnode, f):
+                if ckey in HARNESS_CFG:
+                    raise doc.fail(cknode, _join(f, ckey), "set by the harness (the embedded "
+                                   "server listens on a free port in a temporary directory)")
+                cfg[ckey] = doc.value(cvnode)
+            values["cfg"] = cfg
+        else:
+            raise doc.fail(knode, f, f"unknown key (known: {', '.join(_SETUP_KEYS)})")
+    if "name" not in values:
+        if default_name is None:
+            raise doc.fail(node, _join(where, "name"), "missing: with several set-ups each needs "
+                           "a name (it labels their results)")
+        values["name"] = default_name
+    return ServerSetup(**values)
+
+
+def _name(v: Any) -> str:
+    name = _string(v)
+    if not name.strip() or name != name.strip():
+        raise ValueError(f"expected a non-empty name without surrounding spaces, got {v!r}")
+    return name
+
+
+def resolve_binary(binary: str, base_dir: str = "") -> str:
+    """A Tarantool binary as a set-up names it: a bare name is looked up on PATH when the server
+    starts; a path (``bin/tarantool``, ``~/t/tarantool``) is made absolute, relative paths
+    against ``base_dir`` (the scenario file's directory)."""
+    if not binary:
+        raise ValueError("expected the tarantool binary's name or path, got ''")
+    if os.sep not in binary and not binary.startswith("~"):
+        return binary
+    path = os.path.expanduser(binary)
+    return os.path.normpath(os.path.join(os.path.abspath(base_dir or "."), path))
 
 
 def _operations(doc: _Doc, node: yaml.Node) -> tuple[Operation, ...]:

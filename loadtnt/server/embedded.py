@@ -6,8 +6,9 @@ always stops the server (on errors and Ctrl-C too).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadtnt.instance import TarantoolInstance
 
@@ -21,11 +22,14 @@ _CANDIDATES = (
     Path(__file__).resolve().parents[2] / "tarantool" / "bench.lua",
 )
 
-# box.cfg options of the benchmark server (recorded in each result's environment)
+# box.cfg options of the benchmark server, under a set-up's own (each result's environment
+# records the effective ones); feedback off: it would report to the internet
 BOX_CFG = {
     "readahead": 1 << 20,
     "net_msg_max": 4096,
+    "feedback_enabled": False,
 }
+MEMTX_MEMORY = 512 << 20
 
 
 def bench_lua() -> Path:
@@ -39,11 +43,16 @@ def bench_lua() -> Path:
 
 
 class EmbeddedServer:
-    """``with EmbeddedServer() as srv: srv.host, srv.port``."""
+    """``with EmbeddedServer() as srv: srv.host, srv.port``.
 
-    def __init__(self, *, binary: str = "tarantool", memtx_memory: int = 512 << 20) -> None:
+    ``cfg``: box.cfg options over :data:`BOX_CFG` and the launcher's defaults (``wal_mode='none'``,
+    ...), e.g. a set-up's ``{'wal_mode': 'write'}``.
+    """
+
+    def __init__(self, *, binary: str = "tarantool", memtx_memory: int = MEMTX_MEMORY,
+                 cfg: Mapping[str, Any] | None = None) -> None:
         # the server exits by itself if this process dies without stopping it (SIGKILL)
-        self.instance = TarantoolInstance(init_script=bench_lua(), cfg=BOX_CFG,
+        self.instance = TarantoolInstance(init_script=bench_lua(), cfg={**BOX_CFG, **(cfg or {})},
                                           lua=f"watch_parent({os.getpid()})",
                                           memtx_memory=memtx_memory, binary=binary)
 

@@ -67,7 +67,8 @@ def test_overrides_and_password_never_normalized() -> None:
     s = s.override(requests=1000, workers=4, loops=("asyncio",))
     n = s.normalized()
     assert n["requests"] == 1000 and n["duration"] is None and n["workers"] == 4
-    assert n["server"] == {"uri": "db:3301", "user": "u"}
+    assert n["server"] == {"uri": "db:3301", "user": "u", "name": "external"}
+    assert n["servers"] == []  # no embedded set-up with a running server
     assert "hunter2" not in repr(n) and "hunter2" not in repr(s)
     with pytest.raises(scenario.ScenarioError, match="connections"):
         s.override(connections=5, concurrency=2)
