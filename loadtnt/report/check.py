@@ -1,6 +1,6 @@
 """`loadtnt check NEW.json --baseline BASE.json [--max-regression 10%]`: the CI gate.
 
-Exit 1 only when some (driver, loop, op) is significantly slower than the baseline beyond the
+Exit 1 only when some (server, driver, loop, op) is significantly slower than the baseline beyond the
 allowed regression: the one-sided Mann-Whitney U test of NEW / (1 − max_regression) against BASE
 over trials (see loadtnt.report.compare.judge). Noise between trials, a change within the threshold, or
 too few trials to tell never fail the build; the table says which is which.
@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadtnt.report.compare import TOO_FEW, add_common_options, compare, parse_fraction, render
+from loadtnt.report.compare import (
+    TOO_FEW,
+    add_common_options,
+    compare,
+    parse_fraction,
+    render,
+    row_name,
+)
 from loadtnt.report.load import Result, ResultFileError, load_result
 
 
@@ -37,7 +44,7 @@ def check(new: Result | str | Path, baseline: Result | str | Path, max_regressio
     print(render(c, base_label, new_label), file=out)
     bad = c.regressions()
     if bad:
-        names = ", ".join(f"{r.driver}/{r.loop}/{r.op} ({r.ratio:.2f}×)" for r in bad)
+        names = ", ".join(f"{row_name(c, r)} ({r.ratio:.2f}×)" for r in bad)
         print(f"FAIL: significant regression beyond {max_regression:.0%}: {names}", file=out)
         return 1
     few = sum(r.verdict == TOO_FEW for r in c.rows)
@@ -54,7 +61,7 @@ def handle(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "check", help="CI gate: exit 1 on a significant regression against a baseline",
-        description="Compare NEW with BASELINE per driver, loop and op; exit 1 only when one is "
+        description="Compare NEW with BASELINE per server, driver, loop and op; exit 1 only when one is "
                     "significantly slower than the baseline by more than --max-regression.",
         epilog="example (CI job):\n"
                "  loadtnt run scenarios/seed.yaml --trials 5 --out results/new.json\n"

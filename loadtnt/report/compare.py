@@ -1,5 +1,5 @@
-"""`loadtnt compare BASE.json NEW.json`: per driver, loop and op, the ratio of median requests/s
-over trials, with a one-sided Mann-Whitney U test (loadtnt.report.significance) deciding whether the
+"""`loadtnt compare BASE.json NEW.json`: per server set-up, driver, loop and op, the ratio of median
+requests/s over trials, with a one-sided Mann-Whitney U test (loadtnt.report.significance) deciding whether the
 change is real.
 
 Verdicts: `improved` / `regressed` when the test says so at `alpha` (and, with a threshold, the
@@ -7,7 +7,11 @@ change is beyond it), `unchanged` otherwise, `too few trials` when no outcome of
 could reach `alpha` (e.g. 2 vs 2: the smallest p is 1/6).
 
 Relative mode divides each trial's requests/s by the reference driver's (asynctnt by default) in
-the same file, loop, op and trial, and compares those ratios: a uniformly slower machine cancels.
+the same file, server, loop, op and trial, and compares those ratios: a uniformly slower machine
+cancels.
+
+Server set-ups match by name; when each file has just one, they match whatever their names, so
+that a run on Tarantool 2.6 compares with a run on 3.8 (the row's server reads `2.6 → 3.8`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Row:
     p_improved: float
     verdict: str
     note: str = ""
+    server: str = ""  # the set-up's name, or 'base → new' when two differently named ones match
 
     @property
     def base_median(self) -> float:
@@ -67,13 +72,22 @@ class Comparison:
         return [r for r in self.rows if r.verdict == REGRESSED]
 
 
-def _samples(result: Result, driver: str, loop: str, op: str, relative: bool,
-             reference: str) -> list[float]:
-    mine = result.rps_by_trial(driver, loop, op)
+def _samples(result: Result, server: str | None, driver: str, loop: str, op: str,
+             relative: bool, reference: str) -> list[float]:
+    mine = result.rps_by_trial(driver, loop, op, server)
     if not relative:
         return [mine[t] for t in sorted(mine)]
-    ref = result.rps_by_trial(reference, loop, op)
+    ref = result.rps_by_trial(reference, loop, op, server)
     return [mine[t] / ref[t] for t in sorted(mine) if ref.get(t)]
+
+
+def server_pairs(base: Result, new: Result) -> list[tuple[str, str | None, str | None]]:
+    """``(label, base's set-up, new's set-up)`` to compare: by name, or the only one of each."""
+    bs, ns = base.servers(), new.servers()
+    if len(bs) == 1 and len(ns) == 1:
+        label = ns[0] if bs[0] == ns[0] else f"{bs[0]} → {ns[0]}"
+        return [(label, bs[0], ns[0])]
+    return [(s, s if s in bs else None, s if s in ns else None) for s in _union(ns, bs)]
 
 
 def judge(base: Sequence[float], new: Sequence[float], alpha: float,
@@ -98,7 +112,7 @@ def judge(base: Sequence[float], new: Sequence[float], alpha: float,
 
 def compare(base: Result, new: Result, *, relative: bool = False, reference: str = "asynctnt",
             alpha: float = 0.05, threshold: float = 0.0) -> Comparison:
-    """Match runs by (driver, loop, op) and judge each; rows in the new file's order."""
+    """Match runs by (server, driver, loop, op) and judge each; rows in the new file's order."""
     if relative:
         for res in (base, new):
             if reference not in res.drivers():
@@ -106,13 +120,16 @@ def compare(base: Result, new: Result, *, relative: bool = False, reference: str
                     f"{res.path}: relative mode needs the reference driver {reference!r}, "
                     f"the file has {', '.join(res.drivers()) or 'no runs'}")
     rows: list[Row] = []
-    keys = [(d, lp, o) for lp in _union(new.loops(), base.loops())
+    keys = [(srv, d, lp, o) for srv in server_pairs(base, new)
+            for lp in _union(new.loops(), base.loops())
             for o in _union(new.ops(), base.ops())
             for d in _union(new.drivers(), base.drivers())
             if not (relative and d == reference)]
-    for driver, loop, op in keys:
-        b = _samples(base, driver, loop, op, relative, reference)
-        n = _samples(new, driver, loop, op, relative, reference)
+    for (server, base_server, new_server), driver, loop, op in keys:
+        b = (_samples(base, base_server, driver, loop, op, relative, reference)
+             if base_server is not None else [])
+        n = (_samples(new, new_server, driver, loop, op, relative, reference)
+             if new_server is not None else [])
         if not b and not n:
             continue
         verdict, p_reg, p_imp = judge(b, n, alpha, threshold)
@@ -122,9 +139,10 @@ def compare(base: Result, new: Result, *, relative: bool = False, reference: str
         elif verdict == TOO_FEW:
             note = (f"{len(b)} vs {len(n)} trials: smallest possible p is "
                     f"{significance.min_p_value(len(b), len(n)):.3g} > {alpha:g}")
-        rows.append(Row(driver, loop, op, b, n, p_reg, p_imp, verdict, note))
+        rows.append(Row(driver, loop, op, b, n, p_reg, p_imp, verdict, note, server))
     if not any(r.verdict != MISSING for r in rows):
-        raise ResultFileError(f"{base.path} and {new.path} have no (driver, loop, op) in common")
+        raise ResultFileError(f"{base.path} and {new.path} have no (server, driver, loop, op) "
+                              "in common")
     return Comparison(rows, relative, reference, alpha, threshold)
 
 
@@ -142,21 +160,34 @@ def _fmt_p(p: float) -> str:
     return "-" if isnan(p) else f"{p:.3f}"
 
 
+def shows_server(c: Comparison) -> bool:
+    """The server column is shown when set-ups differ between rows or between the files."""
+    servers = {r.server for r in c.rows}
+    return len(servers) > 1 or any("→" in s for s in servers)
+
+
+def row_name(c: Comparison, r: Row) -> str:
+    """``driver/loop/op``, led by the server set-up when the comparison has several."""
+    return (f"{r.server}/" if shows_server(c) else "") + f"{r.driver}/{r.loop}/{r.op}"
+
+
 def render(c: Comparison, base_label: str = "base", new_label: str = "new") -> str:
     unit = f"rps / {c.reference} rps" if c.relative else "median rps"
-    headers = ["driver", "loop", "op", f"{base_label} ({unit})", f"{new_label}", "new/base",
-               "trials", "p", "verdict"]
+    lead = ["server"] if shows_server(c) else []
+    headers = [*lead, "driver", "loop", "op", f"{base_label} ({unit})", f"{new_label}",
+               "new/base", "trials", "p", "verdict"]
     rows = []
     for r in c.rows:
         p = r.p_regressed if r.new_median < r.base_median else r.p_improved
         verdict = r.verdict + (f" ({r.note})" if r.note else "")
         mark = {REGRESSED: "▼ ", IMPROVED: "▲ "}.get(r.verdict, "  ")
-        rows.append([r.driver, r.loop, r.op, _fmt_value(r.base_median, c.relative),
+        rows.append([*([r.server] if lead else []), r.driver, r.loop, r.op,
+                     _fmt_value(r.base_median, c.relative),
                      _fmt_value(r.new_median, c.relative),
                      "-" if isnan(r.ratio) else f"{r.ratio:.3f}",
                      f"{len(r.base)}/{len(r.new)}", _fmt_p(p), mark + verdict])
-    table = format_table(headers, rows, right=[False, False, False, True, True, True, True, True,
-                                               False])
+    table = format_table(headers, rows, right=[False] * len(lead) + [False, False, False, True,
+                                                                    True, True, True, True, False])
     how = (f"one-sided Mann-Whitney U over trials, alpha={c.alpha:g}"
            + (f", threshold {c.threshold:.0%}" if c.threshold else ""))
     if c.relative:
@@ -211,7 +242,7 @@ def handle(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "compare", help="compare two result files: ratios and significance",
-        description="Per driver, loop and op: the ratio of median requests/s over trials "
+        description="Per server set-up, driver, loop and op: the ratio of median requests/s over trials "
                     "(NEW / BASE) and a one-sided Mann-Whitney U test over trials.",
         epilog="example:\n  loadtnt compare results/before.json results/after.json\n"
                "  loadtnt compare before.json after.json --relative --reference asynctnt",

@@ -44,7 +44,12 @@ def context_lines(r: Result) -> str:
     if isinstance(loops, dict) and loops.get("uvloop"):
         bits.append(f"uvloop {loops['uvloop']}")
     tnt = env.get("tarantool")
-    if isinstance(tnt, dict) and tnt.get("version"):
+    servers = env.get("servers")
+    if isinstance(servers, dict) and len(servers) > 1:
+        bits.append("Tarantool " + ", ".join(
+            f"{str(info.get('version', '?')).split('-')[0]} ({name})"
+            for name, info in servers.items() if isinstance(info, dict)))
+    elif isinstance(tnt, dict) and tnt.get("version"):
         bits.append(f"Tarantool {tnt['version']}")
     cpu = env.get("cpu")
     if isinstance(cpu, dict) and (cpu.get("model") or cpu.get("count")):

@@ -20,7 +20,7 @@ def tally(results: list[Result]) -> list[tuple[str, Counter[str], int]]:
     rows = []
     for s in style.all_series(results):
         for loop in s.result.loops():
-            runs = s.result.select(driver=s.driver, loop=loop)
+            runs = s.runs(loop=loop)
             kinds: Counter[str] = Counter()
             for r in runs:
                 kinds.update(r.errors_by_kind)

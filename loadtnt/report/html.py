@@ -17,7 +17,7 @@ from typing import Any
 
 from loadtnt.report import tables
 from loadtnt.report.context import context_lines
-from loadtnt.report.load import Result
+from loadtnt.report.load import Result, several_servers
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto;
@@ -117,16 +117,19 @@ def _env_html(r: Result) -> str:
 
 def _server_html(results: list[Result]) -> str:
     rows = []
+    several = several_servers(results)
     for r in results:
         for s in r.server:
             delta = s.get("delta") or {}
             ops = s.get("ops")  # ops measured in this window (one at a time: just one)
             counted = sum(x.requests for x in r.runs if x.driver == s.get("driver")
                           and x.loop == s.get("loop") and x.trial == s.get("trial")
+                          and x.server == s.get("server", x.server)
                           and (not ops or x.op in ops))
             server_total = delta.get("REQUESTS")
+            where = f"<td>{escape(str(s.get('server', '')))}</td>" if several else ""
             rows.append(
-                f"<tr><td>{escape(r.label)}</td><td>{escape(str(s.get('driver')))}</td>"
+                f"<tr><td>{escape(r.label)}</td>{where}<td>{escape(str(s.get('driver')))}</td>"
                 f"<td>{escape(str(s.get('loop')))}</td><td class='num'>{s.get('trial')}</td>"
                 f"<td>{escape(', '.join(ops) if ops else 'all')}</td>"
                 f"<td class='num'>{counted:,}</td>"
@@ -136,7 +139,7 @@ def _server_html(results: list[Result]) -> str:
     if not rows:
         return ""
     return ("<h2>Server side (box.stat deltas)</h2><table><thead><tr><th>file</th>"
-            "<th>driver</th><th>loop</th><th>trial</th><th>ops</th><th>harness requests</th>"
+            + ("<th>server</th>" if several else "") + "<th>driver</th><th>loop</th><th>trial</th><th>ops</th><th>harness requests</th>"
             "<th>server REQUESTS</th><th>by request type</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
@@ -164,7 +167,7 @@ def _warnings_html(results: list[Result]) -> str:
             items.append(f"{r.label}: partial result (the run was interrupted)")
         items += [f"{r.label}: {w}" for w in r.warnings]
         for run in r.runs:
-            items += [f"{r.label}: {run.driver}/{run.loop}/trial {run.trial}/{run.op}: {w}"
+            items += [f"{r.label}: {r.run_label(run)}: {w}"
                       for w in run.warnings]
     if not items:
         return ""

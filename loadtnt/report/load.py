@@ -22,7 +22,7 @@ class ResultFileError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """One (driver, loop, trial, op) entry of `runs`."""
+    """One (server, driver, loop, trial, op) entry of `runs`."""
 
     driver: str
     loop: str
@@ -39,6 +39,7 @@ class Run:
     timeline: list[dict[str, Any]]
     warnings: list[str]
     target_rps: float | None = None
+    server: str = ""  # the server set-up's name ("" in files from before servers:)
 
     @classmethod
     def from_json(cls, d: dict[str, Any], where: str) -> Run:
@@ -73,6 +74,7 @@ class Run:
             timeline=list(d.get("timeline") or []),
             warnings=[str(w) for w in d.get("warnings") or []],
             target_rps=float(d["target_rps"]) if d.get("target_rps") else None,
+            server=str(d.get("server") or ""),
         )
 
 
@@ -99,20 +101,50 @@ class Result:
     def loops(self) -> list[str]:
         return _ordered((r.loop for r in self.runs), self.scenario.get("loops"))
 
+    def servers(self) -> list[str]:
+        """Server set-ups in the order they ran (the scenario's), e.g. ['2.6', '3.8']."""
+        s = self.scenario
+        named = [x.get("name") for x in s.get("servers") or [] if isinstance(x, dict)]
+        if isinstance(s.get("server"), dict) and s["server"].get("name"):
+            named.append(s["server"]["name"])
+        return _ordered((r.server for r in self.runs), named)
+
     def ops(self) -> list[str]:
         named = [o.get("name") or o.get("op") for o in self.scenario.get("operations") or []
                  if isinstance(o, dict)]
         return _ordered((r.op for r in self.runs), named)
 
     def select(self, *, driver: str | None = None, loop: str | None = None,
-               op: str | None = None) -> list[Run]:
+               op: str | None = None, server: str | None = None) -> list[Run]:
         return [r for r in self.runs
                 if (driver is None or r.driver == driver)
                 and (loop is None or r.loop == loop)
-                and (op is None or r.op == op)]
+                and (op is None or r.op == op)
+                and (server is None or r.server == server)]
 
-    def rps_by_trial(self, driver: str, loop: str, op: str) -> dict[int, float]:
-        return {r.trial: r.rps for r in self.select(driver=driver, loop=loop, op=op)}
+    def run_label(self, run: Run) -> str:
+        """``driver/loop/trial N/op``, led by the server set-up when the file has several."""
+        head = f"{run.server}/" if len(self.servers()) > 1 else ""
+        return f"{head}{run.driver}/{run.loop}/trial {run.trial}/{run.op}"
+
+    def rps_by_trial(self, driver: str, loop: str, op: str,
+                     server: str | None = None) -> dict[int, float]:
+        return {r.trial: r.rps for r in self.select(driver=driver, loop=loop, op=op,
+                                                    server=server)}
+
+
+def several_servers(results: Sequence[Result]) -> bool:
+    """More than one server set-up among the files: series and columns then name theirs."""
+    return len({s for r in results for s in r.servers()}) > 1
+
+
+def series_keys(results: Sequence[Result]) -> list[tuple[Result, str, str]]:
+    """Every (file, server, driver) with runs: a driver's series side by side, by server, then
+    by file."""
+    drivers = list(dict.fromkeys(d for r in results for d in r.drivers()))
+    servers = list(dict.fromkeys(s for r in results for s in r.servers()))
+    return [(r, srv, d) for d in drivers for srv in servers for r in results
+            if r.select(driver=d, server=srv)]
 
 
 def _ordered(seen: Iterable[str], preferred: Sequence[Any] | None) -> list[str]:

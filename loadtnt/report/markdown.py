@@ -17,7 +17,7 @@ def render(results: list[Result], charts: list[tuple[str, str, Path]]) -> str:
         out.append("- " + context_lines(r).replace("\n", " "))
     out.append("")
     warnings = [f"{r.label}: {w}" for r in results for w in r.warnings]
-    warnings += [f"{r.label}: {run.driver}/{run.loop}/trial {run.trial}/{run.op}: {w}"
+    warnings += [f"{r.label}: {r.run_label(run)}: {w}"
                  for r in results for run in r.runs for w in run.warnings]
     warnings += [f"{r.label}: partial result (interrupted)" for r in results if r.partial]
     if warnings:

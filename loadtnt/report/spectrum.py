@@ -40,7 +40,7 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
         ax = axes[k // ncols][k % ncols]
         floor = float("inf")
         for s in series:
-            runs = s.result.select(driver=s.driver, loop=loop, op=op)
+            runs = s.runs(loop=loop, op=op)
             main = hist.merge(r.histogram for r in runs)
             if main is None:
                 continue

@@ -1,5 +1,6 @@
-"""Shared look of the charts: one colour per driver, series labels, units and the context footer
-(machine, versions, scenario) that every chart carries."""
+"""Shared look of the charts: one colour per driver (per server set-up when a single driver ran on
+several), series labels, units and the context footer (machine, versions, scenario) that every
+chart carries."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from loadtnt.report.context import context_lines
-from loadtnt.report.load import Result
+from loadtnt.report.load import Result, Run, series_keys, several_servers
 
 DRIVER_COLORS = {"loadtnt": "#1f6fb4", "asynctnt": "#e8801a", "aiotarantool": "#3a9e3a"}
 OTHER_COLORS = ["#8c5bb5", "#c0392b", "#7f7f7f", "#17a2b8", "#b58900"]
@@ -24,24 +25,41 @@ FILE_LINESTYLES = ["-", "--", ":", "-."]
 DPI = 110
 
 
+SERVER_COLORS = ["#1f6fb4", "#c0392b", "#3a9e3a", "#8c5bb5", "#e8801a", "#17a2b8", "#7f7f7f"]
+
+
 @dataclass(frozen=True)
 class Series:
-    """What one bar colour / line stands for: a driver in a result file."""
+    """What one bar colour / line stands for: a driver on a server set-up in a result file."""
 
     result: Result
     driver: str
-    index: int  # the file's position among the reports' files
+    index: int  # the style's position: files (and servers, unless colours tell them apart)
     multi: bool  # more than one file: the label names the file too
+    server: str = ""
+    multi_server: bool = False  # more than one server set-up: the label names it
+    server_color: int | None = None  # one driver on several servers: a colour per server
 
     @property
     def label(self) -> str:
         version = self.result.environment.get("drivers", {}).get(self.driver)
         name = f"{self.driver} {version}" if version else self.driver
+        if self.multi_server:
+            name += f" @ {self.server}"
         return f"{name} [{self.result.label}]" if self.multi else name
 
     @property
     def color(self) -> str:
+        if self.server_color is not None:
+            return SERVER_COLORS[self.server_color % len(SERVER_COLORS)]
         return driver_color(self.driver)
+
+    def runs(self, *, loop: str | None = None, op: str | None = None) -> list[Run]:
+        return self.result.select(driver=self.driver, server=self.server if self.multi_server
+                                  else None, loop=loop, op=op)
+
+    def rps_by_trial(self, loop: str, op: str) -> dict[int, float]:
+        return {r.trial: r.rps for r in self.runs(loop=loop, op=op)}
 
     @property
     def hatch(self) -> str:
@@ -59,11 +77,21 @@ def driver_color(driver: str) -> str:
 
 
 def all_series(results: list[Result]) -> list[Series]:
-    """Every (file, driver); with several files the same driver's series sit side by side."""
+    """Every (file, server, driver); the same driver's series sit side by side."""
     multi = len(results) > 1
-    drivers = list(dict.fromkeys(d for r in results for d in r.drivers()))
-    return [Series(r, d, i, multi) for d in drivers for i, r in enumerate(results)
-            if d in r.drivers()]
+    if not several_servers(results):
+        drivers = list(dict.fromkeys(d for r in results for d in r.drivers()))
+        return [Series(r, d, i, multi) for d in drivers for i, r in enumerate(results)
+                if d in r.drivers()]
+    keys = series_keys(results)
+    servers = list(dict.fromkeys(srv for _, srv, _ in keys))
+    by_server = len({d for _, _, d in keys}) == 1
+    out = []
+    for r, srv, d in keys:
+        f, k = results.index(r), servers.index(srv)
+        out.append(Series(r, d, f if by_server else f * len(servers) + k, multi, srv, True,
+                          k if by_server else None))
+    return out
 
 
 def loops_of(results: list[Result]) -> list[str]:

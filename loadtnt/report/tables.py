@@ -1,12 +1,13 @@
 """The seed-style tables: one per event loop, a row per request type, a column per driver (per
-file and driver when several files are reported), values the median over trials."""
+driver and server set-up when several ran, and per file when several are reported), values the
+median over trials."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import isnan
 
-from loadtnt.report.load import Result, median
+from loadtnt.report.load import Result, Run, median, series_keys, several_servers
 from loadtnt.report.texttable import fmt_rps
 
 
@@ -15,10 +16,15 @@ class Column:
     result: Result
     driver: str
     multi: bool
+    server: str | None = None  # None: the file's only server set-up
 
     @property
     def title(self) -> str:
-        return f"{self.driver} [{self.result.label}]" if self.multi else self.driver
+        name = self.driver if self.server is None else f"{self.driver} @ {self.server}"
+        return f"{name} [{self.result.label}]" if self.multi else name
+
+    def runs(self, loop: str, op: str) -> list[Run]:
+        return self.result.select(driver=self.driver, loop=loop, op=op, server=self.server)
 
 
 @dataclass
@@ -40,6 +46,8 @@ class Table:
 
 def columns(results: list[Result]) -> list[Column]:
     multi = len(results) > 1
+    if several_servers(results):
+        return [Column(r, d, multi, srv) for r, srv, d in series_keys(results)]
     drivers = list(dict.fromkeys(d for r in results for d in r.drivers()))
     return [Column(r, d, multi) for d in drivers for r in results if d in r.drivers()]
 
@@ -61,7 +69,7 @@ def throughput_tables(results: list[Result]) -> list[Table]:
     with_ratio = len(results) == 1 and all(d in titles for d in RATIO)
     out = []
     for loop in _loops(results):
-        rows = [(op, [median(c.result.rps_by_trial(c.driver, loop, op).values()) for c in cols])
+        rows = [(op, [median(r.rps for r in c.runs(loop, op)) for c in cols])
                 for op in _ops(results)]
         table = Table(loop, "median requests/s", cols, rows, higher_is_better=True)
         if with_ratio:
@@ -80,7 +88,7 @@ def p99_tables(results: list[Result]) -> list[Table]:
         for op in _ops(results):
             values = []
             for c in cols:
-                runs = c.result.select(driver=c.driver, loop=loop, op=op)
+                runs = c.runs(loop, op)
                 values.append(median(r.latency_us["p99"] for r in runs if "p99" in r.latency_us))
             rows.append((op, values))
         out.append(Table(loop, "median p99 latency, µs", cols, rows, higher_is_better=False))

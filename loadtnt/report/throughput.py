@@ -23,13 +23,13 @@ def draw(results: list[Result], path: Path) -> Path | None:
     group_w = min(0.8, 0.22 * len(series))  # a few drivers: narrower bars, not slabs
     bar_w = group_w / len(series)
     x = np.arange(len(ops))
-    trials = sorted({len(s.result.rps_by_trial(s.driver, lp, op))
+    trials = sorted({len(s.rps_by_trial(lp, op))
                      for s in series for lp in loops for op in ops} - {0})
     for ax, loop in zip(axes, loops):
         for i, s in enumerate(series):
             med, lo, hi = [], [], []
             for op in ops:
-                vals = list(s.result.rps_by_trial(s.driver, loop, op).values())
+                vals = list(s.rps_by_trial(loop, op).values())
                 m = median(vals)
                 med.append(m)
                 lo.append(m - min(vals) if vals else 0)
@@ -58,7 +58,8 @@ def draw(results: list[Result], path: Path) -> Path | None:
         ax.margins(y=0.12)
     n = "/".join(str(t) for t in trials) or "?"
     axes[0].set_ylabel(f"requests/s (bar: median of {n} trials; whisker: min–max)")
-    axes[-1].legend(loc="upper right", fontsize=8.5, frameon=False, title="driver",
+    title = "driver @ server" if any(s.multi_server for s in series) else "driver"
+    axes[-1].legend(loc="upper right", fontsize=8.5, frameon=False, title=title,
                     title_fontsize=8.5)
     return style.finish(fig, "Throughput by request type (higher is better)", results, path)
 

@@ -128,9 +128,9 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     error_label_done = False
     multi_op = len(style.ops_of(results)) > 1
     for s in series:
-        trials = sorted({r.trial for r in s.result.select(driver=s.driver, loop=loop)})
+        trials = sorted({r.trial for r in s.runs(loop=loop)})
         for j, trial in enumerate(trials):
-            runs = [r for r in s.result.select(driver=s.driver, loop=loop) if r.trial == trial]
+            runs = [r for r in s.runs(loop=loop) if r.trial == trial]
             ts, req, err, p99, length = per_bucket(runs, shifts)
             if not len(ts):
                 continue
@@ -202,7 +202,9 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
         handles.append(Patch(color="#eeeeee"))
         labels.append("warm-up (not in the results)")
     ax_rps.legend(handles, labels, fontsize=8, frameon=False, loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), title="driver\n(faded: later trials)",
+                  bbox_to_anchor=(1.01, 1.0),
+                  title=("driver @ server" if any(s.multi_server for s in series) else "driver")
+                  + "\n(faded: later trials)",
                   title_fontsize=8, alignment="left")
     return style.finish(fig, f"Requests/s and p99 over time, event loop {loop}", results, path)
 
