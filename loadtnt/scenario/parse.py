@@ -296,6 +296,8 @@ def _setup(doc: _Doc, node: yaml.Node, where: str, base_dir: str, *,
 
 
 def _name(v: Any) -> str:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        raise TypeError(f"expected a string, got the number {v!r}: quote it ('{v}')")
     name = _string(v)
     if not name.strip() or name != name.strip():
         raise ValueError(f"expected a non-empty name without surrounding spaces, got {v!r}")
