@@ -16,6 +16,8 @@ Drivers:
   asynctnt      asynctnt 2.4.0
   aiotarantool  aiotarantool 1.1.5 under ``.venv-aiotarantool`` (``make aiotarantool-env``)
   netbox        Tarantool's own net.box (bench/netbox_bench.lua, run by the tarantool binary)
+  loadtnt-base  loadtnt.driver from another checkout (``--baseline-tree DIR``, built in place),
+                for before/after comparisons of a change in one interleaved run
 
 Example::
 
@@ -43,7 +45,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NETBOX_LUA = REPO / "bench" / "netbox_bench.lua"
-ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox")
+ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox", "loadtnt-base")
 ALL_OPS = ("ping", "call", "eval", "select", "insert", "update")
 NETBOX_DEFAULT_OPS = ("ping", "select")
 INSERT_KEY_BASE = 1_000_000_000  # inserted keys start here, far above the prefilled ones
@@ -200,14 +202,20 @@ def _client_command(driver: str, op: str, loop: str, port: int, key_base: int,
     if driver == "netbox":
         return [args.tarantool, str(NETBOX_LUA), *common]
     python = str(_aiotarantool_python()) if driver == "aiotarantool" else sys.executable
-    return [python, str(Path(__file__).resolve()), "client", "--driver", driver, "--op", op,
+    script = Path(__file__).resolve()
+    if driver == "loadtnt-base":
+        # the baseline checkout's own client imports the baseline's loadtnt
+        script = Path(args.baseline_tree).resolve() / "bench" / "driver_bench.py"
+        driver = "loadtnt"
+    return [python, str(script), "client", "--driver", driver, "--op", op,
             "--loop", loop, "--port", str(port), "--concurrency", str(args.concurrency),
             "--warmup", str(args.warmup), "--duration", str(args.duration),
             "--keys", str(args.keys), "--key-base", str(key_base)]
 
 
 def _run_client(cmd: list[str], timeout: float) -> dict:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    cwd = Path(cmd[1]).parent.parent if cmd[1].endswith("driver_bench.py") else REPO
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"client failed ({proc.returncode}): {' '.join(cmd)}\n"
@@ -366,7 +374,8 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _versions(drivers: list[str], tarantool: str) -> dict[str, str]:
+def _versions(drivers: list[str], tarantool: str,
+              baseline_tree: str | None = None) -> dict[str, str]:
     versions = {}
     for driver in drivers:
         if driver == "netbox":
@@ -377,6 +386,12 @@ def _versions(drivers: list[str], tarantool: str) -> dict[str, str]:
                 "import loadtnt.compat.aiotarantool_shim, aiotarantool, msgpack;"
                 "print(aiotarantool.__version__, 'msgpack', msgpack.version, "
                 "msgpack.Packer.__module__)")
+        elif driver == "loadtnt-base":
+            base = str(Path(baseline_tree or ".").resolve())
+            python, code = sys.executable, (
+                f"import sys; sys.path.insert(0, {base!r}); "
+                "import loadtnt; from loadtnt import driver; driver.Connection; "
+                "print(loadtnt.__file__)")
         elif driver == "asynctnt":
             python, code = sys.executable, "import asynctnt; print(asynctnt.__version__)"
         else:
@@ -432,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=2.0,
                         help="seconds to wait before a repeat (--max-foreign)")
     parser.add_argument("--tarantool", default="tarantool", help="the tarantool binary")
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="a checkout of loadtnt (extension built in place) measured as "
+                             "driver loadtnt-base")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="write every measurement here")
     args = parser.parse_args(argv)
@@ -439,11 +457,14 @@ def main(argv: list[str] | None = None) -> int:
         args.reference = "loadtnt" if "loadtnt" in args.drivers else args.drivers[0]
     if args.reference not in args.drivers:
         parser.error(f"--reference {args.reference} is not among --drivers")
+    if "loadtnt-base" in args.drivers and not args.baseline_tree:
+        parser.error("driver loadtnt-base needs --baseline-tree DIR")
 
     from loadtnt.instance import TarantoolInstance, version
 
     tnt_version = version(args.tarantool)
-    env = {"versions": _versions(args.drivers, tnt_version), "tarantool": tnt_version,
+    env = {"versions": _versions(args.drivers, tnt_version, args.baseline_tree),
+           "tarantool": tnt_version,
            "cpu": _cpu_model(), "cpus": os.cpu_count(), "commit": _git_commit(),
            "load_before": _loadavg(),
            "start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}

@@ -12,12 +12,20 @@ import enum
 import logging
 from typing import Any
 
-from .exceptions import TarantoolNetworkError, TarantoolNotConnectedError
+from .exceptions import (
+    TarantoolError,
+    TarantoolNetworkError,
+    TarantoolNotConnectedError,
+)
 from .iproto.protocol import Api, Protocol, Schema
 
 __all__ = ("Connection", "ConnectionState", "connect")
 
 logger = logging.getLogger("loadtnt.driver")
+
+
+class _ConnectCancelled(TarantoolNotConnectedError):
+    """disconnect() was called while connect() ran: not retried."""
 
 
 class ConnectionState(enum.IntEnum):
@@ -50,6 +58,8 @@ class Connection(Api):
     :param ping_timeout: ping the server this often while idle, and drop a
         connection whose ping times out; 0 or None: no background ping
     :param encoding: text encoding of strings; None: UTF-8
+    :param max_packet_size: the largest reply packet accepted, in bytes (a longer
+        length prefix is a ProtocolError and closes the connection); default 1 GiB
     """
 
     def __init__(
@@ -68,6 +78,7 @@ class Connection(Api):
         ping_timeout: float | None = 5.0,
         encoding: str | None = None,
         initial_read_buffer_size: int | None = None,
+        max_packet_size: int | None = None,
     ):
         if password is not None and username is None:
             raise ValueError("a password was given without a username")
@@ -86,6 +97,9 @@ class Connection(Api):
         if encoding is not None:
             "".encode(encoding)  # an unknown codec fails here
         self._initial_read_buffer_size = initial_read_buffer_size
+        if max_packet_size is not None and int(max_packet_size) <= 0:
+            raise ValueError(f"max_packet_size must be positive, not {max_packet_size!r}")
+        self._max_packet_size = int(max_packet_size) if max_packet_size else 0
         self._state = ConnectionState.DISCONNECTED
         self._transport: asyncio.Transport | None = None
         self._reconnect_task: asyncio.Task | None = None
@@ -113,6 +127,7 @@ class Connection(Api):
                 request_timeout=self._request_timeout,
                 auto_refetch_schema=self._auto_refetch_schema,
                 on_lost=self._on_connection_lost,
+                max_packet_size=self._max_packet_size,
             )
 
         async def handshake() -> None:
@@ -129,9 +144,19 @@ class Connection(Api):
                     await protocol.auth(self._username, self._password or "")
                 if self._fetch_schema:
                     await protocol.refetch_schema()
-            except BaseException:
+            except BaseException as e:
+                lost = not protocol.is_connected()
                 transport.abort()
                 self._transport = None
+                if lost and isinstance(e, TarantoolError) and not isinstance(
+                    e, TarantoolNetworkError
+                ):
+                    # e.g. the schema fetch failed because the connection
+                    # dropped: a network failure, which connect() retries
+                    raise TarantoolNetworkError(
+                        f"connection to Tarantool at {self._peer()} was lost during the "
+                        f"handshake: {e}"
+                    ) from e
                 raise
             protocol.set_ready()
             self._protocol = protocol
@@ -158,7 +183,7 @@ class Connection(Api):
     def _check_not_cancelled(self, generation: int) -> None:
         if generation != self._generation:
             self._abort_transport()
-            raise TarantoolNotConnectedError(
+            raise _ConnectCancelled(
                 f"disconnect() was called while connecting to {self._peer()}"
             )
 
@@ -173,6 +198,12 @@ class Connection(Api):
             if self._state == ConnectionState.CONNECTED and self.is_fully_connected:
                 return self
             self._cancel_reconnect()
+            # A connection still open but not in use (a disconnect() that has
+            # not finished closing it, a reconnect in progress) is dropped.
+            self._abort_transport()
+            # A new generation: a disconnect() still waiting for the previous
+            # connection to close no longer owns the state.
+            self._generation += 1
             generation = self._generation
             self._state = ConnectionState.CONNECTING
             loop = asyncio.get_running_loop()
@@ -187,7 +218,7 @@ class Connection(Api):
                         break
                     except (OSError, TarantoolNetworkError, asyncio.TimeoutError) as e:
                         self._check_not_cancelled(generation)
-                        if isinstance(e, TarantoolNotConnectedError) or not delay or (
+                        if not delay or (
                             deadline is not None and deadline - loop.time() <= delay
                         ):
                             if isinstance(e, (asyncio.TimeoutError, TarantoolNetworkError)):
@@ -293,6 +324,7 @@ class Connection(Api):
         """Close the connection and stop reconnecting. In-flight requests fail
         with TarantoolNotConnectedError."""
         self._begin_disconnect()
+        generation = self._generation
         protocol = self._protocol
         self._protocol = None
         transport, self._transport = self._transport, None
@@ -303,7 +335,9 @@ class Connection(Api):
                     await asyncio.wait_for(asyncio.shield(protocol.wait_closed()), 5.0)
                 except asyncio.TimeoutError:
                     transport.abort()
-        self._state = ConnectionState.DISCONNECTED
+        if generation == self._generation:
+            # unless a connect() began meanwhile: that connection is not ours
+            self._state = ConnectionState.DISCONNECTED
 
     def close(self) -> None:
         """Close at once (not a coroutine)."""

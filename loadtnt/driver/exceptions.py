@@ -10,12 +10,14 @@ from typing import Any
 
 __all__ = (
     "ErrorCode",
+    "IntegerOutOfRangeError",
     "ProtocolError",
     "TarantoolDatabaseError",
     "TarantoolError",
     "TarantoolNetworkError",
     "TarantoolNotConnectedError",
     "TarantoolSchemaError",
+    "ValueNestingError",
 )
 
 
@@ -47,6 +49,20 @@ class TarantoolNotConnectedError(TarantoolNetworkError):
 
 class ProtocolError(TarantoolNetworkError):
     """The server sent bytes that are not valid IProto; the connection is closed."""
+
+
+class IntegerOutOfRangeError(OverflowError, ValueError):
+    """An int outside MessagePack's range [-2**63, 2**64-1].
+
+    A ValueError too, which is what asynctnt users catch for a value that cannot be
+    encoded (and an OverflowError, for code that catches that)."""
+
+
+class ValueNestingError(RecursionError, ValueError):
+    """A value nested too deeply to encode, or one that contains itself.
+
+    A ValueError too (what asynctnt users catch); a RecursionError for code that
+    catches that."""
 
 
 class ErrorCode(enum.IntEnum):

@@ -61,7 +61,7 @@ class ServerSetup:
     optional: bool = False
 
     def normalized(self) -> dict[str, Any]:
-        out = {"name": self.name, "binary": self.binary, "cfg": dict(self.cfg)}
+        out: dict[str, Any] = {"name": self.name, "binary": self.binary, "cfg": dict(self.cfg)}
         if self.optional:
             out["optional"] = True
         return out

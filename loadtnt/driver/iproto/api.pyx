@@ -25,7 +25,7 @@ cdef class Api:
         """Ping the server."""
         cdef BaseProtocol p = self._proto()
         cdef PingRequest req = PingRequest.__new__(PingRequest)
-        req.check_schema = True
+        req.check_schema = False    # nothing in it depends on the client's schema
         req.op = tnt.IPROTO_PING
         return p.execute(req, timeout)
 
@@ -40,7 +40,7 @@ cdef class Api:
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe):
         cdef BaseProtocol p = self._proto()
         cdef CallRequest req = CallRequest.__new__(CallRequest)
-        req.check_schema = True
+        req.check_schema = False    # by function name: valid across DDL
         _no_push(push_subscribe)
         if not isinstance(func_name, str):
             raise TypeError('func_name must be a str, not {}'.format(type(func_name).__name__))
@@ -54,7 +54,7 @@ cdef class Api:
         """Evaluate a Lua expression with args as `...`."""
         cdef BaseProtocol p = self._proto()
         cdef EvalRequest req = EvalRequest.__new__(EvalRequest)
-        req.check_schema = True
+        req.check_schema = False
         _no_push(push_subscribe)
         if not isinstance(expression, str):
             raise TypeError('expression must be a str, not {}'.format(type(expression).__name__))
@@ -143,5 +143,5 @@ cdef class Api:
         req.args = _args_list(args)
         req.parse_as_tuples = True
         req.parse_metadata = parse_metadata
-        req.check_schema = True
+        req.check_schema = False    # SQL names are resolved by the server
         return p.execute(req, timeout)

@@ -7,6 +7,8 @@ cdef class TimerBucket:
         Py_ssize_t cap
         object handle
         int64_t key
+        Py_ssize_t live    # its requests still pending
+        bint armed         # its loop timer is set
 
     cdef int append(self, uint64_t sync) except -1
 
@@ -34,14 +36,24 @@ cdef class BaseProtocol(CoreProtocol):
         object lost_exc
         readonly uint64_t late_replies
         readonly uint64_t timeouts
+        readonly uint64_t cancelled
+        _Batch batch             # this loop turn's write, until flushed
+        bint encoding_busy       # a packet is being encoded into wbuf
+        list deferred            # packets encoded meanwhile, appended after it
 
     cdef object execute(self, Request req, double timeout)
     cdef object _submit(self, Request req, double timeout)
     cdef int _encode(self, Request req) except -1
+    cdef int _encode_into(self, WriteBuffer buf, Request req) except -1
+    cdef int _encode_aside(self, Request req) except -1
+    cdef int _append_deferred(self) except -1
+    cdef inline int _note_sent(self, Request req, Py_ssize_t start) except -1
+    cdef int _resend_saved(self, Request req) except -1
+    cdef inline int _finish(self, Request req) except -1
     cdef int _schedule_flush(self) except -1
     cdef int _arm_timer(self, Request req, double timeout) except -1
     cdef int _fire_timer(self, int64_t key) except -1
-    cdef int _add_to_bucket(self, uint64_t sync, int64_t key) except -1
+    cdef int _add_to_bucket(self, Request req, int64_t key) except -1
     cdef int _wait_schema(self, Request req) except -1
     cdef object _start_schema_refetch(self)
     cdef int _resend_after_schema(self) except -1

@@ -26,6 +26,8 @@ cdef class TimerBucket:
     def __cinit__(self):
         self.cap = 64
         self.n = 0
+        self.live = 0
+        self.armed = False
         self.syncs = <uint64_t *> PyMem_Malloc(self.cap * sizeof(uint64_t))
         if self.syncs is NULL:
             raise MemoryError()
@@ -51,7 +53,8 @@ cdef class TimerBucket:
 cdef class BaseProtocol(CoreProtocol):
 
     def __init__(self, *, loop, peer='', encoding=None, double request_timeout=-1.0,
-                 bint auto_refetch_schema=True, on_lost=None):
+                 bint auto_refetch_schema=True, on_lost=None,
+                 Py_ssize_t max_packet_size=0):
         self.loop = loop
         self.create_future = loop.create_future
         self.pending = {}
@@ -73,6 +76,12 @@ cdef class BaseProtocol(CoreProtocol):
         self.lost_exc = None
         self.late_replies = 0
         self.timeouts = 0
+        self.cancelled = 0
+        self.batch = None
+        self.encoding_busy = False
+        self.deferred = None
+        if max_packet_size > 0:
+            self.max_packet = max_packet_size
         if encoding is None or encoding.lower().replace('_', '-') in ('utf-8', 'utf8'):
             self.encoding = None
             self.wbuf.utf8 = True
@@ -137,6 +146,7 @@ cdef class BaseProtocol(CoreProtocol):
         req.op = tnt.IPROTO_AUTH
         req.username = username
         req.scramble = chap_sha1_scramble(self.salt, password or '')
+        req.system = True
         return self._submit(req, -1.0)
 
     def refetch_schema(self):
@@ -163,12 +173,25 @@ cdef class BaseProtocol(CoreProtocol):
         return self.state == CS_READY
 
     def pending_count(self):
-        """Requests awaiting a reply (timed-out ones are dropped at once)."""
+        """Requests awaiting a reply (timed-out and cancelled ones are dropped at once)."""
         return len(self.pending)
 
+    def read_buffer_size(self):
+        """Bytes allocated for the read buffer."""
+        return len(self.rbuf)
+
     def timer_count(self):
-        """Armed timeout buckets; each expires by itself."""
+        """Armed timeout buckets: one per millisecond of deadlines still pending."""
         return len(self.timers)
+
+    def _drop_cancelled(self, Request req):
+        # The caller gave up (its task was cancelled, wait_for timed out): the
+        # entry and its timer go now; a late reply is counted in late_replies.
+        cdef PyObject *p = PyDict_GetItem(self.pending, req.sync)
+        if p is not NULL and <object> p is req:
+            PyDict_DelItem(self.pending, req.sync)
+            self.cancelled += 1
+        self._finish(req)
 
     @property
     def schema_id(self):
@@ -181,10 +204,13 @@ cdef class BaseProtocol(CoreProtocol):
         return self.next_sync_
 
     cdef object execute(self, Request req, double timeout):
+        # What the request methods return: the request itself, an awaitable
+        # with asyncio's Future interface (see Request in requests.pyx).
         if self.state != CS_READY:
             raise TarantoolNotConnectedError(
                 'not connected to Tarantool at {}'.format(self.peer))
-        return self._submit(req, timeout)
+        self._submit(req, timeout)
+        return req
 
     cdef object _submit(self, Request req, double timeout):
         cdef int rc
@@ -195,6 +221,7 @@ cdef class BaseProtocol(CoreProtocol):
             raise TarantoolSchemaError(self._miss_message(req))
         waiter = self.create_future()
         req.waiter = waiter
+        req.proto = self
         if LOADTNT_DEBUG and req.sync in self.pending:
             raise AssertionError('sync {} is already pending'.format(req.sync))
         PyDict_SetItem(self.pending, req.sync, req)
@@ -203,27 +230,125 @@ cdef class BaseProtocol(CoreProtocol):
         if timeout > 0:
             self._arm_timer(req, timeout)
         if rc != 0:
+            # encoded later, when the schema knows the name: from a copy of
+            # the caller's values as they are now
+            req.snapshot()
             self._wait_schema(req)
         else:
             self._schedule_flush()
         return waiter
 
     cdef int _encode(self, Request req) except -1:
-        cdef Py_ssize_t start = self.wbuf.begin_packet()
+        # A request started while another is being encoded (from a finalizer
+        # the GC ran, or a value's __index__ or as_tuple) is encoded on its own
+        # and appended after the packet in progress: packets never interleave.
+        cdef int rc
+        cdef Py_ssize_t start
+        if self.encoding_busy:
+            return self._encode_aside(req)
+        self.encoding_busy = True
+        try:
+            start = self.wbuf.size
+            rc = self._encode_into(self.wbuf, req)
+            if rc == 0 and req.check_schema:
+                self._note_sent(req, start)
+        finally:
+            self.encoding_busy = False
+            if self.deferred is not None:
+                self._append_deferred()
+        return rc
+
+    cdef int _encode_into(self, WriteBuffer buf, Request req) except -1:
+        cdef Py_ssize_t start = buf.begin_packet()
         cdef int rc
         cdef int64_t schema_id = 0
         if req.check_schema and self.auto_refetch_schema and self.schema.id > 0:
             schema_id = self.schema.id
         try:
-            self.wbuf.put_header(req.op, req.sync, <uint64_t> schema_id)
-            rc = req.encode_body(self.wbuf, self.schema)
+            buf.put_header(req.op, req.sync, <uint64_t> schema_id)
+            rc = req.encode_body(buf, self.schema)
+        except RecursionError as e:
+            buf.rollback(start)
+            if isinstance(e, ValueNestingError):
+                raise
+            raise ValueNestingError('cannot encode a value nested this deeply, or one that '
+                                    'contains itself ({})'.format(e)) from None
         except BaseException:
-            self.wbuf.rollback(start)
+            buf.rollback(start)
             raise
         if rc != 0:
-            self.wbuf.rollback(start)
+            buf.rollback(start)
             return rc
+        buf.end_packet(start)
+        req.tail_off = req.tail_mark - start
+        return 0
+
+    cdef int _encode_aside(self, Request req) except -1:
+        cdef WriteBuffer buf = WriteBuffer()
+        cdef int rc
+        buf.utf8 = self.wbuf.utf8
+        buf.encoding = self.wbuf.encoding
+        rc = self._encode_into(buf, req)
+        if rc == 0:
+            if self.deferred is None:
+                self.deferred = []
+            self.deferred.append((req, buf.take()))
+        return rc
+
+    cdef int _append_deferred(self) except -1:
+        cdef list deferred = self.deferred
+        cdef Request req
+        cdef bytes data
+        cdef Py_ssize_t start
+        self.deferred = None
+        for req, data in deferred:
+            start = self.wbuf.size
+            self.wbuf.put_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+            if req.check_schema:
+                self._note_sent(req, start)
+        return 0
+
+    cdef inline int _note_sent(self, Request req, Py_ssize_t start) except -1:
+        # where the packet lies in this loop turn's write: kept for a resend
+        if self.batch is None:
+            self.batch = _Batch.__new__(_Batch)
+        req.batch = self.batch
+        req.pkt_start = start
+        req.pkt_len = self.wbuf.size - start
+        return 0
+
+    cdef int _resend_saved(self, Request req) except -1:
+        # Send a request again as it was first encoded (never from the
+        # caller's objects, which may have changed since): a new header and
+        # space/index head for the new schema, then the rest copied.
+        cdef bytes data = req.batch.data if req.batch is not None else None
+        cdef SchemaSpace sp
+        cdef SchemaIndex idx = None
+        cdef Py_ssize_t start
+        if data is None:
+            raise TarantoolSchemaError('{} request to {} was lost before it could be sent again'
+                                       .format(_REQUEST_NAMES.get(req.op, req.op), self.peer))
+        sp = req._target_space(self.schema)
+        if sp is not None and req.op != tnt.IPROTO_INSERT and req.op != tnt.IPROTO_REPLACE \
+                and req.op != tnt.IPROTO_UPSERT:
+            idx = sp.get_index(req.index)
+            if idx is None:
+                sp = None
+        if sp is None:
+            raise TarantoolSchemaError(self._miss_message(req))
+        if req.used_names and not _same_names(<Metadata> req.sent_format, sp.metadata):
+            raise TarantoolSchemaError(
+                'the format of space {!r} changed while a {} request that names its fields was '
+                'in flight; it was not sent again'.format(
+                    req.space, _REQUEST_NAMES.get(req.op, req.op)))
+        start = self.wbuf.begin_packet()
+        self.wbuf.put_header(req.op, req.sync, <uint64_t> max(self.schema.id, 0))
+        req._put_target(self.wbuf, req.nkeys, sp, idx)
+        self.wbuf.put_raw(PyBytes_AS_STRING(data) + req.pkt_start + req.tail_off,
+                          req.pkt_len - req.tail_off)
         self.wbuf.end_packet(start)
+        req.tail_off = req.tail_mark - start
+        self._note_sent(req, start)
         return 0
 
     cdef int _schedule_flush(self) except -1:
@@ -233,13 +358,19 @@ cdef class BaseProtocol(CoreProtocol):
         return 0
 
     def _flush(self):
+        cdef _Batch batch = self.batch
+        cdef bytes data
         self.flush_scheduled = False
+        self.batch = None
         if self.wbuf.size == 0:
             return
         if self.transport is None or self.state == CS_CLOSED:
             self.wbuf.clear()
             return
-        self.transport.write(self.wbuf.take())
+        data = self.wbuf.take()
+        if batch is not None:
+            batch.data = data
+        self.transport.write(data)
 
     # -- timeouts ------------------------------------------------------------
 
@@ -248,20 +379,41 @@ cdef class BaseProtocol(CoreProtocol):
             return 0    # inf, or centuries: no timer (and no int64 overflow)
         req.timeout = timeout
         req.deadline = lt_monotonic() + timeout
-        return self._add_to_bucket(req.sync, <int64_t> ceil(req.deadline * 1000.0))
+        return self._add_to_bucket(req, <int64_t> ceil(req.deadline * 1000.0))
 
-    cdef int _add_to_bucket(self, uint64_t sync, int64_t key) except -1:
-        # Deadlines are bucketed by millisecond: one loop timer per bucket.
+    cdef int _add_to_bucket(self, Request req, int64_t key) except -1:
+        # Deadlines are bucketed by millisecond: one loop timer per bucket,
+        # cancelled as soon as the last of its requests is answered.
         cdef TimerBucket bucket
         cdef PyObject *p = PyDict_GetItem(self.timers, key)
         if p is NULL:
             bucket = TimerBucket.__new__(TimerBucket)
             bucket.key = key
             bucket.handle = self.loop.call_at(key / 1000.0, self.timer_cb, key)
+            bucket.armed = True
             self.timers[key] = bucket
         else:
             bucket = <TimerBucket> p
-        return bucket.append(sync)
+        bucket.append(req.sync)
+        bucket.live += 1
+        req.timer_bucket = bucket
+        return 0
+
+    cdef inline int _finish(self, Request req) except -1:
+        # The request is no longer pending: release its timer slot (the
+        # bucket's timer is cancelled with its last request) and the protocol.
+        cdef TimerBucket bucket
+        req.finished = True
+        req.proto = None
+        if req.timer_bucket is not None:
+            bucket = <TimerBucket> req.timer_bucket
+            req.timer_bucket = None
+            bucket.live -= 1
+            if bucket.live == 0 and bucket.armed:
+                bucket.armed = False
+                bucket.handle.cancel()
+                PyDict_DelItem(self.timers, bucket.key)
+        return 0
 
     def _on_timer(self, int64_t key):
         self._fire_timer(key)
@@ -276,6 +428,7 @@ cdef class BaseProtocol(CoreProtocol):
         bucket = self.timers.pop(key, None)
         if bucket is None:
             return 0
+        bucket.armed = False
         now = lt_monotonic()
         for i in range(bucket.n):
             sync = bucket.syncs[i]
@@ -283,13 +436,17 @@ cdef class BaseProtocol(CoreProtocol):
             if p is NULL:
                 continue
             req = <Request> p
+            if req.timer_bucket is not bucket:
+                continue
             if req.deadline > now:
                 # the loop's clock runs in coarse steps (uvloop: 1 ms) and
                 # may fire early: never expire a request before its time
-                self._add_to_bucket(req.sync, max(<int64_t> ceil(req.deadline * 1000.0), key + 1))
+                req.timer_bucket = None
+                self._add_to_bucket(req, max(<int64_t> ceil(req.deadline * 1000.0), key + 1))
                 continue
             PyDict_DelItem(self.pending, sync)
             self.timeouts += 1
+            self._finish(req)
             if not req.waiter.done():
                 req.waiter.set_exception(_asyncio.TimeoutError(
                     'Tarantool {} request timed out after {:g} s'.format(
@@ -366,15 +523,17 @@ cdef class BaseProtocol(CoreProtocol):
                 raise err
 
         if (schema_id > 0 and schema_id != self.schema.id and self.state == CS_READY
-                and self.auto_refetch_schema and req.check_schema):
+                and self.auto_refetch_schema and not req.system):
             self._start_schema_refetch()
 
         waiter = req.waiter
         if code == tnt.IPROTO_OK:
+            self._finish(req)
+            req.result_ = resp
             try:
                 waiter.set_result(resp)
             except _asyncio.InvalidStateError:
-                pass    # the caller cancelled it: the reply is dropped
+                pass    # cancelled without our knowing: the reply is dropped
             return 0
         if (resp.return_code_ == tnt.ER_WRONG_SCHEMA_VERSION and not req.resent
                 and self.auto_refetch_schema):
@@ -382,6 +541,7 @@ cdef class BaseProtocol(CoreProtocol):
             PyDict_SetItem(self.pending, sync_obj, req)
             self._wait_schema(req)
             return 0
+        self._finish(req)
         if not waiter.done():
             waiter.set_exception(TarantoolDatabaseError(
                 resp.return_code_, resp.errmsg if resp.errmsg is not None else '', resp.error))
@@ -447,10 +607,17 @@ cdef class BaseProtocol(CoreProtocol):
         self.schema_waiting = []
         for obj in waiting:
             req = <Request> obj
-            if req.waiter.done() or self.state == CS_CLOSED:
-                self.pending.pop(req.sync, None)
+            if req.finished or self.state == CS_CLOSED:
+                if not req.finished:
+                    self.pending.pop(req.sync, None)
+                    self._finish(req)
                 continue
             try:
+                if req.batch is not None:
+                    # sent before and refused for a stale schema: as sent
+                    self._resend_saved(req)
+                    continue
+                # never sent (a name the schema did not know): from the copy
                 rc = self._encode(req)
             except BaseException as e:
                 self._fail_request(req, e)
@@ -471,7 +638,10 @@ cdef class BaseProtocol(CoreProtocol):
     # -- failure -------------------------------------------------------------
 
     cdef int _fail_request(self, Request req, object exc) except -1:
-        self.pending.pop(req.sync, None)
+        cdef PyObject *p = PyDict_GetItem(self.pending, req.sync)
+        if p is not NULL and <object> p is req:
+            PyDict_DelItem(self.pending, req.sync)
+        self._finish(req)
         if req.waiter is not None and not req.waiter.done():
             req.waiter.set_exception(exc)
         return 0
@@ -483,14 +653,17 @@ cdef class BaseProtocol(CoreProtocol):
         self.pending = {}
         self.schema_waiting = []
         for bucket in self.timers.values():
+            bucket.armed = False
             bucket.handle.cancel()
         self.timers = {}
         self.wbuf.clear()
+        self.batch = None
         msg = 'lost connection to Tarantool at {}{}'.format(
             self.peer, ': {}'.format(cause) if cause else '')
         cls = type(cause) if isinstance(cause, ProtocolError) else TarantoolNotConnectedError
         for obj in pending.values():
             req = <Request> obj
+            self._finish(req)
             if not req.waiter.done():
                 exc = cls(msg)
                 exc.__cause__ = cause
@@ -517,5 +690,15 @@ cdef SelectRequest _system_select(int space_id):
     req.limit = 0xffffffff
     req.iterator = 2    # ALL
     req.check_schema = False
+    req.system = True
     req.parse_as_tuples = False
     return req
+
+
+cdef bint _same_names(Metadata a, Metadata b):
+    # Whether two space formats name the same fields at the same positions.
+    cdef list na = a.names if a is not None else None
+    cdef list nb = b.names if b is not None else None
+    if not na and not nb:
+        return True
+    return na == nb

@@ -17,7 +17,9 @@ cdef class CoreProtocol:
         object encoding           # None: UTF-8 fast path
         readonly object version
         bytes salt
+        Py_ssize_t max_packet     # a longer length prefix is a protocol error
 
+    cdef int _reserve(self, Py_ssize_t need) except -1
     cdef int _parse(self) except -1
     cdef int _parse_greeting(self, const char *p) except -1
     cdef int _on_greeting(self) except -1

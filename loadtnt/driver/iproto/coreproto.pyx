@@ -20,19 +20,32 @@ cdef class CoreProtocol:
         self.encoding = None
         self.version = None
         self.salt = None
+        self.max_packet = _MAX_PACKET
 
     # -- asyncio.BufferedProtocol: the loop reads straight into rbuf ----------
 
     def get_buffer(self, Py_ssize_t sizehint):
-        cdef Py_ssize_t cap = len(self.rbuf)
         cdef Py_ssize_t used, need
-        cdef bytearray nbuf
         if self.rstart == self.rend:
             self.rstart = self.rend = 0
-            if cap > _RBUF_SHRINK_ABOVE and self.want <= _RBUF_INITIAL:
+            if len(self.rbuf) > _RBUF_SHRINK_ABOVE and self.want <= _RBUF_INITIAL:
                 self.rbuf = bytearray(_RBUF_INITIAL)
-                cap = _RBUF_INITIAL
-        need = self.want - (self.rend - self.rstart)
+        used = self.rend - self.rstart
+        need = self.want - used
+        # Room for what a length prefix announces, but never more than the
+        # bytes that already arrived: a forged prefix (1 GiB, then silence)
+        # costs what was sent, and a real large packet grows the buffer by
+        # doubling as its bytes come in.
+        if need > used and need > _RBUF_INITIAL:
+            need = used if used > _RBUF_INITIAL else _RBUF_INITIAL
+        self._reserve(need)
+        return memoryview(self.rbuf)[self.rend:]
+
+    cdef int _reserve(self, Py_ssize_t need) except -1:
+        # At least `need` free bytes after rend (and _RBUF_MIN_FREE).
+        cdef Py_ssize_t cap = len(self.rbuf)
+        cdef Py_ssize_t used
+        cdef bytearray nbuf
         if need < _RBUF_MIN_FREE:
             need = _RBUF_MIN_FREE
         if cap - self.rend < need:
@@ -56,7 +69,7 @@ cdef class CoreProtocol:
             self.rend = used
         if LOADTNT_DEBUG:
             _check_rbuf(self)
-        return memoryview(self.rbuf)[self.rend:]
+        return 0
 
     def buffer_updated(self, Py_ssize_t nbytes):
         self.rend += nbytes
@@ -64,14 +77,15 @@ cdef class CoreProtocol:
 
     def data_received(self, data):
         # Plain asyncio.Protocol path (used by transports that do not support
-        # BufferedProtocol): copy into rbuf and parse.
+        # BufferedProtocol): copy into rbuf and parse. These bytes did arrive,
+        # so they get all the room they need.
         cdef Py_ssize_t n = len(data)
         cdef object view
-        view = self.get_buffer(n)
-        while len(view) < n:
-            self.want = self.rend - self.rstart + n
-            view = self.get_buffer(n)
-        view[:n] = data
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+        self._reserve(n)
+        view = memoryview(self.rbuf)[self.rend:self.rend + n]
+        view[:] = data
         view = None
         self.buffer_updated(n)
 
@@ -122,9 +136,9 @@ cdef class CoreProtocol:
                 break
             q = p
             length = mp_decode_uint(&q, end)
-            if length > _MAX_PACKET:
-                raise ProtocolError('packet of {} bytes exceeds the {} byte limit'
-                                    .format(length, <long> _MAX_PACKET))
+            if length > <uint64_t> self.max_packet:
+                raise ProtocolError('packet of {} bytes exceeds the {} byte limit '
+                                    '(max_packet_size)'.format(length, self.max_packet))
             if <uint64_t> (end - q) < length:
                 self.want = prefix + <Py_ssize_t> length
                 break

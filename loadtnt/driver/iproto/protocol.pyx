@@ -12,7 +12,7 @@ from cpython.list cimport PyList_SET_ITEM
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New
 from cpython.tuple cimport PyTuple_SET_ITEM
@@ -41,6 +41,8 @@ from decimal import Decimal
 from uuid import UUID
 
 from loadtnt.driver.exceptions import (
+    IntegerOutOfRangeError,
+    ValueNestingError,
     ProtocolError,
     TarantoolDatabaseError,
     TarantoolError,
@@ -69,6 +71,21 @@ include "api.pyx"
 
 
 DEBUG = bool(LOADTNT_DEBUG)   # built with `make debug`
+
+
+cdef extern from "aio.h":
+    ctypedef object (*lt_step_fn)(object, int *)
+    int lt_install_am_send(PyTypeObject *t, lt_step_fn step) except -1
+
+
+cdef object _request_step(object req, int *is_return):
+    return (<Request> req)._step(is_return)
+
+
+for _cls in (Request, PingRequest, SelectRequest, InsertRequest, DeleteRequest, UpdateRequest,
+             UpsertRequest, CallRequest, EvalRequest, ExecuteRequest, AuthRequest):
+    lt_install_am_send(<PyTypeObject *> _cls, _request_step)
+del _cls
 
 
 class Protocol(BaseProtocol, _asyncio.BufferedProtocol):

@@ -1,23 +1,53 @@
+cdef class _Batch:
+    # The bytes of one flush (one transport.write). Requests that may have to
+    # be sent again after a schema change keep a reference and their offsets,
+    # so a resend uses what was encoded at call time, never the caller's
+    # objects as they are later.
+    cdef bytes data
+
+
 cdef class Request:
-    # One request in flight: what to encode (again, after a schema refetch),
-    # how to decode its reply, and the future its caller awaits.
+    # One request in flight: what to encode, how to decode its reply, the
+    # future its caller awaits. It is also what the request methods return:
+    # an awaitable with asyncio's Future interface that yields the waiter to
+    # the Task, so a cancelled caller removes the request at once (throw()).
     cdef:
         uint32_t op
         uint64_t sync
         object waiter
+        object proto          # the BaseProtocol while pending, else None
+        object result_        # the Response, once it arrived
+        object timer_bucket   # TimerBucket holding this request's deadline
+        list callbacks        # done callbacks registered through the Future API
         double timeout
         double deadline    # CLOCK_MONOTONIC seconds; 0: none
         bint check_schema
+        bint system           # the driver's own (auth, schema fetch)
         bint parse_as_tuples
         bint parse_metadata
         bint resent
+        bint finished         # the waiter is resolved (or about to be)
+        bint yielded          # the waiter was handed to the awaiting Task
+        bint used_names       # field names were resolved by the space format
         Metadata metadata
         object space
         object index
+        # where the packet went out (data requests): for a resend
+        _Batch batch
+        Py_ssize_t pkt_start
+        Py_ssize_t pkt_len
+        Py_ssize_t tail_off   # offset of what follows the space/index head
+        Py_ssize_t tail_mark  # absolute wbuf offset of it while encoding
+        int nkeys
+        object sent_format    # the field names the body was encoded with
 
     # 0: encoded; 1: names a space or index the schema does not know (yet).
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1
     cdef SchemaSpace _target_space(self, Schema schema)
+    cdef int _put_target(self, WriteBuffer buf, int nkeys, SchemaSpace sp,
+                         SchemaIndex idx) except -1
+    cdef int snapshot(self) except -1
+    cdef object _step(self, int *is_return)
 
 
 cdef class PingRequest(Request):

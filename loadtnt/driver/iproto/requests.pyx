@@ -32,7 +32,8 @@ cdef object _iterator_value(object iterator):
                     .format(type(iterator).__name__))
 
 
-cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp) except -1:
+cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp,
+                  Request req) except -1:
     cdef Metadata md
     cdef list values
     if key is None:
@@ -45,6 +46,7 @@ cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp) 
             raise TarantoolSchemaError(
                 'a key given as a dict needs the index parts of {}.{} (is fetch_schema on?)'
                 .format(sp.name or sp.sid, idx.name or idx.iid))
+        req.used_names = True
         values = []
         for i in range(md.len()):
             name = md.name_by_id(i)
@@ -63,7 +65,7 @@ cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp) 
     return buf.put_obj(key)
 
 
-cdef int _put_tuple(WriteBuffer buf, object t, SchemaSpace sp) except -1:
+cdef int _put_tuple(WriteBuffer buf, object t, SchemaSpace sp, Request req) except -1:
     cdef Metadata md
     cdef list values
     cdef Py_ssize_t i, n
@@ -75,6 +77,7 @@ cdef int _put_tuple(WriteBuffer buf, object t, SchemaSpace sp) except -1:
             raise TarantoolSchemaError(
                 'a tuple given as a dict needs the format of space {} (is fetch_schema on?)'
                 .format(sp.name or sp.sid))
+        req.used_names = True
         unknown = [k for k in t if md.id_by_name(k) < 0]
         if unknown:
             raise TarantoolSchemaError('fields {} are not in the format of space {}'.format(
@@ -94,7 +97,8 @@ cdef int _put_tuple(WriteBuffer buf, object t, SchemaSpace sp) except -1:
     raise TypeError('a tuple must be a list, tuple or dict, not {}'.format(type(t).__name__))
 
 
-cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp) except -1:
+cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp,
+                         Request req) except -1:
     cdef Py_ssize_t i, n, field_no
     if not isinstance(operations, (list, tuple)):
         raise TypeError('update operations must be a list of [op, field, args...], not {}'
@@ -111,6 +115,7 @@ cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp) exc
         if isinstance(field, str):
             field_no = sp.metadata.id_by_name(field) if sp.metadata is not None else -1
             if field_no >= 0:
+                req.used_names = True
                 buf.put_uint(field_no)
             elif '.' in field or '[' in field or sp.metadata is None or sp.metadata.len() == 0:
                 buf.put_str(field)    # a JSON path, or no format known: the server resolves it
@@ -134,8 +139,47 @@ cdef inline object _args_list(object args):
     raise TypeError('args must be a list or tuple, not {}'.format(type(args).__name__))
 
 
+cdef object _snap(object v):
+    # A copy of the containers in a value (the leaves are shared): what the
+    # caller passed, as it was, for a request that is encoded later.
+    cdef object out
+    if isinstance(v, (list, tuple, dict)):
+        _enter_recursion(' while copying a request value')
+        try:
+            if isinstance(v, dict):
+                out = {k: _snap(x) for k, x in v.items()}
+            elif PyTuple_CheckExact(v):
+                out = tuple([_snap(x) for x in v])
+            else:
+                out = [_snap(x) for x in v]
+        finally:
+            Py_LeaveRecursiveCall()
+        return out
+    return v
+
+
+@cython.final
+cdef class _DoneCallback:
+    # A callback given to Request.add_done_callback: called with the request,
+    # as asyncio calls a future's callbacks with the future.
+    cdef object fn
+    cdef object req
+
+    def __call__(self, fut):
+        self.fn(self.req)
+
+
+@cython.final
+cdef class _Batch:
+    pass
+
+
 @cython.no_gc
 cdef class Request:
+    # asyncio.isfuture() looks for this: gather(), wait_for(), shield() and
+    # ensure_future() take a request as the future it stands for.
+    _asyncio_future_blocking = False
+
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         raise NotImplementedError
 
@@ -147,16 +191,131 @@ cdef class Request:
             self.metadata = sp.metadata
         return sp
 
+    cdef int _put_target(self, WriteBuffer buf, int nkeys, SchemaSpace sp,
+                         SchemaIndex idx) except -1:
+        # The body map's header and its first keys: the space, and the index if
+        # any. What follows does not depend on the space's id, so a resend after
+        # a schema change writes a new head and copies the rest as it was sent.
+        buf.put_map_header(nkeys)
+        buf.put_uint(tnt.IPROTO_SPACE_ID)
+        buf.put_uint(sp.sid)
+        if idx is not None:
+            buf.put_uint(tnt.IPROTO_INDEX_ID)
+            buf.put_uint(idx.iid)
+        self.nkeys = nkeys
+        self.sent_format = sp.metadata
+        self.tail_mark = buf.size
+        return 0
 
-cdef inline int _put_target(WriteBuffer buf, int nkeys, SchemaSpace sp, SchemaIndex idx) except -1:
-    # The body map's header and its first keys: the space, and the index if any.
-    buf.put_map_header(nkeys)
-    buf.put_uint(tnt.IPROTO_SPACE_ID)
-    buf.put_uint(sp.sid)
-    if idx is not None:
-        buf.put_uint(tnt.IPROTO_INDEX_ID)
-        buf.put_uint(idx.iid)
-    return 0
+    cdef int snapshot(self) except -1:
+        return 0
+
+    # -- awaiting (the C slot am_send calls _step; see aio.h) ----------------
+
+    cdef object _step(self, int *is_return):
+        # The first step hands the waiter to the Task; once the waiter is
+        # resolved, the next one returns the response (or raises).
+        if not self.yielded and not self.finished:
+            self.yielded = True
+            self.waiter._asyncio_future_blocking = True
+            is_return[0] = 0
+            return self.waiter
+        if self.result_ is not None:
+            is_return[0] = 1
+            return self.result_
+        if not self.waiter.done():
+            # a second await of a request still in flight: wait again
+            self.waiter._asyncio_future_blocking = True
+            is_return[0] = 0
+            return self.waiter
+        is_return[0] = 1
+        return self.waiter.result()
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    # No send(): with __await__, send, throw and close a class counts as a
+    # collections.abc.Coroutine, and asyncio.wait() refuses coroutines. `await`
+    # only ever sends None, which is __next__ (am_send without a tracer).
+
+    def __next__(self):
+        cdef int is_return = 0
+        cdef object r = self._step(&is_return)
+        if is_return:
+            raise StopIteration(r)
+        return r
+
+    def throw(self, typ, val=None, tb=None):
+        # The Task throws into the awaiting coroutine: its cancellation, or the
+        # waiter's exception. A request still pending is dropped at once.
+        self._forget()
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        if tb is not None:
+            val = val.with_traceback(tb)
+        raise val
+
+    def close(self):
+        self._forget()
+
+    def _forget(self):
+        proto = self.proto
+        if proto is not None and not self.finished:
+            (<BaseProtocol> proto)._drop_cancelled(self)
+
+    # -- asyncio.Future's interface, for gather(), wait_for() and the like ----
+
+    def cancel(self, msg=None):
+        if self.waiter.done():
+            return False
+        self._forget()
+        self.finished = True
+        return self.waiter.cancel(msg)
+
+    def cancelled(self):
+        return self.waiter.cancelled()
+
+    def done(self):
+        return self.waiter.done()
+
+    def result(self):
+        if self.result_ is not None:
+            return self.result_
+        return self.waiter.result()
+
+    def exception(self):
+        return self.waiter.exception()
+
+    def get_loop(self):
+        return self.waiter.get_loop()
+
+    def add_done_callback(self, fn, *, context=None):
+        cdef _DoneCallback cb = _DoneCallback.__new__(_DoneCallback)
+        cb.fn = fn
+        cb.req = self
+        if self.callbacks is None:
+            self.callbacks = []
+        self.callbacks.append(cb)
+        self.waiter.add_done_callback(cb, context=context)
+
+    def remove_done_callback(self, fn):
+        cdef _DoneCallback cb
+        cdef int n = 0
+        if self.callbacks is None:
+            return 0
+        for cb in list(self.callbacks):
+            if cb.fn == fn:
+                self.callbacks.remove(cb)
+                n += self.waiter.remove_done_callback(cb)
+        return n
+
+    def __repr__(self):
+        return '<{} {} sync={} {}>'.format(
+            type(self).__name__, _REQUEST_NAMES.get(self.op, self.op), self.sync,
+            'finished' if self.finished else 'pending')
 
 
 @cython.final
@@ -169,12 +328,16 @@ cdef class PingRequest(Request):
 @cython.final
 @cython.no_gc
 cdef class SelectRequest(Request):
+    cdef int snapshot(self) except -1:
+        self.key = _snap(self.key)
+        return 0
+
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
         if idx is None:
             return 1
-        _put_target(buf, 6, sp, idx)
+        self._put_target(buf, 6, sp, idx)
         buf.put_uint(tnt.IPROTO_LIMIT)
         buf.put_uint(self.limit)
         buf.put_uint(tnt.IPROTO_OFFSET)
@@ -182,61 +345,79 @@ cdef class SelectRequest(Request):
         buf.put_uint(tnt.IPROTO_ITERATOR)
         buf.put_obj(self.iterator)
         buf.put_uint(tnt.IPROTO_KEY)
-        return _put_key(buf, self.key, idx, sp)
+        return _put_key(buf, self.key, idx, sp, self)
 
 
 @cython.final
 @cython.no_gc
 cdef class InsertRequest(Request):
+    cdef int snapshot(self) except -1:
+        self.t = _snap(self.t)
+        return 0
+
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         if sp is None:
             return 1
-        _put_target(buf, 2, sp, None)
+        self._put_target(buf, 2, sp, None)
         buf.put_uint(tnt.IPROTO_TUPLE)
-        return _put_tuple(buf, self.t, sp)
+        return _put_tuple(buf, self.t, sp, self)
 
 
 @cython.final
 @cython.no_gc
 cdef class DeleteRequest(Request):
+    cdef int snapshot(self) except -1:
+        self.key = _snap(self.key)
+        return 0
+
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
         if idx is None:
             return 1
-        _put_target(buf, 3, sp, idx)
+        self._put_target(buf, 3, sp, idx)
         buf.put_uint(tnt.IPROTO_KEY)
-        return _put_key(buf, self.key, idx, sp)
+        return _put_key(buf, self.key, idx, sp, self)
 
 
 @cython.final
 @cython.no_gc
 cdef class UpdateRequest(Request):
+    cdef int snapshot(self) except -1:
+        self.key = _snap(self.key)
+        self.operations = _snap(self.operations)
+        return 0
+
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
         if idx is None:
             return 1
-        _put_target(buf, 4, sp, idx)
+        self._put_target(buf, 4, sp, idx)
         buf.put_uint(tnt.IPROTO_KEY)
-        _put_key(buf, self.key, idx, sp)
+        _put_key(buf, self.key, idx, sp, self)
         buf.put_uint(tnt.IPROTO_TUPLE)
-        return _put_operations(buf, self.operations, sp)
+        return _put_operations(buf, self.operations, sp, self)
 
 
 @cython.final
 @cython.no_gc
 cdef class UpsertRequest(Request):
+    cdef int snapshot(self) except -1:
+        self.t = _snap(self.t)
+        self.operations = _snap(self.operations)
+        return 0
+
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         if sp is None:
             return 1
-        _put_target(buf, 3, sp, None)
+        self._put_target(buf, 3, sp, None)
         buf.put_uint(tnt.IPROTO_TUPLE)
-        _put_tuple(buf, self.t, sp)
+        _put_tuple(buf, self.t, sp, self)
         buf.put_uint(tnt.IPROTO_OPS)
-        return _put_operations(buf, self.operations, sp)
+        return _put_operations(buf, self.operations, sp, self)
 
 
 @cython.final

@@ -3,6 +3,7 @@
 cdef enum:
     _WBUF_INITIAL = 64 * 1024
     _MAX_NESTING = 256
+    _DECIMAL_MAX_DIGITS = 38
 
 
 @cython.final
@@ -24,7 +25,9 @@ cdef class WriteBuffer:
             self.buf = NULL
 
     cdef int _grow(self, Py_ssize_t need) except -1:
-        cdef Py_ssize_t new_cap = self.cap * 2
+        # From the current capacity, or the initial one after a failed
+        # allocation left none (0 * 2 would never reach need).
+        cdef Py_ssize_t new_cap = self.cap * 2 if self.cap > 0 else _WBUF_INITIAL
         cdef char *new_buf
         while new_cap < need:
             new_cap *= 2
@@ -49,14 +52,15 @@ cdef class WriteBuffer:
         Shrinks back after a large request, so one multi-MB value does not pin
         the memory for the connection's lifetime."""
         cdef bytes out = PyBytes_FromStringAndSize(self.buf, self.size)
+        cdef char *small
         self.size = 0
         if self.cap > 16 * _WBUF_INITIAL:
-            PyMem_Free(self.buf)
-            self.buf = <char *> PyMem_Malloc(_WBUF_INITIAL)
-            if self.buf is NULL:
-                self.cap = 0
-                raise MemoryError()
-            self.cap = _WBUF_INITIAL
+            # allocate first: on failure the large buffer is kept, never none
+            small = <char *> PyMem_Malloc(_WBUF_INITIAL)
+            if small is not NULL:
+                PyMem_Free(self.buf)
+                self.buf = small
+                self.cap = _WBUF_INITIAL
         return out
 
     # -- packets -------------------------------------------------------------
@@ -83,6 +87,13 @@ cdef class WriteBuffer:
     cdef int rollback(self, Py_ssize_t start) except -1:
         # An encoding error drops the half-written packet; earlier ones stay.
         self.size = start
+        return 0
+
+    cdef int put_raw(self, const char *data, Py_ssize_t n) except -1:
+        # bytes already encoded (a packet encoded aside, a saved request body)
+        self.ensure(n)
+        memcpy(&self.buf[self.size], data, <size_t> n)
+        self.size += n
         return 0
 
     cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id) except -1:
@@ -300,63 +311,70 @@ cdef class WriteBuffer:
                 return self.put_uint(PyLong_AsUnsignedLongLong(v))
             except OverflowError:
                 pass
-        raise OverflowError(
+        raise IntegerOutOfRangeError(
             'integer {} is out of the MessagePack range [-2**63, 2**64-1]'.format(v))
 
     cdef int put_decimal(self, object v) except -1:
-        # MP_EXT type 1: scale as a MessagePack int, then packed BCD digits with
-        # the sign in the last nibble (0x0c +, 0x0d -), as box/decimal does.
+        # MP_EXT type 1: the scale as a MessagePack int (negative for a positive
+        # exponent: 1E+38 is one digit and scale -38, as box/decimal encodes it),
+        # then packed BCD digits with the sign in the last nibble (0x0c +, 0x0d -).
         cdef:
             int sign
             tuple digits
             object exponent
-            Py_ssize_t ndigits, nnibbles, nbytes, i, k
+            Py_ssize_t ndigits, nnibbles, nbytes, i, k, first
             int64_t scale
-            char tmp[16]
+            uint8_t nibbles[_DECIMAL_MAX_DIGITS]
             char *p
-            Py_ssize_t scale_len
+            Py_ssize_t body_len, before
+            long d
         sign, digits, exponent = v.as_tuple()
         if not isinstance(exponent, int):
             raise ValueError('Tarantool decimals cannot hold {!r}'.format(v))
-        # Tarantool's decimals have 38 digits of precision: check before any
-        # expansion, so that 1E+50000000 costs nothing to refuse.
-        if len(digits) + max(exponent, 0) > 38 or -exponent > 38:
-            raise ValueError('Tarantool decimals hold at most 38 digits and a scale of at '
-                             'most 38: {!r}'.format(v))
-        if exponent > 0:
-            digits = digits + (0,) * exponent
-            scale = 0
-        else:
-            scale = -exponent
+        # Every digit is read into C first: as_tuple() of a subclass may hand
+        # out objects whose int() runs user code, which may send a request on
+        # this connection and move the buffer. Nothing below calls back.
         ndigits = len(digits)
+        first = 0
+        while first < ndigits - 1 and digits[first] == 0:
+            first += 1      # leading zeros carry no precision
+        if ndigits - first > _DECIMAL_MAX_DIGITS:
+            raise ValueError('Tarantool decimals hold at most {} significant digits: {!r}'
+                             .format(<int> _DECIMAL_MAX_DIGITS, v))
+        for i in range(first, ndigits):
+            d = digits[i]
+            if not 0 <= d <= 9:
+                raise ValueError('decimal digit {!r} of {!r} is not 0..9'.format(d, v))
+            nibbles[i - first] = <uint8_t> d
+        ndigits -= first
+        if not -0x7fffffff <= exponent <= 0x7fffffff:
+            raise ValueError('the exponent of {!r} is out of the range of Tarantool decimals'
+                             .format(v))
+        scale = -<int64_t> exponent
         nnibbles = ndigits + 1
         if nnibbles & 1:
             nnibbles += 1
         nbytes = nnibbles // 2
-        # scale: positive fixint or uint8 (|scale| <= 38 after the check above)
-        if scale <= 0x7f:
-            tmp[0] = <char> scale
-            scale_len = 1
-        else:
-            tmp[0] = <char> 0xcc
-            tmp[1] = <char> scale
-            scale_len = 2
-        self.put_ext_header(tnt.MP_DECIMAL, scale_len + nbytes)
-        self.ensure(scale_len + nbytes)
+        # measure the scale's encoding, then write it and the digits in place
+        before = self.size
+        self.put_sint(scale)
+        body_len = self.size - before + nbytes
+        self.size = before
+        self.put_ext_header(tnt.MP_DECIMAL, body_len)
+        self.put_sint(scale)
+        self.ensure(nbytes)
         p = &self.buf[self.size]
-        memcpy(p, tmp, <size_t> scale_len)
-        p += scale_len
         memset(p, 0, <size_t> nbytes)
         # nibble k (0 = high nibble of byte 0); digits right-aligned before sign
         k = nnibbles - 1 - ndigits
         for i in range(ndigits):
             if k & 1:
-                p[k >> 1] = <char> (p[k >> 1] | <int> digits[i])
+                p[k >> 1] = <char> (p[k >> 1] | nibbles[i])
             else:
-                p[k >> 1] = <char> (p[k >> 1] | (<int> digits[i] << 4))
+                p[k >> 1] = <char> (p[k >> 1] | (nibbles[i] << 4))
             k += 1
         p[nbytes - 1] = <char> (p[nbytes - 1] | (0x0d if sign else 0x0c))
-        self.size += scale_len + nbytes
+        self.size += nbytes
         return 0
 
     cdef int put_uuid(self, object v) except -1:

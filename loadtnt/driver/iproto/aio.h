@@ -1,0 +1,38 @@
+/* `await request` without a Python frame: the am_send slot (PEP 590's
+ * PyIter_Send, Python 3.10+) of the request types. CPython's SEND opcode calls
+ * it directly, so an awaited request returns its response as PYGEN_RETURN,
+ * with no StopIteration raised. lt_req_step is the Cython side (Request._step):
+ * it returns the value and says whether it is the final one; NULL on error. */
+#ifndef LOADTNT_AIO_H
+#define LOADTNT_AIO_H
+
+#include <Python.h>
+
+typedef PyObject *(*lt_step_fn)(PyObject *self, int *is_return);
+static lt_step_fn lt_req_step = NULL;
+
+static PySendResult lt_am_send(PyObject *self, PyObject *arg, PyObject **presult) {
+    int is_return = 0;
+    PyObject *r;
+    (void)arg;  /* a request is only ever sent None (the Task's wakeup) */
+    r = lt_req_step(self, &is_return);
+    if (r == NULL) {
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+    *presult = r;
+    return is_return ? PYGEN_RETURN : PYGEN_NEXT;
+}
+
+/* Install on a type whose tp_as_async Cython made (it defines __await__). */
+static int lt_install_am_send(PyTypeObject *t, lt_step_fn step) {
+    lt_req_step = step;
+    if (t->tp_as_async == NULL) {
+        PyErr_SetString(PyExc_SystemError, "request type has no tp_as_async");
+        return -1;
+    }
+    t->tp_as_async->am_send = lt_am_send;
+    return 0;
+}
+
+#endif
