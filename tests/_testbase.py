@@ -151,6 +151,20 @@ def admin_eval(tnt: Any, expression: str, *args: Any, timeout: float = 10.0) -> 
     return list(body.get(_IPROTO_DATA, []))
 
 
+def server_version(tnt: Any) -> tuple[int, ...]:
+    """The session server's version as numbers, e.g. ``(3, 8, 0)``."""
+    text = str(admin_eval(tnt, "return box.info.version")[0])
+    return tuple(int(p) for p in text.split("-")[0].split(".") if p.isdigit())
+
+
+def need_version(tnt: Any, minimum: tuple[int, ...], what: str) -> None:
+    """Skip the calling test, naming the version it needs, on an older server."""
+    have = server_version(tnt)
+    if have < minimum:
+        pytest.skip(f"needs Tarantool {'.'.join(map(str, minimum))}+ for {what}; "
+                    f"the server is {'.'.join(map(str, have))}")
+
+
 def truncate(tnt: Any) -> None:
     admin_eval(tnt, "box.space.tester:truncate()")
 

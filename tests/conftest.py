@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 import uvloop
 
 from loadtnt.instance import TarantoolInstance
+from loadtnt.instance import version as instance_version
 from tests import _testbase as tb
 
 DEFAULT_ASYNC_TIMEOUT = 20.0
@@ -29,7 +31,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"driver under test: {tb.DRIVER_NAME}"
+    binary = os.environ.get("TARANTOOL") or "tarantool"
+    try:
+        server = f"{binary} {instance_version(binary)}"
+    except Exception as e:  # noqa: BLE001  the header must not break the run
+        server = f"{binary} ({e})"
+    return f"driver under test: {tb.DRIVER_NAME}; server under test ($TARANTOOL): {server}"
 
 
 @pytest.fixture(scope="session")

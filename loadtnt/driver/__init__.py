@@ -22,6 +22,7 @@ from .exceptions import (
     TarantoolNotConnectedError,
     TarantoolSchemaError,
 )
+from .features import IProtoFeatures
 from .iproto.protocol import (
     Field,
     IProtoError,
@@ -34,6 +35,7 @@ from .iproto.protocol import (
     SchemaSpace,
     TarantoolTuple,
 )
+from .stream import Isolation, Stream
 
 __version__ = "0.1.0"
 
@@ -44,6 +46,8 @@ __all__ = (
     "Field",
     "IProtoError",
     "IProtoErrorStackFrame",
+    "IProtoFeatures",
+    "Isolation",
     "Iterator",
     "Metadata",
     "ProtocolError",
@@ -51,6 +55,7 @@ __all__ = (
     "Schema",
     "SchemaIndex",
     "SchemaSpace",
+    "Stream",
     "TarantoolDatabaseError",
     "TarantoolError",
     "TarantoolNetworkError",

@@ -13,11 +13,15 @@ import logging
 from typing import Any
 
 from .exceptions import (
+    ErrorCode,
+    TarantoolDatabaseError,
     TarantoolError,
     TarantoolNetworkError,
     TarantoolNotConnectedError,
 )
+from .features import IProtoFeatures
 from .iproto.protocol import Api, Protocol, Schema
+from .stream import Stream
 
 __all__ = ("Connection", "ConnectionState", "connect")
 
@@ -26,6 +30,29 @@ logger = logging.getLogger("loadtnt.driver")
 
 class _ConnectCancelled(TarantoolNotConnectedError):
     """disconnect() was called while connect() ran: not retried."""
+
+
+class _ServerNotReady(TarantoolDatabaseError):
+    """The server is still loading, or bootstrapping so that the user cannot see the
+    schema yet: connect() retries it every reconnect_timeout until connect_timeout."""
+
+
+# errors a starting instance gives before it serves: while loading or joining a
+# replica set (ER_LOADING), or before its schema spaces are there or readable
+_NOT_READY_CODES = frozenset({
+    ErrorCode.ER_LOADING, ErrorCode.ER_NO_SUCH_SPACE, ErrorCode.ER_ACCESS_DENIED,
+})
+
+
+def _not_ready(exc: BaseException, *, during_schema: bool) -> _ServerNotReady | None:
+    cause = exc if isinstance(exc, TarantoolDatabaseError) else exc.__cause__
+    if not isinstance(cause, TarantoolDatabaseError):
+        return None
+    if cause.code == ErrorCode.ER_LOADING or (during_schema and cause.code in _NOT_READY_CODES):
+        err = _ServerNotReady(cause.code, cause.message, cause.error)
+        err.__cause__ = exc
+        return err
+    return None
 
 
 class ConnectionState(enum.IntEnum):
@@ -107,6 +134,8 @@ class Connection(Api):
         self._connect_lock: asyncio.Lock | None = None
         self._reconnects = 0
         self._generation = 0  # bumped by disconnect(): a connect() in progress gives up
+        self._features = IProtoFeatures()
+        self._next_stream_id = 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -138,12 +167,17 @@ class Connection(Api):
                     factory, self._host, int(self._port)
                 )
             self._transport = transport
+            during_schema = False
             try:
                 await protocol.wait_greeting()
+                features = await self._identify(protocol)
                 if self._username is not None:
                     await protocol.auth(self._username, self._password or "")
                 if self._fetch_schema:
-                    await protocol.refetch_schema()
+                    during_schema = True
+                    # bound by connect_timeout (the wait_for below), not by
+                    # the connection's request_timeout
+                    await protocol.refetch_schema(0.0)
             except BaseException as e:
                 lost = not protocol.is_connected()
                 transport.abort()
@@ -157,8 +191,12 @@ class Connection(Api):
                         f"connection to Tarantool at {self._peer()} was lost during the "
                         f"handshake: {e}"
                     ) from e
+                not_ready = _not_ready(e, during_schema=during_schema)
+                if not_ready is not None:
+                    raise not_ready from e
                 raise
             protocol.set_ready()
+            self._features = features
             self._protocol = protocol
 
         if timeout is None:
@@ -179,6 +217,16 @@ class Connection(Api):
             raise TarantoolNetworkError(
                 f"connection to Tarantool at {self._peer()} was lost right after the handshake"
             )
+
+    @staticmethod
+    async def _identify(protocol: Any) -> IProtoFeatures:
+        # IPROTO_ID: servers before 2.10 do not know it and say so
+        try:
+            return IProtoFeatures.from_id_reply((await protocol.identify()).body)
+        except TarantoolDatabaseError as e:
+            if e.code == ErrorCode.ER_UNKNOWN_REQUEST_TYPE:
+                return IProtoFeatures()
+            raise
 
     def _check_not_cancelled(self, generation: int) -> None:
         if generation != self._generation:
@@ -216,12 +264,14 @@ class Connection(Api):
                         await self._open(remaining)
                         self._check_not_cancelled(generation)
                         break
-                    except (OSError, TarantoolNetworkError, asyncio.TimeoutError) as e:
+                    except (OSError, TarantoolNetworkError, asyncio.TimeoutError,
+                            _ServerNotReady) as e:
                         self._check_not_cancelled(generation)
                         if not delay or (
                             deadline is not None and deadline - loop.time() <= delay
                         ):
-                            if isinstance(e, (asyncio.TimeoutError, TarantoolNetworkError)):
+                            if isinstance(e, (asyncio.TimeoutError, TarantoolNetworkError,
+                                              _ServerNotReady)):
                                 raise
                             raise TarantoolNetworkError(
                                 f"could not connect to Tarantool at {self._peer()}: {e}"
@@ -349,6 +399,19 @@ class Connection(Api):
         await self.disconnect()
         await self.connect()
 
+    def stream(self) -> Stream:
+        """A new stream of this connection, for interactive transactions (2.10+)."""
+        if self._protocol is None:
+            raise TarantoolNotConnectedError(f"not connected to Tarantool at {self._peer()}")
+        if not self._features.streams:
+            version = ".".join(map(str, self.version or ())) or "?"
+            raise TarantoolError(
+                f"streams need Tarantool 2.10 or later; the server at {self._peer()} is "
+                f"{version} and its IPROTO_ID does not list the streams feature"
+            )
+        self._next_stream_id += 1
+        return Stream(self, self._next_stream_id)
+
     async def refetch_schema(self) -> None:
         protocol = self._protocol
         if protocol is None:
@@ -434,6 +497,11 @@ class Connection(Api):
     @property
     def schema_id(self) -> int | None:
         return None if self._protocol is None else self._protocol.schema_id
+
+    @property
+    def features(self) -> IProtoFeatures:
+        """What the server reported in IPROTO_ID (none of them before 2.10)."""
+        return self._features
 
     @property
     def reconnects(self) -> int:

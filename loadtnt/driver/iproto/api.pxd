@@ -2,6 +2,8 @@ cdef class Api:
     # The request methods of Connection, in C: one call from user code to the
     # encoded bytes, no Python frame in between.
     cdef public BaseProtocol _protocol
+    cdef public Api _conn            # a Stream's connection (None: this is one)
+    cdef public uint64_t _stream_id  # a Stream's IPROTO_STREAM_ID; 0: none
 
     cdef BaseProtocol _proto(self)
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe)

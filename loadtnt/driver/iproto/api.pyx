@@ -16,7 +16,8 @@ cdef class Api:
         self._protocol = None
 
     cdef BaseProtocol _proto(self):
-        cdef BaseProtocol p = self._protocol
+        # a Stream uses its connection's current protocol
+        cdef BaseProtocol p = self._protocol if self._conn is None else self._conn._protocol
         if p is None or p.state != CS_READY:
             raise TarantoolNotConnectedError('not connected to Tarantool')
         return p
@@ -27,6 +28,7 @@ cdef class Api:
         cdef PingRequest req = PingRequest.__new__(PingRequest)
         req.check_schema = False    # nothing in it depends on the client's schema
         req.op = tnt.IPROTO_PING
+        req.stream_id = self._stream_id
         return p.execute(req, timeout)
 
     def call(self, func_name, args=None, *, double timeout=-1.0, bint push_subscribe=False):
@@ -45,6 +47,7 @@ cdef class Api:
         if not isinstance(func_name, str):
             raise TypeError('func_name must be a str, not {}'.format(type(func_name).__name__))
         req.op = op
+        req.stream_id = self._stream_id
         req.func_name = func_name
         req.args = _args_list(args)
         req.parse_as_tuples = op == tnt.IPROTO_CALL_16
@@ -59,6 +62,7 @@ cdef class Api:
         if not isinstance(expression, str):
             raise TypeError('expression must be a str, not {}'.format(type(expression).__name__))
         req.op = tnt.IPROTO_EVAL
+        req.stream_id = self._stream_id
         req.expression = expression
         req.args = _args_list(args)
         return p.execute(req, timeout)
@@ -69,12 +73,15 @@ cdef class Api:
         cdef BaseProtocol p = self._proto()
         cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
         req.op = tnt.IPROTO_SELECT
+        req.stream_id = self._stream_id
         req.space = space
         req.index = index
         req.key = key
         req.offset = offset
         req.limit = limit
         req.iterator = iterator if PyLong_CheckExact(iterator) else _iterator_value(iterator)
+        if key is None and req.iterator == 0 and isinstance(iterator, int):
+            req.iterator = 2    # no key: ALL (so it works on a HASH index), as asynctnt
         req.check_schema = check_schema_change
         req.parse_as_tuples = True
         return p.execute(req, timeout)
@@ -85,6 +92,7 @@ cdef class Api:
         cdef InsertRequest req = InsertRequest.__new__(InsertRequest)
         req.check_schema = True
         req.op = tnt.IPROTO_REPLACE if replace else tnt.IPROTO_INSERT
+        req.stream_id = self._stream_id
         req.space = space
         req.t = t
         req.parse_as_tuples = True
@@ -100,6 +108,7 @@ cdef class Api:
         cdef DeleteRequest req = DeleteRequest.__new__(DeleteRequest)
         req.check_schema = True
         req.op = tnt.IPROTO_DELETE
+        req.stream_id = self._stream_id
         req.space = space
         req.index = index
         req.key = key
@@ -112,10 +121,11 @@ cdef class Api:
         cdef UpdateRequest req = UpdateRequest.__new__(UpdateRequest)
         req.check_schema = True
         req.op = tnt.IPROTO_UPDATE
+        req.stream_id = self._stream_id
         req.space = space
         req.index = index
         req.key = key
-        req.operations = operations
+        req.operations = operations if operations is not None else []
         req.parse_as_tuples = True
         return p.execute(req, timeout)
 
@@ -125,9 +135,10 @@ cdef class Api:
         cdef UpsertRequest req = UpsertRequest.__new__(UpsertRequest)
         req.check_schema = True
         req.op = tnt.IPROTO_UPSERT
+        req.stream_id = self._stream_id
         req.space = space
         req.t = t
-        req.operations = operations
+        req.operations = operations if operations is not None else []
         req.parse_as_tuples = True
         return p.execute(req, timeout)
 
@@ -139,9 +150,46 @@ cdef class Api:
             raise TypeError('query must be SQL text or a statement id, not {}'
                             .format(type(query).__name__))
         req.op = tnt.IPROTO_EXECUTE
+        req.stream_id = self._stream_id
         req.query = query
         req.args = _args_list(args)
         req.parse_as_tuples = True
         req.parse_metadata = parse_metadata
         req.check_schema = False    # SQL names are resolved by the server
+        return p.execute(req, timeout)
+
+    # -- interactive transactions (a Stream's; 2.10+) -------------------------
+
+    def begin(self, isolation=0, double tx_timeout=0.0, double timeout=-1.0):
+        """Begin a transaction in this stream: isolation an Isolation (or its
+        value); tx_timeout in seconds (0: the server's default)."""
+        cdef BaseProtocol p = self._proto()
+        cdef BeginRequest req = BeginRequest.__new__(BeginRequest)
+        if isinstance(isolation, bool) or not isinstance(isolation, int):
+            raise TypeError('isolation must be an Isolation, not {}'.format(
+                type(isolation).__name__))
+        if not 0 <= isolation <= 3:
+            raise ValueError('unknown isolation level {}'.format(isolation))
+        if tx_timeout < 0:
+            raise ValueError('tx_timeout must not be negative, not {:g}'.format(tx_timeout))
+        req.op = tnt.IPROTO_BEGIN
+        req.stream_id = self._stream_id
+        req.isolation = isolation
+        req.tx_timeout = tx_timeout
+        return p.execute(req, timeout)
+
+    def commit(self, double timeout=-1.0):
+        """Commit this stream's transaction."""
+        cdef BaseProtocol p = self._proto()
+        cdef CommitRequest req = CommitRequest.__new__(CommitRequest)
+        req.op = tnt.IPROTO_COMMIT
+        req.stream_id = self._stream_id
+        return p.execute(req, timeout)
+
+    def rollback(self, double timeout=-1.0):
+        """Roll this stream's transaction back."""
+        cdef BaseProtocol p = self._proto()
+        cdef RollbackRequest req = RollbackRequest.__new__(RollbackRequest)
+        req.op = tnt.IPROTO_ROLLBACK
+        req.stream_id = self._stream_id
         return p.execute(req, timeout)

@@ -55,7 +55,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _fire_timer(self, int64_t key) except -1
     cdef int _add_to_bucket(self, Request req, int64_t key) except -1
     cdef int _wait_schema(self, Request req) except -1
-    cdef object _start_schema_refetch(self)
+    cdef object _start_schema_refetch(self, double timeout)
     cdef int _resend_after_schema(self) except -1
     cdef str _miss_message(self, Request req)
     cdef int _fail_request(self, Request req, object exc) except -1

@@ -7,6 +7,8 @@ _REQUEST_NAMES = {
     tnt.IPROTO_REPLACE: 'replace', tnt.IPROTO_UPDATE: 'update', tnt.IPROTO_UPSERT: 'upsert',
     tnt.IPROTO_DELETE: 'delete', tnt.IPROTO_CALL: 'call', tnt.IPROTO_CALL_16: 'call16',
     tnt.IPROTO_EVAL: 'eval', tnt.IPROTO_EXECUTE: 'execute', tnt.IPROTO_AUTH: 'auth',
+    tnt.IPROTO_ID: 'id', tnt.IPROTO_BEGIN: 'begin', tnt.IPROTO_COMMIT: 'commit',
+    tnt.IPROTO_ROLLBACK: 'rollback', tnt.IPROTO_PREPARE: 'prepare',
 }
 
 
@@ -149,10 +151,23 @@ cdef class BaseProtocol(CoreProtocol):
         req.system = True
         return self._submit(req, -1.0)
 
-    def refetch_schema(self):
+    def identify(self):
+        """IPROTO_ID: resolves to a dict of the server's version, features and
+        auth_type (a 2.6 server answers ER_UNKNOWN_REQUEST_TYPE)."""
+        cdef IdRequest req
         if self.state != CS_CONNECTED and self.state != CS_READY:
             raise TarantoolNotConnectedError('not connected to Tarantool at {}'.format(self.peer))
-        return self._start_schema_refetch()
+        req = IdRequest.__new__(IdRequest)
+        req.op = tnt.IPROTO_ID
+        req.system = True
+        return self._submit(req, 0.0)
+
+    def refetch_schema(self, double timeout=-1.0):
+        """Fetch the schema again. timeout: seconds for each of its two selects
+        (-1: the connection's request_timeout; 0: none, when the caller bounds it)."""
+        if self.state != CS_CONNECTED and self.state != CS_READY:
+            raise TarantoolNotConnectedError('not connected to Tarantool at {}'.format(self.peer))
+        return self._start_schema_refetch(timeout)
 
     def set_ready(self):
         if self.state == CS_CONNECTED:
@@ -265,7 +280,7 @@ cdef class BaseProtocol(CoreProtocol):
         if req.check_schema and self.auto_refetch_schema and self.schema.id > 0:
             schema_id = self.schema.id
         try:
-            buf.put_header(req.op, req.sync, <uint64_t> schema_id)
+            buf.put_header(req.op, req.sync, <uint64_t> schema_id, req.stream_id)
             rc = req.encode_body(buf, self.schema)
         except RecursionError as e:
             buf.rollback(start)
@@ -342,7 +357,7 @@ cdef class BaseProtocol(CoreProtocol):
                 'in flight; it was not sent again'.format(
                     req.space, _REQUEST_NAMES.get(req.op, req.op)))
         start = self.wbuf.begin_packet()
-        self.wbuf.put_header(req.op, req.sync, <uint64_t> max(self.schema.id, 0))
+        self.wbuf.put_header(req.op, req.sync, <uint64_t> max(self.schema.id, 0), req.stream_id)
         req._put_target(self.wbuf, req.nkeys, sp, idx)
         self.wbuf.put_raw(PyBytes_AS_STRING(data) + req.pkt_start + req.tail_off,
                           req.pkt_len - req.tail_off)
@@ -524,7 +539,7 @@ cdef class BaseProtocol(CoreProtocol):
 
         if (schema_id > 0 and schema_id != self.schema.id and self.state == CS_READY
                 and self.auto_refetch_schema and not req.system):
-            self._start_schema_refetch()
+            self._start_schema_refetch(-1.0)
 
         waiter = req.waiter
         if code == tnt.IPROTO_OK:
@@ -551,10 +566,10 @@ cdef class BaseProtocol(CoreProtocol):
 
     cdef int _wait_schema(self, Request req) except -1:
         self.schema_waiting.append(req)
-        self._start_schema_refetch()
+        self._start_schema_refetch(-1.0)
         return 0
 
-    cdef object _start_schema_refetch(self):
+    cdef object _start_schema_refetch(self, double timeout):
         cdef SelectRequest spaces, indexes
         if self.schema_future is not None:
             return self.schema_future
@@ -564,7 +579,7 @@ cdef class BaseProtocol(CoreProtocol):
         spaces = _system_select(tnt.SPACE_VSPACE)
         indexes = _system_select(tnt.SPACE_VINDEX)
         try:
-            both = _asyncio.gather(self._submit(spaces, -1.0), self._submit(indexes, -1.0))
+            both = _asyncio.gather(self._submit(spaces, timeout), self._submit(indexes, timeout))
         except BaseException as e:
             self.schema_future = None
             fut.set_exception(e)

@@ -235,6 +235,16 @@ cdef class CoreProtocol:
                 resp.params_count = <int> mp_decode_uint(&p, end)
             elif key == tnt.IPROTO_STMT_ID:
                 resp.stmt_id_ = mp_decode_obj(&p, end, self.encoding)
+            elif key == tnt.IPROTO_VERSION or key == tnt.IPROTO_FEATURES or \
+                    key == tnt.IPROTO_AUTH_TYPE:
+                # an IPROTO_ID reply
+                if resp.body is None:
+                    resp.body = {}
+                item = mp_decode_obj(&p, end, self.encoding)
+                if not isinstance(resp.body, dict):
+                    raise ProtocolError('IPROTO_ID keys in a reply with data')
+                resp.body[('version' if key == tnt.IPROTO_VERSION else 'features'
+                           if key == tnt.IPROTO_FEATURES else 'auth_type')] = item
             elif key == tnt.IPROTO_SQL_INFO:
                 item = mp_decode_obj(&p, end, self.encoding)
                 if not isinstance(item, dict):

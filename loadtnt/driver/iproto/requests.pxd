@@ -14,6 +14,7 @@ cdef class Request:
     cdef:
         uint32_t op
         uint64_t sync
+        uint64_t stream_id    # 0: none
         object waiter
         object proto          # the BaseProtocol while pending, else None
         object result_        # the Response, once it arrived
@@ -85,6 +86,23 @@ cdef class EvalRequest(Request):
 
 cdef class ExecuteRequest(Request):
     cdef object query, args
+
+
+cdef class IdRequest(Request):
+    pass
+
+
+cdef class BeginRequest(Request):
+    cdef uint32_t isolation
+    cdef double tx_timeout
+
+
+cdef class CommitRequest(Request):
+    pass
+
+
+cdef class RollbackRequest(Request):
+    pass
 
 
 cdef class AuthRequest(Request):

@@ -110,7 +110,10 @@ cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp,
                             .format(op))
         n = len(op)
         buf.put_array_header(n)
-        buf.put_obj(op[0])
+        if PyBytes_CheckExact(op[0]):
+            buf.put_raw_str(PyBytes_AS_STRING(op[0]), PyBytes_GET_SIZE(op[0]))  # b'=' as '='
+        else:
+            buf.put_obj(op[0])
         field = op[1]
         if isinstance(field, str):
             field_no = sp.metadata.id_by_name(field) if sp.metadata is not None else -1
@@ -457,6 +460,48 @@ cdef class ExecuteRequest(Request):
         buf.put_obj(self.args)
         buf.put_uint(tnt.IPROTO_OPTIONS)
         return buf.put_array_header(0)
+
+
+@cython.final
+@cython.no_gc
+cdef class IdRequest(Request):
+    # IPROTO_ID: the protocol version and the features this driver speaks
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(2)
+        buf.put_uint(tnt.IPROTO_VERSION)
+        buf.put_uint(tnt.LOADTNT_IPROTO_VERSION)
+        buf.put_uint(tnt.IPROTO_FEATURES)
+        buf.put_array_header(3)
+        buf.put_uint(tnt.IPROTO_FEATURE_STREAMS)
+        buf.put_uint(tnt.IPROTO_FEATURE_TRANSACTIONS)
+        return buf.put_uint(tnt.IPROTO_FEATURE_ERROR_EXTENSION)
+
+
+@cython.final
+@cython.no_gc
+cdef class BeginRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(2 if self.tx_timeout > 0 else 1)
+        buf.put_uint(tnt.IPROTO_TXN_ISOLATION)
+        buf.put_uint(self.isolation)
+        if self.tx_timeout > 0:
+            buf.put_uint(tnt.IPROTO_TIMEOUT)
+            buf.put_double(self.tx_timeout)
+        return 0
+
+
+@cython.final
+@cython.no_gc
+cdef class CommitRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        return 0
+
+
+@cython.final
+@cython.no_gc
+cdef class RollbackRequest(Request):
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        return 0
 
 
 @cython.final

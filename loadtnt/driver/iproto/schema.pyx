@@ -123,13 +123,21 @@ cdef Schema schema_parse(int64_t schema_id, list spaces, list indexes):
         parts = row[5]
         if isinstance(parts, list):
             for i, part in enumerate(parts):
+                field_type = None
                 if isinstance(part, dict):
                     field_no = part.get('field')
+                    field_type = part.get('type')
+                    f_null = part.get('is_nullable')
                 elif isinstance(part, list) and part:
                     field_no = part[0]
+                    field_type = part[1] if len(part) > 1 else None
+                    f_null = None
                 else:
                     field_no = None
+                    f_null = None
                 f = Field.__new__(Field)
+                f.type = field_type
+                f.is_nullable = f_null
                 if isinstance(field_no, int):
                     f.name = sp.metadata.name_by_id(field_no)
                 md.add(i, f)

@@ -5,6 +5,7 @@ cdef enum iproto_key:
     IPROTO_REQUEST_TYPE = 0x00
     IPROTO_SYNC = 0x01
     IPROTO_SCHEMA_VERSION = 0x05
+    IPROTO_STREAM_ID = 0x0a
     IPROTO_SPACE_ID = 0x10
     IPROTO_INDEX_ID = 0x11
     IPROTO_LIMIT = 0x12
@@ -28,6 +29,11 @@ cdef enum iproto_key:
     IPROTO_SQL_INFO = 0x42
     IPROTO_STMT_ID = 0x43
     IPROTO_ERROR = 0x52
+    IPROTO_VERSION = 0x54
+    IPROTO_FEATURES = 0x55
+    IPROTO_TIMEOUT = 0x56
+    IPROTO_TXN_ISOLATION = 0x59
+    IPROTO_AUTH_TYPE = 0x5b
 
 cdef enum iproto_type:
     IPROTO_OK = 0x00
@@ -44,6 +50,10 @@ cdef enum iproto_type:
     IPROTO_EXECUTE = 0x0b
     IPROTO_NOP = 0x0c
     IPROTO_PREPARE = 0x0d
+    IPROTO_BEGIN = 0x0e
+    IPROTO_COMMIT = 0x0f
+    IPROTO_ROLLBACK = 0x10
+    IPROTO_ID = 0x49
     IPROTO_PING = 0x40
     IPROTO_CHUNK = 0x80
     IPROTO_TYPE_ERROR = 0x8000
@@ -75,10 +85,25 @@ cdef enum mp_ext_type:
     MP_UUID = 2
     MP_ERROR_EXT = 3
 
+cdef enum iproto_feature:
+    IPROTO_FEATURE_STREAMS = 0
+    IPROTO_FEATURE_TRANSACTIONS = 1
+    IPROTO_FEATURE_ERROR_EXTENSION = 2
+    IPROTO_FEATURE_WATCHERS = 3
+    IPROTO_FEATURE_PAGINATION = 4
+    IPROTO_FEATURE_SPACE_AND_INDEX_NAMES = 5
+    IPROTO_FEATURE_WATCH_ONCE = 6
+
+cdef enum:
+    # the IProto protocol version this driver speaks (sent in IPROTO_ID)
+    LOADTNT_IPROTO_VERSION = 3
+
 cdef enum box_error_code:
     ER_WRONG_SCHEMA_VERSION = 109
     ER_NO_SUCH_SPACE = 36
     ER_NO_SUCH_INDEX_ID = 35
+    ER_UNKNOWN_REQUEST_TYPE = 48
+    ER_LOADING = 116
 
 cdef enum system_space:
     SPACE_VSPACE = 281

@@ -18,7 +18,8 @@ cdef class WriteBuffer:
     cdef int rollback(self, Py_ssize_t start) except -1
 
     cdef int put_raw(self, const char *data, Py_ssize_t n) except -1
-    cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id) except -1
+    cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id,
+                        uint64_t stream_id) except -1
     cdef int put_nil(self) except -1
     cdef int put_bool(self, bint v) except -1
     cdef int put_uint(self, uint64_t v) except -1

@@ -96,11 +96,9 @@ cdef class WriteBuffer:
         self.size += n
         return 0
 
-    cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id) except -1:
-        if schema_id > 0:
-            self.put_map_header(3)
-        else:
-            self.put_map_header(2)
+    cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id,
+                        uint64_t stream_id) except -1:
+        self.put_map_header(2 + (schema_id > 0) + (stream_id > 0))
         self.put_uint(tnt.IPROTO_REQUEST_TYPE)
         self.put_uint(code)
         self.put_uint(tnt.IPROTO_SYNC)
@@ -108,6 +106,9 @@ cdef class WriteBuffer:
         if schema_id > 0:
             self.put_uint(tnt.IPROTO_SCHEMA_VERSION)
             self.put_uint(schema_id)
+        if stream_id > 0:
+            self.put_uint(tnt.IPROTO_STREAM_ID)
+            self.put_uint(stream_id)
         return 0
 
     # -- scalars -------------------------------------------------------------
