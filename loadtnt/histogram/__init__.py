@@ -22,7 +22,8 @@ except ImportError:  # extension not built: correct, but ~1 µs per record
     from loadtnt.histogram._pyrecorder import Recorder  # type: ignore[assignment]
     FAST = False
 
-__all__ = ["FAST", "PERCENTILES", "Recorder", "decode", "empty", "encode", "from_counts",
+__all__ = ["FAST", "PERCENTILES", "Recorder", "decode", "empty", "encode", "encode_all",
+           "from_counts",
            "merge", "percentiles", "sparse_percentile"]
 
 # the `latency_us` keys of a result and the percentiles they stand for
@@ -62,6 +63,14 @@ def encode(rec: Any) -> str:
     return out.decode("ascii") if isinstance(out, bytes) else out
 
 
+def encode_all(recs: Iterable[Any]) -> str:
+    """Several Recorders as one V2-encoded histogram (their sum)."""
+    recs = list(recs)
+    lo = min((r.min_value for r in recs), default=None)
+    hi = max((r.max_value for r in recs), default=None)
+    return encode(from_counts([p for r in recs for p in r.nonzero()], lo, hi))
+
+
 def decode(text: str) -> HdrHistogram:
     return HdrHistogram.decode(text.encode("ascii") if isinstance(text, str) else text)
 
@@ -74,12 +83,17 @@ def merge(encoded: Iterable[str]) -> HdrHistogram:
     return h
 
 
-def percentiles(h: HdrHistogram) -> dict[str, int]:
-    """``{p50, p90, p99, p999, max}`` in µs (zeros for an empty histogram)."""
+def percentiles(h: HdrHistogram, max_us: int | None = None) -> dict[str, int | None]:
+    """``{p50, p90, p99, p999, max}`` in µs; all None for an empty histogram (no successful
+    request: there is no latency to report, and 0 would read as a fast one).
+
+    ``max_us``: the recorded maximum, when known (the histogram's own is the top of its bucket).
+    """
     if h.get_total_count() == 0:
-        return {k: 0 for k in (*PERCENTILES, "max")}
-    out = {k: int(h.get_value_at_percentile(q)) for k, q in PERCENTILES.items()}
-    out["max"] = int(h.get_max_value())
+        return {k: None for k in (*PERCENTILES, "max")}
+    out: dict[str, int | None] = {k: int(h.get_value_at_percentile(q))
+                                  for k, q in PERCENTILES.items()}
+    out["max"] = int(max_us) if max_us is not None else int(h.get_max_value())
     return out
 
 

@@ -10,11 +10,13 @@ class Recorder:
     def __init__(self) -> None:
         self._counts: list[int] = []
         self._icounts: list[int] = []
-        self.total = self.itotal = self.max_value = 0
+        self.total = self.itotal = self.max_value = self.clamped = 0
         self.min_value = HIGHEST
         self.reset()
 
     def record(self, us: int) -> None:
+        if us > HIGHEST:
+            self.clamped += 1
         us = min(max(us, 0), HIGHEST)
         i = index_for(us)
         self._counts[i] += 1
@@ -25,10 +27,10 @@ class Recorder:
         self.max_value = max(self.max_value, us)
 
     def record_ns(self, ns: int) -> None:
-        self.record(ns // 1000)
+        self.record((ns + 500) // 1000)
 
     def record_since(self, start_ns: int) -> None:
-        self.record((time.perf_counter_ns() - start_ns) // 1000)
+        self.record_ns(time.perf_counter_ns() - start_ns)
 
     def nonzero(self) -> list[tuple[int, int]]:
         return [(i, c) for i, c in enumerate(self._counts) if c]
@@ -44,5 +46,6 @@ class Recorder:
         self._icounts = [0] * COUNTS_LEN
         self.total = 0
         self.itotal = 0
+        self.clamped = 0
         self.min_value = HIGHEST
         self.max_value = 0

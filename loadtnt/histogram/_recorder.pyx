@@ -43,6 +43,7 @@ cdef class Recorder:
             raise MemoryError()
         self.total = 0
         self.itotal = 0
+        self.clamped = 0
         self.min_value = HIGHEST
         self.max_value = 0
 
@@ -55,6 +56,7 @@ cdef class Recorder:
             us = 0
         elif us > HIGHEST:
             us = HIGHEST
+            self.clamped += 1
         cdef Py_ssize_t i = _index(us)
         self.counts[i] += 1
         self.icounts[i] += 1
@@ -65,13 +67,19 @@ cdef class Recorder:
         if us > self.max_value:
             self.max_value = us
 
+    cdef void _record_ns(self, int64_t ns) noexcept:
+        # to the nearest µs (floor division would read 1999 ns as 1 µs)
+        self._record((ns + 500) // 1000)
+
     cpdef record(self, int64_t us):
-        """Record one latency in microseconds (clamped to 0 .. 1 hour)."""
+        """Record one latency in microseconds (clamped to 0 .. 1 hour; ``clamped`` counts
+        the values above)."""
         self._record(us)
 
     cpdef record_ns(self, int64_t ns):
-        """Record one latency given in nanoseconds (``perf_counter_ns`` differences)."""
-        self._record(ns // 1000)
+        """Record one latency given in nanoseconds (``perf_counter_ns`` differences), rounded
+        to the nearest microsecond."""
+        self._record_ns(ns)
 
     cpdef record_since(self, int64_t start_ns):
         """Record the time from ``start_ns`` (a ``time.perf_counter_ns()`` value) to now.
@@ -81,7 +89,7 @@ cdef class Recorder:
         """
         cdef timespec ts
         clock_gettime(CLOCK_MONOTONIC, &ts)
-        self._record((ts.tv_sec * 1000000000 + ts.tv_nsec - start_ns) // 1000)
+        self._record_ns(ts.tv_sec * 1000000000 + ts.tv_nsec - start_ns)
 
     def nonzero(self):
         """``[(index, count), …]`` of the whole recording."""
@@ -99,6 +107,7 @@ cdef class Recorder:
         memset(self.icounts, 0, COUNTS_LEN * sizeof(int64_t))
         self.total = 0
         self.itotal = 0
+        self.clamped = 0
         self.min_value = HIGHEST
         self.max_value = 0
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hdrh.histogram import HdrHistogram
 
 from loadtnt import histogram
@@ -49,7 +50,7 @@ def test_merge_equals_single_histogram_of_all_values() -> None:
     for vals in parts:
         r = histogram.Recorder()
         for v in vals:
-            r.record_ns(v * 1000 + 999)  # ns in, µs recorded (truncated)
+            r.record_ns(v * 1000 + 499)  # ns in, µs recorded (to the nearest)
         encoded.append(histogram.encode(r))
     merged = histogram.merge(encoded)
     single = histogram.Recorder()
@@ -68,6 +69,7 @@ def test_clamps_and_interval() -> None:
     r.record(-5)
     r.record(layout.HIGHEST * 10)
     assert r.total == 2 and r.min_value == 0 and r.max_value == layout.HIGHEST
+    assert r.clamped == 1  # the value over 1 h is counted, not silently cut
     assert r.itotal == 2
     pairs = r.take_interval()
     assert sum(c for _, c in pairs) == 2 and r.itotal == 0 and r.total == 2
@@ -83,3 +85,25 @@ def test_sparse_percentile_matches_hdr() -> None:
     h = histogram.decode(histogram.encode(r))
     for q in (50.0, 90.0, 99.0, 99.9):
         assert histogram.sparse_percentile(r.nonzero(), q) == h.get_value_at_percentile(q)
+
+
+@pytest.mark.parametrize("impl", ["fast", "python"])
+def test_nanoseconds_round_to_the_nearest_microsecond(impl: str) -> None:
+    from loadtnt.histogram import _pyrecorder
+
+    r = histogram.Recorder() if impl == "fast" else _pyrecorder.Recorder()
+    for ns in (1999, 1500, 1499, 2000):
+        r.record_ns(ns)
+    h = histogram.decode(histogram.encode(r))
+    assert h.get_count_at_value(2) == 3 and h.get_count_at_value(1) == 1  # floor read 1,1,1,2
+    r.record(layout.HIGHEST + 1)
+    assert r.clamped == 1
+
+
+def test_percentiles_of_nothing_are_null_and_max_is_the_recorded_one() -> None:
+    assert set(histogram.percentiles(histogram.empty()).values()) == {None}
+    r = histogram.Recorder()
+    r.record(100_123)  # bucket 100,096 .. 100,159 µs
+    h = histogram.decode(histogram.encode(r))
+    assert histogram.percentiles(h, r.max_value)["max"] == 100_123
+    assert h.get_max_value() != 100_123  # the histogram alone gives its bucket's top
