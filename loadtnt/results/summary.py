@@ -1,8 +1,10 @@
 """The end-of-run table: a row per request (op name), a column per driver, one table per loop
 (per server set-up and loop when a run measured several side by side).
 
-Cells are requests/s (the median over trials, ± half the range when there are several) with the
-median p99 latency beside it; ``!`` marks a run with warnings (see the result file).
+Cells are successful requests/s (the median over trials, ± half the range when there are
+several) with the median p99 latency beside it — corrected (from the intended send time) in open
+loop, service time in closed loop, as the note under the table says — and the error share when
+there were errors; ``!`` marks a run with warnings (see the result file).
 """
 from __future__ import annotations
 
@@ -18,12 +20,17 @@ def _cell(runs: list[dict[str, Any]]) -> str:
         return "-"
     all_rps = [r["rps"] for r in runs]
     rps = statistics.median(all_rps)
-    p99 = statistics.median(r["latency_us"]["p99"] for r in runs)
+    p99s = [r["latency_us"].get("p99") for r in runs]
+    p99s = [p for p in p99s if p is not None]
     spread = ""
     if len(runs) > 1 and rps:
         spread = f" ±{(max(all_rps) - min(all_rps)) / 2 / rps:.0%}"
+    lat = f"p99 {fmt_us(statistics.median(p99s))}" if p99s else "no successful requests"
+    requests = sum(r.get("requests", 0) for r in runs)
+    errors = sum(r.get("errors", 0) for r in runs)
+    err = f" err {errors / requests:.1%}" if errors and requests else ""
     flag = " !" if any(r.get("warnings") for r in runs) else ""
-    return f"{rps:,.0f}/s{spread} p99 {fmt_us(p99)}{flag}"
+    return f"{rps:,.0f}/s{spread} {lat}{err}{flag}"
 
 
 def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Sequence[str],
@@ -45,5 +52,8 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
                            for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
                  for r in [header, *rows]]
         blocks.append("\n".join(lines))
-    note = "(requests/s, median of trials ± half their range; p99 latency; ! = see warnings)"
+    kind = ("corrected p99 latency (from the intended send time)"
+            if any(r.get("latency_kind") == "corrected" for r in runs) else "p99 service time")
+    note = (f"(successful requests/s, median of trials ± half their range; {kind}; "
+            "err = share of requests that failed; ! = see warnings)")
     return "\n\n".join(blocks) + "\n" + note

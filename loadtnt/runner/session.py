@@ -22,8 +22,9 @@ from loadtnt import drivers, histogram
 from loadtnt.drivers.base import ServerAddress
 from loadtnt.live.progress import Progress, fmt_us
 from loadtnt.results import environment
-from loadtnt.results.entries import op_entry, timeline, window_s
+from loadtnt.results.entries import cross_check, op_entry, rate_warnings, timeline, window_s
 from loadtnt.results.file import ResultFile
+from loadtnt.runner import machine
 from loadtnt.runner.admin import Admin, stat_delta
 from loadtnt.runner.procs import WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, Server
@@ -49,6 +50,7 @@ class Session:
         self.server: EmbeddedServer | None = None  # the embedded server running now
         self.server_name = ""  # the set-up being measured now
         self.admin: Admin | None = None
+        self.server_pid: int | None = None  # a local server not started here (its CPU is ours)
         self._procs: list[WorkerProc] = []
         self._started = False
         # the workers' merged ticks of the current group, {phase: {t: bucket}}, for the timeline
@@ -121,6 +123,10 @@ class Session:
                                f"{short_version(target.version)}")
             address = ServerAddress(self.server.host, self.server.port)
         self.admin = await Admin(address).connect()
+        self.server_pid = None
+        if isinstance(target, Server) and target.host in ("127.0.0.1", "localhost", "::1"):
+            with contextlib.suppress(Exception):
+                self.server_pid = int(await self.admin.eval("return box.info.pid"))
         env = self.result.data["environment"]
         servers = env.setdefault("servers", {})
         if self.server_name not in servers:
@@ -228,13 +234,13 @@ class Session:
                 raise RuntimeError(f"the scenario's `before` ({s.before!r}) failed on the "
                                    f"server: {e}") from None
         alive = [p for p in procs if p.alive]
-        rate_each = s.rate / len(alive) if s.rate else None
         self._buckets = {"warmup": {}, "measure": {}}
         if s.warmup > 0:
             start_at = time.time() + START_LEAD_S
-            for p in alive:
+            for i, p in enumerate(alive):
+                # open loop: one schedule at the total rate, worker i of n sends its i-th slots
                 p.send({"cmd": "run", "phase": "warmup", "ops": names, "seconds": s.warmup,
-                        "rate": rate_each, "start_at": start_at})
+                        "rate": s.rate, "share": [i, len(alive)], "start_at": start_at})
             await self._wait(alive, events, "done", label, "warmup",
                              s.warmup * 1.5 + (s.timeout or 0) + SLACK)
             if self.interrupted:
@@ -242,34 +248,62 @@ class Session:
         alive = [p for p in procs if p.alive]
         if not alive:
             return
-        rate_each = s.rate / len(alive) if s.rate else None
         quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
         before = await self.admin.box_stat()
+        pids = machine.own_pids([self.server_pid] if self.server_pid else [])
+        cpu0 = machine.sample(pids)
         start_at = time.time() + START_LEAD_S
-        for p, quota in zip(alive, quotas, strict=True):
+        for i, (p, quota) in enumerate(zip(alive, quotas, strict=True)):
             p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
-                    "requests": quota, "rate": rate_each, "start_at": start_at})
+                    "requests": quota, "rate": s.rate, "share": [i, len(alive)],
+                    "start_at": start_at})
         limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
         done = await self._wait(alive, events, "done", label, "measure", limit)
-        after = await self.admin.box_stat()
+        other = machine.other_cores(cpu0, machine.sample(pids))
+        try:
+            after: dict[str, int] | None = await self.admin.box_stat()
+        except Exception as e:  # noqa: BLE001 - e.g. the server died: keep what was measured
+            after = None
+            self._warn(f"{label}: cannot read the server's counters after the window: "
+                       f"{type(e).__name__}: {e}")
         parts = list(done.values())
         if not parts:
             self._warn(f"{label}: no worker finished the measured window")
             return
         total_weight = sum(op.weight for op in group)
         series = timeline(self._buckets["warmup"], self._buckets["measure"])
+        delta = stat_delta(before, after) if after is not None else {}
+        entries = []
         for op in group:
             target = s.rate * op.weight / total_weight if s.rate else None
             entry = op_entry(server=self.server_name, driver=driver, loop=loop_name, trial=trial,
-                             op=op.name, parts=parts, target_rps=target)
+                             op=op.name, parts=parts, target_rps=target, workers=len(alive))
             entry["timeline"] = series.get(op.name, [])
-            for w in entry.get("warnings", []):
-                self.progress.warn(f"{label} {op.name}: {w}")
+            dead = [p for p in entry["timeline"] if p["t_s"] >= 0 and p["requests"] <= p["errors"]]
+            if dead and entry["requests"]:
+                entry.setdefault("warnings", []).append(
+                    f"stalled: no successful request in {len(dead)} of "
+                    f"{sum(p['t_s'] >= 0 for p in entry['timeline'])} measured seconds")
+            entry["other_cpu_cores"] = other
+            entries.append(entry)
+        extra: dict[str, list[str]] = {}
+        if s.rate:
+            extra = rate_warnings(entries, {op.name: op.weight for op in group}, s.rate,
+                                  s.duration)
+        mismatch = cross_check(entries, {op.name: op.op for op in group}, delta)
+        busy = ([(f"the machine was busy: other processes used {other:.2f} cores during the "
+                  "window")] if other is not None and other > machine.BUSY_CORES else [])
+        for entry in entries:
+            warnings = extra.get(entry["op"], []) + entry.get("warnings", []) + mismatch + busy
+            if warnings:
+                entry["warnings"] = warnings
+            for w in warnings:
+                self.progress.warn(f"{label} {entry['op']}: {w}")
             self.result.runs.append(entry)
         self.result.data["server"].append({
-            "server": self.server_name, "driver": driver, "loop": loop_name, "trial": trial, "ops": names,
-            "duration_s": round(window_s(parts), 6),
-            "delta": stat_delta(before, after),
+            "server": self.server_name, "driver": driver, "loop": loop_name, "trial": trial,
+            "ops": names, "duration_s": round(window_s(parts), 6), "delta": delta,
+            "other_cpu_cores": other,
         })
 
     # --- waiting for the workers ----------------------------------------------------------

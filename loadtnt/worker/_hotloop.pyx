@@ -29,23 +29,28 @@ cdef inline int64_t _now() noexcept nogil:
 
 
 async def closed_one(Budget budget, fn, Recorder rec, on_error):
-    """Send ``fn()`` until the budget is spent; ``await on_error(exc)`` on failures."""
+    """Send ``fn()`` until the budget is spent; ``await on_error(k, exc, fails)`` on failures,
+    ``fails`` being this coroutine's consecutive failures (it backs off on them)."""
     cdef int64_t t0
+    cdef long fails = 0
     while budget.left > 0:
         budget.left -= 1
         t0 = _now()
         try:
             await fn()
         except Exception as e:
-            await on_error(0, e)
+            fails += 1
+            await on_error(0, e, fails)
         else:
-            rec._record((_now() - t0) // 1000)
+            fails = 0
+            rec._record_ns(_now() - t0)
 
 
 async def closed_mix(Budget budget, list fns, list recs, pick, on_error):
     """Like :func:`closed_one` over several ops; ``pick()`` gives the index of the next one."""
     cdef int64_t t0
     cdef Py_ssize_t k
+    cdef long fails = 0
     while budget.left > 0:
         budget.left -= 1
         k = pick()
@@ -53,6 +58,8 @@ async def closed_mix(Budget budget, list fns, list recs, pick, on_error):
         try:
             await fns[k]()
         except Exception as e:
-            await on_error(k, e)
+            fails += 1
+            await on_error(k, e, fails)
         else:
-            (<Recorder>recs[k])._record((_now() - t0) // 1000)
+            fails = 0
+            (<Recorder>recs[k])._record_ns(_now() - t0)

@@ -5,7 +5,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-OnError = Callable[[int, BaseException], Awaitable[None]]
+OnError = Callable[[int, BaseException, int], Awaitable[None]]
 
 
 class Budget:
@@ -22,14 +22,17 @@ async def closed_one(budget: Budget, fn: Callable[[], Awaitable[Any]], rec: Any,
                      on_error: OnError) -> None:
     pc = time.perf_counter_ns
     record_since = rec.record_since
+    fails = 0  # consecutive failures of this coroutine: on_error backs off on them
     while budget.left > 0:
         budget.left -= 1
         t0 = pc()
         try:
             await fn()
         except Exception as e:  # noqa: BLE001 - every failure is counted by kind
-            await on_error(0, e)
+            fails += 1
+            await on_error(0, e, fails)
         else:
+            fails = 0
             record_since(t0)
 
 
@@ -37,6 +40,7 @@ async def closed_mix(budget: Budget, fns: Sequence[Callable[[], Awaitable[Any]]]
                      recs: Sequence[Any], pick: Callable[[], int], on_error: OnError) -> None:
     pc = time.perf_counter_ns
     records = [r.record_since for r in recs]
+    fails = 0
     while budget.left > 0:
         budget.left -= 1
         k = pick()
@@ -44,6 +48,8 @@ async def closed_mix(budget: Budget, fns: Sequence[Callable[[], Awaitable[Any]]]
         try:
             await fns[k]()
         except Exception as e:  # noqa: BLE001
-            await on_error(k, e)
+            fails += 1
+            await on_error(k, e, fails)
         else:
+            fails = 0
             records[k](t0)

@@ -1,12 +1,20 @@
 """One phase of load in one worker: coroutines sending requests and recording their latency.
 
-Closed loop: each coroutine sends, awaits, records, repeats.  Open loop: the worker's share of
-the target rate is a schedule of intended send times; an idle coroutine takes the next slot,
-waits for its time (or not, if it is late) and sends.  The latency is measured from the
-intended time (``histogram``, so a stall shows, including the wait for a free coroutine) and
-from the actual send (``service_histogram``).  A send that went out early (timers can wake a
-little before their time) is measured from the send, never from the later intended time, so the
-corrected latency of every request is at least its service time.
+Closed loop: each coroutine sends, awaits, records, repeats; a coroutine whose requests keep
+failing backs off (1 ms, doubling, up to 100 ms) instead of spinning on a dead connection.
+
+Open loop: one schedule for all workers — slot ``j`` of the run is due ``j / rate`` after the
+shared start (the barrier), and worker ``i`` of ``n`` owns the slots ``j ≡ i (mod n)``, so no
+slot is lost to rounding and the workers' sends interleave.  A scheduler coroutine waits for each
+slot precisely (the loop's timer to shortly before it, then a blocking sleep when nothing is in
+flight, or polling the loop when replies are due) and hands every due slot to an idle sender at
+once; a slot with no idle sender waits in a backlog.  The latency is measured from the intended
+time (``histogram``, so a stall shows, including the wait for a free sender) and from the actual
+send (``service_histogram``); how late each send went out is a histogram of its own
+(``lateness_histogram``).  A send that went out early is measured from the send, never from the
+later intended time, so the corrected latency of every request is at least its service time.
+A slot still waiting when the window is cut is *dropped*: counted, and recorded in the corrected
+histogram with the time it had waited by then (a lower bound of its latency).
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import bisect
 import itertools
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,18 +37,29 @@ except ImportError:  # not built: the same loops in Python
     from loadtnt.worker._pyhotloop import Budget, closed_mix, closed_one  # type: ignore[assignment]
 
 NEVER = 1 << 62
+BACKOFF_MIN_S = 0.001  # closed loop: the wait after the second failure in a row, doubling ...
+BACKOFF_MAX_S = 0.1    # ... up to this
+LATE_NS = 1_000_000    # a send this late counts in ``late_sends``
+COARSE_NS = 2_500_000  # open loop: the loop's timer (up to ~1 ms late) is used until this long before a slot
+SPIN_NS = 100_000      # ... then a blocking sleep up to this long before, then a busy wait
 
 
 @dataclass
 class OpState:
-    """Per operation: its recorders and error counts for the current phase."""
+    """Per operation: its recorders and counts for the current phase."""
 
     name: str
     rec: Any = field(default_factory=histogram.Recorder)
     service: Any = None  # open loop only
+    lateness: Any = None  # open loop only: send time - intended time
     errors: dict[str, int] = field(default_factory=dict)
     nerrors: int = 0
     ierrors: int = 0  # errors since the last tick
+    scheduled: int = 0  # open loop: slots of this op that came due
+    sent: int = 0
+    dropped: int = 0
+    late_sends: int = 0
+    dropped_rec: Any = None  # open loop: the dropped slots' waits (joined to ``rec`` in results)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -47,8 +67,14 @@ class OpState:
         self.ierrors += 1
 
     @property
+    def ok(self) -> int:
+        """Requests that succeeded (each has a latency in ``rec``)."""
+        return int(self.rec.total)
+
+    @property
     def requests(self) -> int:
-        return self.rec.total + self.nerrors
+        """Requests that completed, successfully or not."""
+        return self.ok + self.nerrors
 
 
 class Phase:
@@ -57,9 +83,10 @@ class Phase:
     def __init__(self, *, fns: Sequence[Sequence[RequestFn]], names: Sequence[str],
                  weights: Sequence[float], coroutines: int, classify: Callable[[BaseException], str],
                  seconds: float | None, requests: int | None, rate: float | None,
-                 offset: float = 0.0) -> None:
-        """``offset``: open loop only, this worker's schedule starts ``offset`` of an interval
-        late (worker i of n: i/n), so the workers' sends interleave instead of coinciding."""
+                 share: tuple[int, int] = (0, 1)) -> None:
+        """``rate``: open loop, the total rate of all workers; ``share``: ``(i, n)``, this worker
+        is the i-th of n and sends the slots ``i, i + n, i + 2n, …`` of the run's schedule
+        (``requests``, when given, is this worker's number of slots)."""
         self.fns = fns
         self.ops = [OpState(n) for n in names]
         self.coroutines = coroutines
@@ -67,24 +94,48 @@ class Phase:
         self.seconds = seconds
         self.budget = Budget(requests if requests is not None else NEVER)
         self.rate = rate
-        self.offset = offset
+        self.share = share
         cum = list(itertools.accumulate(weights))
         self._cum, self._total = cum, cum[-1]
+        self.slots = 0
         if rate is not None:
             for op in self.ops:
                 op.service = histogram.Recorder()
-            slots = requests if requests is not None else int(rate * (seconds or 0))
-            self.budget.left = max(slots, 0)
+                op.lateness = histogram.Recorder()
+                op.dropped_rec = histogram.Recorder()
+            i, n = share
+            if requests is not None:
+                self.slots = max(requests, 0)
+            else:
+                total = round(rate * (seconds or 0))
+                self.slots = len(range(i, total, n))
         self.duration_s = 0.0
         self.started_at = 0.0  # wall-clock start of the window (time.time())
         self.cpu_s = 0.0
-        self.late_sends = 0
+        self.spin_s = 0.0  # open loop: time spent polling the loop for a slot's exact time
         self.stopped = False
+        self._cut = False
+        self._idle: deque[asyncio.Future[Any]] = deque()
+        self._backlog: deque[tuple[int, int]] = deque()
+        self._inflight = 0
+        self._scheduled_all = False
+
+    @property
+    def late_sends(self) -> int:
+        return sum(op.late_sends for op in self.ops)
 
     def stop(self) -> None:
         """End early: every coroutine finishes its request in flight and quits."""
         self.stopped = True
+        self._cut_now()
+
+    def _cut_now(self) -> None:
         self.budget.stop()
+        self._cut = True
+        while self._idle:
+            fut = self._idle.popleft()
+            if not fut.done():
+                fut.set_result(None)
 
     def _picker(self) -> Callable[[], int] | None:
         if len(self.ops) == 1:
@@ -94,8 +145,9 @@ class Phase:
         return lambda: min(find(cum, rand() * total), last)
 
     async def run(self, t0: float | None = None) -> None:
-        """``t0``: the start of the window (a ``time.perf_counter()`` value, by default now), so
-        that the caller's per-second ticks and ``duration_s`` count from the same instant."""
+        """``t0``: the start of the window (a ``time.perf_counter()`` value, by default now; the
+        shared start of all workers), so that the caller's per-second ticks, ``duration_s`` and
+        the open-loop schedule count from the same instant."""
         loop = asyncio.get_running_loop()
         cpu0 = time.process_time()
         if t0 is None:
@@ -105,29 +157,30 @@ class Phase:
         if self.seconds is not None:
             # open loop: the schedule ends on time; the timer only cuts a client that fell behind
             limit = self.seconds if self.rate is None else self.seconds * 1.5 + 1.0
-            timer = loop.call_later(max(0.0, t0 + limit - time.perf_counter()), self._time_up)
+            timer = loop.call_later(max(0.0, t0 + limit - time.perf_counter()), self._cut_now)
         n_conn = len(self.fns)
         if self.rate is None:
             coros = [self._closed(self.fns[i % n_conn]) for i in range(self.coroutines)]
         else:
-            self._interval_ns = 1e9 / self.rate
-            self._start_ns = time.perf_counter_ns() + int(self.offset * self._interval_ns)
-            self._slot = 0
-            coros = [self._open(self.fns[i % n_conn]) for i in range(self.coroutines)]
+            self._start_ns = int(t0 * 1e9)  # perf_counter_ns and perf_counter share a clock
+            coros = [self._schedule(),
+                     *(self._sender(self.fns[i % n_conn]) for i in range(self.coroutines))]
         try:
             await asyncio.gather(*coros)
         finally:
             if timer is not None:
                 timer.cancel()
+            if self.rate is not None:
+                self._drop_waiting()
             self.duration_s = time.perf_counter() - t0
             self.cpu_s = time.process_time() - cpu0
 
-    def _time_up(self) -> None:
-        self.budget.stop()
-
-    async def _on_error(self, k: int, exc: BaseException) -> None:
+    async def _on_error(self, k: int, exc: BaseException, fails: int = 1) -> None:
         self.ops[k].error(self.classify(exc))
-        await asyncio.sleep(0)  # a request failing synchronously must not starve the loop
+        if fails < 2:
+            await asyncio.sleep(0)  # a request failing synchronously must not starve the loop
+        else:  # failing again and again (a dead connection): back off, do not spin
+            await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** min(fails - 2, 20)))
 
     def _closed(self, fns: Sequence[RequestFn]) -> Any:
         if len(self.ops) == 1:
@@ -135,38 +188,116 @@ class Phase:
         return closed_mix(self.budget, list(fns), [s.rec for s in self.ops], self._picker(),
                           self._on_error)
 
-    async def _open(self, fns: Sequence[RequestFn]) -> None:
+    # --- open loop ------------------------------------------------------------------------
+
+    def _due(self, slot: int) -> int:
+        """The intended send time (perf_counter_ns) of this worker's ``slot``-th slot."""
+        i, n = self.share
+        assert self.rate is not None
+        return self._start_ns + int((i + slot * n) * 1e9 / self.rate)
+
+    async def _wait_until(self, t: int) -> None:
+        pc = time.perf_counter_ns
+        while not self._cut:
+            gap = t - pc()
+            if gap <= 0:
+                return
+            if gap > COARSE_NS:  # the loop's timer (it wakes up to a millisecond off)
+                await asyncio.sleep(min(gap - COARSE_NS, 100_000_000) / 1e9)
+            elif self._inflight == 0:
+                # nothing handed over or in flight, only the clock to wait for: a blocking sleep is precise and costs no CPU
+                if gap > SPIN_NS:
+                    time.sleep((gap - SPIN_NS) / 1e9)  # noqa: ASYNC251 - on purpose, see above
+                while pc() < t:
+                    pass
+                return
+            else:  # a send or a reply is due: poll the loop until the slot's time
+                s0 = pc()
+                await asyncio.sleep(0)
+                self.spin_s += (pc() - s0) / 1e9
+
+    async def _schedule(self) -> None:
         pc = time.perf_counter_ns
         pick = self._picker() or (lambda: 0)
-        ops = self.ops
-        classify = self.classify
-        sleep = asyncio.sleep
-        start, interval = self._start_ns, self._interval_ns
-        budget = self.budget
-        while budget.left > 0:
-            budget.left -= 1
-            intended = start + int(self._slot * interval)
-            self._slot += 1
-            now = pc()
-            if intended > now:
-                await sleep((intended - now) / 1e9)
-            elif now - intended > 1_000_000:
-                self.late_sends += 1
-            k = pick()
+        ops, idle, backlog = self.ops, self._idle, self._backlog
+        slot, slots = 0, self.slots
+        try:
+            while slot < slots and not self._cut:
+                await self._wait_until(self._due(slot))
+                if self._cut:
+                    break
+                now = pc()
+                while slot < slots:  # every slot that is due, in this loop turn
+                    t = self._due(slot)
+                    if t > now:
+                        break
+                    slot += 1
+                    k = pick()
+                    ops[k].scheduled += 1
+                    self._inflight += 1  # handed over: the sender has yet to send it
+                    if idle:
+                        idle.popleft().set_result((t, k))
+                    else:
+                        backlog.append((t, k))
+        finally:
+            self._next_slot = slot
+            self._scheduled_all = True
+            while idle:
+                idle.popleft().set_result(None)
+
+    async def _sender(self, fns: Sequence[RequestFn]) -> None:
+        pc = time.perf_counter_ns
+        loop = asyncio.get_running_loop()
+        ops, classify, idle, backlog = self.ops, self.classify, self._idle, self._backlog
+        while not self._cut:
+            if backlog:
+                t, k = backlog.popleft()
+            elif self._scheduled_all:
+                return
+            else:
+                fut = loop.create_future()
+                idle.append(fut)
+                item = await fut
+                if item is None:
+                    return
+                t, k = item
             state = ops[k]
             sent = pc()
+            state.sent += 1
+            state.lateness.record_ns(max(sent - t, 0))
+            if sent - t > LATE_NS:
+                state.late_sends += 1
             try:
                 await fns[k]()
             except Exception as e:  # noqa: BLE001 - every failure is counted by kind
                 state.error(classify(e))
-                await sleep(0)
+                await asyncio.sleep(0)
             else:
                 done = pc()
                 # from the intended time when the send was late; from the send when it was early
-                # (a timer can wake a little before its time: uvloop rounds to milliseconds), so
-                # that corrected >= service for every request
-                state.rec.record_ns(done - min(intended, sent))
+                # (a timer can wake a little before its time), so that corrected >= service
+                state.rec.record_ns(done - min(t, sent))
                 state.service.record_ns(done - sent)
+            finally:
+                self._inflight -= 1
+
+    def _drop_waiting(self) -> None:
+        """The window was cut: slots that were due and never sent are dropped, each recorded in
+        the corrected histogram with the time it had waited (a lower bound of its latency)."""
+        now = time.perf_counter_ns()
+        pick = self._picker() or (lambda: 0)
+        waiting = list(self._backlog)
+        self._inflight -= len(waiting)
+        self._backlog.clear()
+        slot = getattr(self, "_next_slot", 0)
+        while slot < self.slots and self._due(slot) <= now and not self.stopped:
+            waiting.append((self._due(slot), k := pick()))
+            self.ops[k].scheduled += 1
+            slot += 1
+        for t, k in waiting:
+            state = self.ops[k]
+            state.dropped += 1
+            state.dropped_rec.record_ns(now - t)
 
     def tick(self) -> dict[str, Any]:
         """Counts since the previous tick, per op (the live progress line and the timeline)."""
@@ -181,13 +312,22 @@ class Phase:
     def result(self) -> dict[str, Any]:
         ops = {}
         for s in self.ops:
+            recs = [r for r in (s.rec, s.dropped_rec) if r is not None and r.total]
             entry: dict[str, Any] = {
-                "requests": s.requests, "errors": s.nerrors, "errors_by_kind": dict(s.errors),
-                "histogram": histogram.encode(s.rec),
+                "requests": s.requests, "ok": s.ok, "errors": s.nerrors,
+                "errors_by_kind": dict(s.errors),
+                "histogram": histogram.encode_all(recs),
+                # the recorded maximum (a histogram's max is only the top of its bucket)
+                "max_us": max((int(r.max_value) for r in recs), default=None),
+                "clamped": sum(int(r.clamped) for r in recs),
             }
             if s.service is not None:
                 entry["service_histogram"] = histogram.encode(s.service)
+                entry["service_max_us"] = int(s.service.max_value) if s.service.total else None
+                entry["lateness_histogram"] = histogram.encode(s.lateness)
+                entry.update(scheduled=s.scheduled, sent=s.sent, dropped=s.dropped,
+                             late_sends=s.late_sends)
             ops[s.name] = entry
         return {"duration_s": self.duration_s, "started_at": self.started_at,
-                "cpu_s": self.cpu_s, "ops": ops,
+                "cpu_s": self.cpu_s, "spin_s": round(self.spin_s, 6), "ops": ops,
                 "late_sends": self.late_sends, "stopped": self.stopped}

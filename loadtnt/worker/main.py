@@ -97,12 +97,18 @@ class Worker:
         phase = Phase(fns=fns, names=[s.name for s in specs], weights=[s.weight for s in specs],
                       coroutines=self.concurrency, classify=self.adapters[0].classify,
                       seconds=cmd.get("seconds"), requests=cmd.get("requests"),
-                      rate=cmd.get("rate"), offset=self.index / self.count)
+                      rate=cmd.get("rate"),
+                      share=tuple(cmd.get("share") or (self.index, self.count)))  # type: ignore[arg-type]
         self.phase = phase
+        # the window's start, for the phase, its schedule and its ticks alike: the barrier's
+        # shared wall-clock time (not this worker's wake-up, which is a timer's error late)
+        t0 = time.perf_counter()
         start_at = cmd.get("start_at")
         if start_at is not None:  # the barrier: all workers start at the same wall-clock time
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-        t0 = time.perf_counter()  # the window's start, for the phase and its ticks alike
+            t0 += max(0.0, start_at - time.time())
+            await asyncio.sleep(max(0.0, t0 - time.perf_counter() - 0.002))
+            while time.perf_counter() < t0:
+                await asyncio.sleep(0)
         ticks = Ticker(phase, cmd["phase"], self.index, t0)
         ticker = asyncio.get_running_loop().create_task(ticks.run())
         try:

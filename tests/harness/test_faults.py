@@ -71,6 +71,10 @@ def test_killed_worker_is_named_and_others_kept(tmp_path: Path) -> None:
     result = read_json(out)
     [run] = result["runs"]
     assert run["workers"] == 1 and run["requests"] > 0  # worker 0's results are kept
+    # the entry itself says it is incomplete, and the server's count disagrees with it
+    assert run["workers_expected"] == 2
+    assert any(w.startswith("incomplete: 1 of 2 workers") for w in run["warnings"]), run
+    assert any(w.startswith("client and server disagree") for w in run["warnings"]), run
     assert any("SIGKILL" in w for w in result["warnings"])
     assert "call" in stdout  # the summary still printed
     assert _gone([*workers, *([server_pid] if server_pid else [])])

@@ -53,5 +53,7 @@ def test_quiet_without_a_terminal(tmp_path: Path, bench_server: EmbeddedServer) 
                        "--out", out)
     assert proc.returncode == 0
     assert "req/s" not in proc.stderr
-    assert proc.stderr.strip() == f"result written to {out}"
+    # (on a shared machine, the warning that others used the CPU is expected and right)
+    lines = [ln for ln in proc.stderr.splitlines() if "the machine was busy" not in ln]
+    assert lines == [f"result written to {out}"]
     assert proc.stdout.splitlines()[0].split() == ["asyncio", "asynctnt"]
