@@ -46,7 +46,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 NETBOX_LUA = REPO / "bench" / "netbox_bench.lua"
 ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox", "loadtnt-base")
-ALL_OPS = ("ping", "call", "eval", "select", "insert", "update")
+DEFAULT_OPS = ("ping", "call", "eval", "select", "insert", "update")
+# txn: begin + 2 inserts + commit in a stream (Tarantool 2.10+; loadtnt and asynctnt only)
+ALL_OPS = (*DEFAULT_OPS, "txn")
 NETBOX_DEFAULT_OPS = ("ping", "select")
 INSERT_KEY_BASE = 1_000_000_000  # inserted keys start here, far above the prefilled ones
 KEY_SPAN = 10_000_000  # each client run inserts inside its own span of fresh keys
@@ -95,6 +97,13 @@ def _asynctnt_like_requests(conn, op: str, nkeys: int, key_base: int, conc: int)
         return lambda f, i: conn.insert("tester", [key_base + i * conc + f, "fresh"])
     if op == "update":
         return lambda f, i: conn.update("tester", [_key(f, i, nkeys)], [["=", 1, "updated"]])
+    if op == "txn":
+        async def txn(f: int, i: int) -> None:
+            async with conn.stream() as s:
+                k = key_base + 2 * (i * conc + f)
+                await s.insert("tester", [k, "a"])
+                await s.insert("tester", [k + 1, "b"])
+        return txn
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -427,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--drivers", type=csv(ALL_DRIVERS),
                         default=["loadtnt", "asynctnt", "aiotarantool", "netbox"])
-    parser.add_argument("--ops", type=csv(ALL_OPS), default=list(ALL_OPS))
+    parser.add_argument("--ops", type=csv(ALL_OPS), default=list(DEFAULT_OPS))
     parser.add_argument("--netbox-ops", type=csv(ALL_OPS), default=list(NETBOX_DEFAULT_OPS),
                         help="ops measured through net.box (default: ping,select)")
     parser.add_argument("--loops", type=csv(("uvloop", "asyncio")), default=["uvloop"])

@@ -220,7 +220,10 @@ class Connection(Api):
 
     @staticmethod
     async def _identify(protocol: Any) -> IProtoFeatures:
-        # IPROTO_ID: servers before 2.10 do not know it and say so
+        # IPROTO_ID, on servers that know it (2.10+, by the greeting); one that
+        # does not answers ER_UNKNOWN_REQUEST_TYPE, which means no features
+        if protocol.version is not None and tuple(protocol.version) < (2, 10):
+            return IProtoFeatures()
         try:
             return IProtoFeatures.from_id_reply((await protocol.identify()).body)
         except TarantoolDatabaseError as e:

@@ -17,16 +17,29 @@ class Iterator(_enum.IntEnum):
     NEIGHBOR = 11
 
 
+class _UnknownIterator(ValueError, KeyError):
+    """An iterator name or number that does not exist: a ValueError, and the KeyError
+    asynctnt raises for an unknown name."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ''
+
+
+class _BadOperation(TypeError, IndexError):
+    """A malformed update operation: a TypeError, and the IndexError asynctnt raises for
+    one that is too short."""
+
+
 cdef object _iterator_value(object iterator):
     if isinstance(iterator, int) and not isinstance(iterator, bool):
         if not 0 <= iterator <= 11:
-            raise ValueError('unknown iterator {}'.format(iterator))
+            raise _UnknownIterator('unknown iterator {}'.format(iterator))
         return int(iterator)
     if isinstance(iterator, str):
         try:
             return int(Iterator[iterator.upper()])
         except KeyError:
-            raise ValueError('unknown iterator {!r}; one of: {}'.format(
+            raise _UnknownIterator('unknown iterator {!r}; one of: {}'.format(
                 iterator, ', '.join(i.name for i in Iterator))) from None
     raise TypeError('iterator must be an Iterator, its name or its number, not {}'
                     .format(type(iterator).__name__))
@@ -106,7 +119,7 @@ cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp,
     buf.put_array_header(len(operations))
     for op in operations:
         if not isinstance(op, (list, tuple)) or len(op) < 2:
-            raise TypeError('an update operation must be [op, field, args...], got {!r}'
+            raise _BadOperation('an update operation must be [op, field, args...], got {!r}'
                             .format(op))
         n = len(op)
         buf.put_array_header(n)

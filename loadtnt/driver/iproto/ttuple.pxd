@@ -27,6 +27,7 @@ cdef class TarantoolTuple:
     cdef readonly Metadata metadata
 
     cdef object _get_by_name(self, object name, bint raise_missing)
+    cdef int _need_format(self) except -1
 
 
 cdef TarantoolTuple ttuple_new(tuple values, Metadata metadata)

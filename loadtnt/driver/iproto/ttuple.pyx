@@ -95,30 +95,37 @@ cdef class TarantoolTuple:
         except (IndexError, TypeError):
             return default
 
+    cdef int _need_format(self) except -1:
+        if self.metadata is None or self.metadata.len() == 0:
+            raise ValueError('this tuple has no field names: its space has no format '
+                             '(or the schema was not fetched)')
+        return 0
+
     def keys(self):
-        """Field names, for the fields that have one (as asynctnt)."""
+        """Field names, for the fields that have one; ValueError without a format (as
+        asynctnt)."""
         cdef Py_ssize_t i
-        cdef object name
-        if self.metadata is None:
-            return
+        self._need_format()
+        names = []
         for i in range(len(self._values)):
             name = self.metadata.name_by_id(i)
             if name is not None:
-                yield name
+                names.append(name)
+        return iter(names)
 
     def values(self):
         return iter(self._values)
 
     def items(self):
-        """(name, value) for the fields that have a name."""
+        """(name, value) for the fields that have a name; ValueError without a format."""
         cdef Py_ssize_t i
-        cdef object name
-        if self.metadata is None:
-            return
+        self._need_format()
+        pairs = []
         for i in range(len(self._values)):
             name = self.metadata.name_by_id(i)
             if name is not None:
-                yield (name, self._values[i])
+                pairs.append((name, self._values[i]))
+        return iter(pairs)
 
     def __eq__(self, other):
         if type(other) is TarantoolTuple:
