@@ -23,11 +23,14 @@ from .exceptions import (
     TarantoolSchemaError,
 )
 from .iproto.protocol import (
+    Adjust,
     Field,
     IProtoError,
     IProtoErrorStackFrame,
     Iterator,
     Metadata,
+    MPInterval,
+    MPTimezone,
     Response,
     Schema,
     SchemaIndex,
@@ -38,6 +41,7 @@ from .iproto.protocol import (
 __version__ = "0.1.0"
 
 __all__ = (
+    "Adjust",
     "Connection",
     "ConnectionState",
     "ErrorCode",
@@ -45,6 +49,8 @@ __all__ = (
     "IProtoError",
     "IProtoErrorStackFrame",
     "Iterator",
+    "MPInterval",
+    "MPTimezone",
     "Metadata",
     "ProtocolError",
     "Response",

@@ -74,6 +74,8 @@ cdef enum mp_ext_type:
     MP_DECIMAL = 1
     MP_UUID = 2
     MP_ERROR_EXT = 3
+    MP_DATETIME = 4
+    MP_INTERVAL = 6
 
 cdef enum box_error_code:
     ER_WRONG_SCHEMA_VERSION = 109
