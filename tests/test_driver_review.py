@@ -179,8 +179,6 @@ async def test_unknown_body_key_is_skipped_whatever_it_holds(loop):
             await asyncio.wait_for(conn.disconnect(), BOUND)
 
 
-@loadtnt_defect("MP_EXT 4 (datetime, Tarantool 2.10+) decodes as ExtType; asynctnt 2.x "
-                "gives datetime.datetime (also MP_ERROR 3 and MP_INTERVAL 6)")
 async def test_datetime_ext_decodes_as_datetime(loop):
     value = msgpack.ExtType(4, struct.pack("<q", 1_700_000_000))
     async with FakeServer(answering(lambda h, b: reply(h[IPROTO_SYNC], {IPROTO_DATA: [value]}))

@@ -24,11 +24,14 @@ from .exceptions import (
 )
 from .features import IProtoFeatures
 from .iproto.protocol import (
+    Adjust,
     Field,
     IProtoError,
     IProtoErrorStackFrame,
     Iterator,
     Metadata,
+    MPInterval,
+    MPTimezone,
     Response,
     Schema,
     SchemaIndex,
@@ -40,6 +43,7 @@ from .stream import Isolation, Stream
 __version__ = "0.1.0"
 
 __all__ = (
+    "Adjust",
     "Connection",
     "ConnectionState",
     "ErrorCode",
@@ -49,6 +53,8 @@ __all__ = (
     "IProtoFeatures",
     "Isolation",
     "Iterator",
+    "MPInterval",
+    "MPTimezone",
     "Metadata",
     "ProtocolError",
     "Response",

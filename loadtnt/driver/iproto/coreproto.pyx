@@ -219,7 +219,7 @@ cdef class CoreProtocol:
                     raise ProtocolError('IPROTO_ERROR_24 is not a string')
                 resp.errmsg = item
             elif key == tnt.IPROTO_ERROR:
-                resp.error = iproto_error_from_obj(mp_decode_obj(&p, end, self.encoding))
+                resp.error = mp_decode_error(&p, end, self.encoding)
             elif key == tnt.IPROTO_METADATA:
                 if req.parse_metadata:
                     resp.metadata = _sql_metadata(mp_decode_obj(&p, end, self.encoding))

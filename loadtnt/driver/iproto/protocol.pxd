@@ -5,6 +5,7 @@ from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t,
 
 include "wbuf.pxd"
 include "unpack.pxd"
+include "ext.pxd"
 include "ttuple.pxd"
 include "schema.pxd"
 include "response.pxd"

@@ -1,5 +1,6 @@
 # Type stubs for the Cython core (loadtnt/driver/iproto/protocol.pyx).
 import asyncio
+import datetime
 import enum
 from collections.abc import Callable, Generator, Sequence
 from collections.abc import Iterator as _Iter
@@ -73,16 +74,54 @@ class TarantoolTuple:
     def items(self) -> _Iter[tuple[str, Any]]: ...
 
 class IProtoErrorStackFrame:
-    error_type: str | None
-    file: str | None
-    line: int | None
-    message: str | None
-    err_no: int | None
-    code: int | None
-    fields: Any
+    @property
+    def error_type(self) -> str | None: ...
+    @property
+    def file(self) -> str | None: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def err_no(self) -> int: ...
+    @property
+    def code(self) -> int: ...
+    @property
+    def fields(self) -> dict[Any, Any] | None: ...
 
 class IProtoError:
-    trace: list[IProtoErrorStackFrame]
+    @property
+    def trace(self) -> list[IProtoErrorStackFrame]: ...
+
+class Adjust(enum.IntEnum):
+    EXCESS = 0
+    NONE = 1
+    LAST = 2
+
+class MPInterval:
+    year: int
+    month: int
+    week: int
+    day: int
+    hour: int
+    min: int
+    sec: int
+    nsec: int
+    adjust: Adjust
+    def __init__(self, year: int = 0, month: int = 0, week: int = 0, day: int = 0,
+                 hour: int = 0, min: int = 0, sec: int = 0, nsec: int = 0,
+                 adjust: Adjust | int = Adjust.NONE) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+class MPTimezone(datetime.tzinfo):
+    tzindex: int
+    def __init__(self, minutes: int, tzindex: int = 0) -> None: ...
+    @property
+    def minutes(self) -> int: ...
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta: ...
+    def dst(self, dt: datetime.datetime | None) -> None: ...
+    def tzname(self, dt: datetime.datetime | None) -> str: ...
 
 class Response:
     body: list[Any] | None

@@ -2,6 +2,7 @@
 """loadtnt.driver's core: IProto encoding, framing and dispatch."""
 
 cimport cython
+from cpython.datetime cimport PyDateTime_Check, import_datetime
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytes cimport PyBytes_CheckExact
 from cpython.bytearray cimport PyByteArray_AS_STRING
@@ -35,6 +36,7 @@ cdef extern from "Python.h":
 import asyncio as _asyncio
 import base64 as _base64
 import collections as _collections
+import datetime as _datetime
 import enum as _enum
 import hashlib as _hashlib
 from decimal import Decimal
@@ -51,6 +53,8 @@ from loadtnt.driver.exceptions import (
     TarantoolSchemaError,
 )
 
+import_datetime()
+
 
 cdef inline int _enter_recursion(const char *where) except -1:
     # Deep nesting raises RecursionError instead of overflowing the C stack.
@@ -61,6 +65,7 @@ cdef inline int _enter_recursion(const char *where) except -1:
 
 include "wbuf.pyx"
 include "unpack.pyx"
+include "ext.pyx"
 include "ttuple.pyx"
 include "schema.pyx"
 include "response.pyx"

@@ -1,18 +1,3 @@
-cdef class IProtoErrorStackFrame:
-    cdef public:
-        object error_type
-        object file
-        object line
-        object message
-        object err_no
-        object code
-        object fields
-
-
-cdef class IProtoError:
-    cdef public list trace
-
-
 cdef class Response:
     cdef public:
         object body

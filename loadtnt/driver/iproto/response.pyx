@@ -1,41 +1,6 @@
 # Response: what a request resolves to.
 
 
-@cython.final
-cdef class IProtoErrorStackFrame:
-    def __repr__(self):
-        return '<IProtoErrorStackFrame type={} code={} message={!r}>'.format(
-            self.error_type, self.code, self.message)
-
-
-@cython.final
-cdef class IProtoError:
-    def __repr__(self):
-        return '<IProtoError trace={!r}>'.format(self.trace)
-
-
-cdef IProtoError iproto_error_from_obj(object obj):
-    # IPROTO_ERROR (0x52): {MP_ERROR_STACK: [{type, file, line, message, errno, code, fields}]}
-    cdef IProtoError err = IProtoError.__new__(IProtoError)
-    cdef IProtoErrorStackFrame fr
-    err.trace = []
-    if not isinstance(obj, dict) or not isinstance(obj.get(tnt.MP_ERROR_STACK, []), list):
-        raise ProtocolError('IPROTO_ERROR is not {MP_ERROR_STACK: [...]}')
-    for item in obj.get(tnt.MP_ERROR_STACK, []):
-        if not isinstance(item, dict):
-            continue
-        fr = IProtoErrorStackFrame.__new__(IProtoErrorStackFrame)
-        fr.error_type = item.get(tnt.MP_ERROR_TYPE)
-        fr.file = item.get(tnt.MP_ERROR_FILE)
-        fr.line = item.get(tnt.MP_ERROR_LINE)
-        fr.message = item.get(tnt.MP_ERROR_MESSAGE)
-        fr.err_no = item.get(tnt.MP_ERROR_ERRNO)
-        fr.code = item.get(tnt.MP_ERROR_CODE)
-        fr.fields = item.get(tnt.MP_ERROR_FIELDS)
-        err.trace.append(fr)
-    return err
-
-
 @cython.freelist(256)
 @cython.final
 cdef class Response:

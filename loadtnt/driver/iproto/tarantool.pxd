@@ -84,6 +84,8 @@ cdef enum mp_ext_type:
     MP_DECIMAL = 1
     MP_UUID = 2
     MP_ERROR_EXT = 3
+    MP_DATETIME = 4
+    MP_INTERVAL = 6
 
 cdef enum iproto_feature:
     IPROTO_FEATURE_STREAMS = 0

@@ -1,5 +1,6 @@
 # MessagePack decoder. Strings decode as str (UTF-8, or the connection's
-# encoding), bin as bytes, MP_EXT 1 and 2 as decimal.Decimal and uuid.UUID.
+# encoding), bin as bytes, MP_EXT 1 and 2 as decimal.Decimal and uuid.UUID
+# (3, 4 and 6 in ext.pyx; other types as ExtType).
 
 @cython.final
 cdef class ExtType:
@@ -167,7 +168,7 @@ cdef object _decode_ext(int8_t ext_type, const char *p, Py_ssize_t n, object enc
         if n != 16:
             raise ProtocolError('UUID extension of {} bytes, expected 16'.format(n))
         return UUID(bytes=PyBytes_FromStringAndSize(p, 16))
-    return ExtType(ext_type, PyBytes_FromStringAndSize(p, n))
+    return ext_decode(ext_type, p, n, encoding)    # ext.pyx: error, datetime, interval
 
 
 cdef object _decode_array(const char **pp, const char *end, uint32_t n, object encoding):

@@ -446,6 +446,10 @@ cdef class WriteBuffer:
             return self.put_decimal(o)
         if isinstance(o, UUID):
             return self.put_uuid(o)
+        if PyDateTime_Check(o):                 # ext.pyx
+            return put_datetime(self, o)
+        if isinstance(o, MPInterval):
+            return put_interval(self, <MPInterval> o)
         # subclasses and other buffer-like types
         if isinstance(o, bool):
             return self.put_bool(o)
