@@ -11,7 +11,7 @@ A drop-in for asynctnt 2.x::
     print(res[0]['name'])
 """
 
-from . import exceptions
+from . import exceptions, prepared
 from .connection import Connection, ConnectionState, connect
 from .exceptions import (
     ErrorCode,
@@ -28,12 +28,14 @@ from .iproto.protocol import (
     IProtoErrorStackFrame,
     Iterator,
     Metadata,
+    PushIterator,
     Response,
     Schema,
     SchemaIndex,
     SchemaSpace,
     TarantoolTuple,
 )
+from .prepared import PreparedStatement
 
 __version__ = "0.1.0"
 
@@ -46,7 +48,9 @@ __all__ = (
     "IProtoErrorStackFrame",
     "Iterator",
     "Metadata",
+    "PreparedStatement",
     "ProtocolError",
+    "PushIterator",
     "Response",
     "Schema",
     "SchemaIndex",
@@ -59,4 +63,5 @@ __all__ = (
     "TarantoolTuple",
     "connect",
     "exceptions",
+    "prepared",
 )

@@ -18,6 +18,7 @@ from .exceptions import (
     TarantoolNotConnectedError,
 )
 from .iproto.protocol import Api, Protocol, Schema
+from .prepared import PreparedStatement
 
 __all__ = ("Connection", "ConnectionState", "connect")
 
@@ -348,6 +349,11 @@ class Connection(Api):
     async def reconnect(self) -> None:
         await self.disconnect()
         await self.connect()
+
+    def prepare(self, query: str) -> PreparedStatement:
+        """A PreparedStatement for ``query`` (asynctnt's): prepare it with
+        ``await stmt.prepare()`` or ``async with``."""
+        return PreparedStatement(self, query)
 
     async def refetch_schema(self) -> None:
         protocol = self._protocol

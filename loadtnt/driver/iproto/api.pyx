@@ -155,19 +155,19 @@ cdef class Api:
         """Prepare an SQL statement (IPROTO_PREPARE): the Response has its stmt_id,
         params (the bound parameters' metadata), params_count and, for a SELECT,
         metadata. Connection.prepare() wraps it in a PreparedStatement."""
-        if not isinstance(query, str):
-            raise TypeError('query must be SQL text, not {}'.format(type(query).__name__))
         return self._prepare(query, timeout)
 
     def unprepare_iproto(self, stmt_id, double timeout=-1.0):
         """Unprepare the statement with this id (IPROTO_PREPARE with IPROTO_STMT_ID)."""
-        if not isinstance(stmt_id, int) or isinstance(stmt_id, bool):
-            raise TypeError('stmt_id must be an int, not {}'.format(type(stmt_id).__name__))
         return self._prepare(stmt_id, timeout)
 
     cdef object _prepare(self, query, double timeout):
         cdef BaseProtocol p = self._proto()
         cdef PrepareRequest req = PrepareRequest.__new__(PrepareRequest)
+        # as asynctnt: text prepares, an id unprepares, whichever method sends it
+        if not isinstance(query, (str, int)) or isinstance(query, bool):
+            raise TypeError('query must be SQL text or a statement id, not {}'
+                            .format(type(query).__name__))
         req.op = tnt.IPROTO_PREPARE
         req.query = query
         req.parse_as_tuples = True
