@@ -11,7 +11,7 @@ A drop-in for asynctnt 2.x::
     print(res[0]['name'])
 """
 
-from . import exceptions
+from . import exceptions, prepared
 from .connection import Connection, ConnectionState, connect
 from .exceptions import (
     ErrorCode,
@@ -32,6 +32,7 @@ from .iproto.protocol import (
     Metadata,
     MPInterval,
     MPTimezone,
+    PushIterator,
     Response,
     Schema,
     SchemaIndex,
@@ -39,6 +40,7 @@ from .iproto.protocol import (
     TarantoolTuple,
 )
 from .stream import Isolation, Stream
+from .prepared import PreparedStatement
 
 __version__ = "0.1.0"
 
@@ -56,7 +58,9 @@ __all__ = (
     "MPInterval",
     "MPTimezone",
     "Metadata",
+    "PreparedStatement",
     "ProtocolError",
+    "PushIterator",
     "Response",
     "Schema",
     "SchemaIndex",
@@ -70,4 +74,5 @@ __all__ = (
     "TarantoolTuple",
     "connect",
     "exceptions",
+    "prepared",
 )

@@ -21,6 +21,7 @@ from .exceptions import (
 )
 from .features import IProtoFeatures
 from .iproto.protocol import Api, Protocol, Schema
+from .prepared import PreparedStatement
 from .stream import Stream
 
 __all__ = ("Connection", "ConnectionState", "connect")
@@ -414,6 +415,11 @@ class Connection(Api):
             )
         self._next_stream_id += 1
         return Stream(self, self._next_stream_id)
+
+    def prepare(self, query: str) -> PreparedStatement:
+        """A PreparedStatement for ``query`` (asynctnt's): prepare it with
+        ``await stmt.prepare()`` or ``async with``."""
+        return PreparedStatement(self, query)
 
     async def refetch_schema(self) -> None:
         protocol = self._protocol

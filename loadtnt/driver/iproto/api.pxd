@@ -7,3 +7,4 @@ cdef class Api:
 
     cdef BaseProtocol _proto(self)
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe)
+    cdef object _prepare(self, query, double timeout)

@@ -1,13 +1,16 @@
 # Api: asynctnt 2.x request methods. Each returns a future that resolves to a
 # Response (or raises TarantoolDatabaseError / asyncio.TimeoutError / a
 # network error). timeout: seconds; -1 uses the connection's request_timeout,
-# 0 means none.
+# 0 means none. push_subscribe=True (call, eval) keeps the request's
+# box.session.push values for a PushIterator.
 
 
-cdef inline int _no_push(bint push_subscribe) except -1:
-    if push_subscribe:
-        raise NotImplementedError('push_subscribe (box.session.push) is not supported')
-    return 0
+cdef inline object _execute_push(BaseProtocol p, Request req, double timeout):
+    # Only requests that subscribe get a _PushState; the others pay nothing.
+    req.push = _push_state_new(p.create_future)
+    p.execute(req, timeout)
+    (<_PushState> req.push).response.sync_ = req.sync
+    return req
 
 
 cdef class Api:
@@ -43,7 +46,6 @@ cdef class Api:
         cdef BaseProtocol p = self._proto()
         cdef CallRequest req = CallRequest.__new__(CallRequest)
         req.check_schema = False    # by function name: valid across DDL
-        _no_push(push_subscribe)
         if not isinstance(func_name, str):
             raise TypeError('func_name must be a str, not {}'.format(type(func_name).__name__))
         req.op = op
@@ -51,6 +53,8 @@ cdef class Api:
         req.func_name = func_name
         req.args = _args_list(args)
         req.parse_as_tuples = op == tnt.IPROTO_CALL_16
+        if push_subscribe:
+            return _execute_push(p, req, timeout)
         return p.execute(req, timeout)
 
     def eval(self, expression, args=None, *, double timeout=-1.0, bint push_subscribe=False):
@@ -58,13 +62,14 @@ cdef class Api:
         cdef BaseProtocol p = self._proto()
         cdef EvalRequest req = EvalRequest.__new__(EvalRequest)
         req.check_schema = False
-        _no_push(push_subscribe)
         if not isinstance(expression, str):
             raise TypeError('expression must be a str, not {}'.format(type(expression).__name__))
         req.op = tnt.IPROTO_EVAL
         req.stream_id = self._stream_id
         req.expression = expression
         req.args = _args_list(args)
+        if push_subscribe:
+            return _execute_push(p, req, timeout)
         return p.execute(req, timeout)
 
     def select(self, space, key=None, *, offset=0, limit=0xffffffff, index=0, iterator=0,
@@ -192,4 +197,29 @@ cdef class Api:
         cdef RollbackRequest req = RollbackRequest.__new__(RollbackRequest)
         req.op = tnt.IPROTO_ROLLBACK
         req.stream_id = self._stream_id
+        return p.execute(req, timeout)
+
+    def prepare_iproto(self, query, double timeout=-1.0):
+        """Prepare an SQL statement (IPROTO_PREPARE): the Response has its stmt_id,
+        params (the bound parameters' metadata), params_count and, for a SELECT,
+        metadata. Connection.prepare() wraps it in a PreparedStatement."""
+        return self._prepare(query, timeout)
+
+    def unprepare_iproto(self, stmt_id, double timeout=-1.0):
+        """Unprepare the statement with this id (IPROTO_PREPARE with IPROTO_STMT_ID)."""
+        return self._prepare(stmt_id, timeout)
+
+    cdef object _prepare(self, query, double timeout):
+        cdef BaseProtocol p = self._proto()
+        cdef PrepareRequest req = PrepareRequest.__new__(PrepareRequest)
+        # as asynctnt: text prepares, an id unprepares, whichever method sends it
+        if not isinstance(query, (str, int)) or isinstance(query, bool):
+            raise TypeError('query must be SQL text or a statement id, not {}'
+                            .format(type(query).__name__))
+        req.op = tnt.IPROTO_PREPARE
+        req.stream_id = self._stream_id
+        req.query = query
+        req.parse_as_tuples = True
+        req.parse_metadata = True
+        req.check_schema = False    # SQL names are resolved by the server
         return p.execute(req, timeout)

@@ -37,6 +37,7 @@ cdef class BaseProtocol(CoreProtocol):
         readonly uint64_t late_replies
         readonly uint64_t timeouts
         readonly uint64_t cancelled
+        readonly uint64_t dropped_pushes    # IPROTO_CHUNKs for no push_subscribe request
         _Batch batch             # this loop turn's write, until flushed
         bint encoding_busy       # a packet is being encoded into wbuf
         list deferred            # packets encoded meanwhile, appended after it
@@ -50,6 +51,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef inline int _note_sent(self, Request req, Py_ssize_t start) except -1
     cdef int _resend_saved(self, Request req) except -1
     cdef inline int _finish(self, Request req) except -1
+    cdef int _on_push(self, uint64_t sync, const char *p, const char *end) except -1
     cdef int _schedule_flush(self) except -1
     cdef int _arm_timer(self, Request req, double timeout) except -1
     cdef int _fire_timer(self, int64_t key) except -1

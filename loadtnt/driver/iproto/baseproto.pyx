@@ -79,6 +79,7 @@ cdef class BaseProtocol(CoreProtocol):
         self.late_replies = 0
         self.timeouts = 0
         self.cancelled = 0
+        self.dropped_pushes = 0
         self.batch = None
         self.encoding_busy = False
         self.deferred = None
@@ -420,6 +421,8 @@ cdef class BaseProtocol(CoreProtocol):
         cdef TimerBucket bucket
         req.finished = True
         req.proto = None
+        if req.push is not None:
+            (<_PushState> req.push).wake()    # its iterators end (or raise)
         if req.timer_bucket is not None:
             bucket = <TimerBucket> req.timer_bucket
             req.timer_bucket = None
@@ -504,7 +507,7 @@ cdef class BaseProtocol(CoreProtocol):
             raise ProtocolError('response header without {}'.format(
                 'IPROTO_SYNC' if not has_sync else 'IPROTO_REQUEST_TYPE'))
         if code == tnt.IPROTO_CHUNK:
-            return 0    # box.session.push: not delivered; the final reply follows
+            return self._on_push(sync, p, end)    # box.session.push; the final reply follows
         if code != tnt.IPROTO_OK and not (code & tnt.IPROTO_TYPE_ERROR):
             raise ProtocolError('unexpected response type 0x{:x}'.format(code))
         sync_obj = sync
@@ -515,7 +518,11 @@ cdef class BaseProtocol(CoreProtocol):
         req = <Request> rp
         PyDict_DelItem(self.pending, sync_obj)
 
-        resp = Response.__new__(Response)
+        if req.push is None:
+            resp = Response.__new__(Response)
+        else:
+            resp = (<_PushState> req.push).response    # the one PushIterator.response shows
+            resp.pending_ = False
         resp.sync_ = sync
         resp.code_ = <uint32_t> code
         resp.schema_id_ = schema_id
@@ -561,6 +568,29 @@ cdef class BaseProtocol(CoreProtocol):
             waiter.set_exception(TarantoolDatabaseError(
                 resp.return_code_, resp.errmsg if resp.errmsg is not None else '', resp.error))
         return 0
+
+    cdef int _on_push(self, uint64_t sync, const char *p, const char *end) except -1:
+        # An IPROTO_CHUNK: {IPROTO_DATA: [value]}, queued on the request's
+        # _PushState. One for a request that did not subscribe (or is no
+        # longer pending) is dropped and counted.
+        cdef PyObject *rp = PyDict_GetItem(self.pending, sync)
+        cdef uint32_t n, i
+        cdef object data = None
+        if rp is NULL or (<Request> rp).push is None:
+            self.dropped_pushes += 1
+            return 0
+        n = mp_decode_map_len(&p, end) if p != end else 0
+        for i in range(n):
+            if mp_decode_uint(&p, end) == tnt.IPROTO_DATA:
+                data = mp_decode_obj(&p, end, self.encoding)
+            else:
+                mp_skip(&p, end)
+        if p != end:
+            raise ProtocolError('{} trailing bytes after a push body'.format(end - p))
+        if type(data) is not list:
+            raise ProtocolError('IPROTO_CHUNK from {} without an IPROTO_DATA array'.format(
+                self.peer))
+        return (<_PushState> (<Request> rp).push).add(data)
 
     # -- schema --------------------------------------------------------------
 

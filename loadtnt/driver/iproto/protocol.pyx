@@ -70,6 +70,7 @@ include "ttuple.pyx"
 include "schema.pyx"
 include "response.pyx"
 include "requests.pyx"
+include "push.pyx"
 include "coreproto.pyx"
 include "baseproto.pyx"
 include "api.pyx"
@@ -88,8 +89,8 @@ cdef object _request_step(object req, int *is_return):
 
 
 for _cls in (Request, PingRequest, SelectRequest, InsertRequest, DeleteRequest, UpdateRequest,
-             UpsertRequest, CallRequest, EvalRequest, ExecuteRequest, AuthRequest, IdRequest,
-             BeginRequest, CommitRequest, RollbackRequest):
+             UpsertRequest, CallRequest, EvalRequest, ExecuteRequest, PrepareRequest,
+             AuthRequest, IdRequest, BeginRequest, CommitRequest, RollbackRequest):
     lt_install_am_send(<PyTypeObject *> _cls, _request_step)
 del _cls
 

@@ -41,6 +41,7 @@ cdef class Request:
         Py_ssize_t tail_mark  # absolute wbuf offset of it while encoding
         int nkeys
         object sent_format    # the field names the body was encoded with
+        object push           # _PushState of a push_subscribe request, else None
 
     # 0: encoded; 1: names a space or index the schema does not know (yet).
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1
@@ -103,6 +104,10 @@ cdef class CommitRequest(Request):
 
 cdef class RollbackRequest(Request):
     pass
+
+
+cdef class PrepareRequest(Request):
+    cdef object query     # SQL text to prepare, or a statement id to unprepare
 
 
 cdef class AuthRequest(Request):

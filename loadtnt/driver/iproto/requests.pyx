@@ -519,6 +519,19 @@ cdef class RollbackRequest(Request):
 
 @cython.final
 @cython.no_gc
+cdef class PrepareRequest(Request):
+    # IPROTO_PREPARE: SQL text prepares a statement; its id unprepares it.
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(1)
+        if isinstance(self.query, str):
+            buf.put_uint(tnt.IPROTO_SQL_TEXT)
+            return buf.put_str(self.query)
+        buf.put_uint(tnt.IPROTO_STMT_ID)
+        return buf.put_obj(self.query)
+
+
+@cython.final
+@cython.no_gc
 cdef class AuthRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         buf.put_map_header(2)

@@ -15,3 +15,4 @@ cdef class Response:
         int64_t schema_id_
         int64_t rowcount_
         object stmt_id_
+        bint pending_         # a push_subscribe request's, before its final reply

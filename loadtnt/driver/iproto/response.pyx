@@ -48,7 +48,8 @@ cdef class Response:
         return self.body
 
     def done(self):
-        return True
+        """False only for a push_subscribe request's Response before its final reply."""
+        return not self.pending_
 
     def __len__(self):
         if self.body is None:
