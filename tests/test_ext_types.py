@@ -263,6 +263,43 @@ def test_mptimezone():
         D.MPTimezone(0, -1)
 
 
+RANDOM_DT_CHECK = """
+local values, fields = ...
+local datetime = require('datetime')
+local bad = {}
+for i, v in ipairs(values) do
+    local f = fields[i]
+    local made = datetime.new{year = f[1], month = f[2], day = f[3], hour = f[4], min = f[5],
+                              sec = f[6], nsec = f[7], tzoffset = f[8]}
+    if v ~= made or v.tzoffset ~= f[8] or v.nsec ~= f[7] then
+        table.insert(bad, {i, tostring(v), tostring(made)})
+    end
+end
+return bad
+"""
+
+
+async def test_random_datetimes_agree_with_lua(dt_server, conn):
+    # A seeded spread over years 1..9999 and every offset Tarantool allows, both directions.
+    import random
+    rnd = random.Random(8)
+    values = []
+    for _ in range(300):
+        offset = rnd.randrange(-720, 841) or 60    # offset 0 comes back naive (asynctnt)
+        tz = datetime.timezone(datetime.timedelta(minutes=offset))
+        moment = datetime.datetime(rnd.randrange(2, 9999), rnd.randrange(1, 13),
+                                   rnd.randrange(1, 29), rnd.randrange(24), rnd.randrange(60),
+                                   rnd.randrange(60), rnd.choice([0, rnd.randrange(10**6)]),
+                                   tzinfo=tz)
+        values.append(moment)
+    fields = [[v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond * 1000,
+               v.utcoffset() // datetime.timedelta(minutes=1)] for v in values]
+    assert (await conn.eval(RANDOM_DT_CHECK, [values, fields]))[0] == []
+    back = (await conn.eval("return ...", [values]))[0]
+    assert back == values
+    assert [b.utcoffset() for b in back] == [v.utcoffset() for v in values]
+
+
 # --- MP_INTERVAL -----------------------------------------------------------------------------
 
 INTERVAL_FIELDS = ["year", "month", "week", "day", "hour", "min", "sec", "nsec"]
