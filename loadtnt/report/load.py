@@ -40,6 +40,12 @@ class Run:
     warnings: list[str]
     target_rps: float | None = None
     server: str = ""  # the server set-up's name ("" in files from before servers:)
+    other_cpu_cores: float | None = None  # CPU used by other processes during the window
+    dropped: int = 0  # open loop: scheduled sends that never went out
+
+    @property
+    def error_share(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
 
     @classmethod
     def from_json(cls, d: dict[str, Any], where: str) -> Run:
@@ -55,8 +61,10 @@ class Run:
         requests = int(d.get("requests", 0))
         duration = float(d.get("duration_s") or 0.0)
         rps = d.get("rps")
-        if rps is None:
-            rps = requests / duration if duration > 0 else 0.0
+        if rps is None or ("ok" not in d and int(errors or 0)):
+            # successful requests per second (files from before issue 14 counted errors in)
+            ok = requests - int(errors or 0)
+            rps = ok / duration if duration > 0 else 0.0
         return cls(
             driver=driver,
             loop=loop,
@@ -75,6 +83,9 @@ class Run:
             warnings=[str(w) for w in d.get("warnings") or []],
             target_rps=float(d["target_rps"]) if d.get("target_rps") else None,
             server=str(d.get("server") or ""),
+            other_cpu_cores=(float(d["other_cpu_cores"])
+                             if d.get("other_cpu_cores") is not None else None),
+            dropped=int(d.get("dropped") or 0),
         )
 
 

@@ -8,6 +8,8 @@ smallest p the data can give; `min_p_value` tells callers when a test cannot rea
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Sequence
 from itertools import combinations
@@ -46,12 +48,9 @@ def p_greater(x: Sequence[float], y: Sequence[float]) -> float:
     if math.comb(n1 + n2, n1) <= EXACT_LIMIT:
         # Permutation distribution of the rank sum of x (exact, ties included).
         observed = sum(ranks[:n1])
-        total = hits = 0
-        for chosen in combinations(ranks, n1):
-            total += 1
-            if sum(chosen) >= observed - 1e-9:
-                hits += 1
-        return hits / total
+        sums = _rank_sums(tuple(sorted(ranks)), n1)
+        hits = len(sums) - bisect.bisect_left(sums, observed - 1e-9)
+        return hits / len(sums)
     n = n1 + n2
     mean = n1 * n2 / 2
     counts: dict[float, int] = {}
@@ -63,6 +62,13 @@ def p_greater(x: Sequence[float], y: Sequence[float]) -> float:
         return 1.0
     z = (u - mean - 0.5) / math.sqrt(var)  # continuity correction
     return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+@functools.lru_cache(maxsize=256)
+def _rank_sums(ranks: tuple[float, ...], n1: int) -> list[float]:
+    """Every rank sum of n1 of ``ranks``, sorted (the same ranks recur: cached, so that a
+    suite's rows and a simulation's thousands of them enumerate once)."""
+    return sorted(sum(chosen) for chosen in combinations(ranks, n1))
 
 
 def p_less(x: Sequence[float], y: Sequence[float]) -> float:

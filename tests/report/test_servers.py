@@ -19,14 +19,14 @@ SERVERS = {"tnt-2.6": 1.0, "tnt-3.8": 1.5}  # 3.8 is 1.5× as fast in these file
 
 def with_servers(seed: int, speed: dict[str, float] | None = None,
                  names: tuple[str, ...] = tuple(SERVERS)) -> dict[str, Any]:
-    """One driver, two ops, 3 trials, on each server set-up; trials interleaved server by server
+    """One driver, two ops, 5 trials (enough for Holm over 4 rows), on each server set-up; trials interleaved server by server
     (trial-major), as loadtnt run writes them."""
     speed = speed or SERVERS
     rng = random.Random(seed)
     base = make_result(lambda d, lp, op, t: 80_000.0, drivers=("loadtnt",), ops=("ping", "select"),
-                       trials=3, seed=seed)
+                       trials=5, seed=seed)
     runs, windows = [], []
-    for trial in (1, 2, 3):
+    for trial in range(1, 6):
         for name in names:
             for run in base["runs"]:
                 if run["trial"] != trial:
