@@ -150,7 +150,7 @@ cdef class BaseProtocol(CoreProtocol):
         req.username = username
         req.scramble = chap_sha1_scramble(self.salt, password or '')
         req.system = True
-        return self._submit(req, -1.0)
+        return self._submit(req, 0.0)    # bound by connect_timeout, as the schema fetch
 
     def identify(self):
         """IPROTO_ID: resolves to a dict of the server's version, features and
