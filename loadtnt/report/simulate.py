@@ -29,7 +29,7 @@ class Gate:
 
 
 BEFORE = Gate("before: 3 trials, alpha 0.05 per row, 'too few' passes", 3, "none", True)
-AFTER = [Gate(f"after: {t} trials, Holm", t, "holm", False) for t in (3, 6, 10)]
+AFTER = [Gate(f"after: {t} trials, Holm", t, "holm", False) for t in (3, 6, 12)]
 
 # scenario: (name, new/base factor of row i, slow baseline trial?)
 Factor = Callable[[int], float]
