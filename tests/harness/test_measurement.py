@@ -153,3 +153,16 @@ def test_a_dropped_connection_reads_as_errors_not_throughput(tmp_path: Path) -> 
     assert any(w.startswith("stalled: no successful request") for w in run["warnings"]), run
     # backing off: a handful of tries per coroutine a second, not a spin
     assert run["errors"] < 10 * 10 * 2.5 * 20, run["errors"]
+
+
+def test_summary_says_no_successful_requests_errors_and_latency_kind() -> None:
+    from loadtnt.results import summary
+
+    bad = op_entry(server="s", driver="d", loop="l", trial=1, op="ping",
+                   parts=[_part(0, 50)], target_rps=None)
+    some = op_entry(server="s", driver="e", loop="l", trial=1, op="ping",
+                    parts=[_part(90, 10)], target_rps=None)
+    text = summary.render([bad, some], drivers=["d", "e"], loops=["l"], ops=["ping"])
+    assert "no successful requests" in text and "p99 0" not in text
+    assert "err 100.0% !" in text and "err 10.0% !" in text
+    assert "p99 service time" in text
