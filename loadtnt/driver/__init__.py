@@ -39,8 +39,8 @@ from .iproto.protocol import (
     SchemaSpace,
     TarantoolTuple,
 )
-from .stream import Isolation, Stream
 from .prepared import PreparedStatement
+from .stream import Isolation, Stream
 
 __version__ = "0.1.0"
 

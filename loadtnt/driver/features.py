@@ -30,6 +30,17 @@ class IProtoFeatures:
 
     __slots__ = ("auth_type", "ids", "protocol_version", *_FEATURES)
 
+    streams: bool
+    transactions: bool
+    error_extension: bool
+    watchers: bool
+    pagination: bool
+    space_and_index_names: bool
+    watch_once: bool
+    dml_tuple_extension: bool
+    call_ret_tuple_extension: bool
+    call_arg_tuple_extension: bool
+
     def __init__(self, version: int = 0, ids: Any = (), auth_type: str | None = None):
         self.protocol_version = int(version or 0)
         self.ids = tuple(int(i) for i in (ids or ()))
