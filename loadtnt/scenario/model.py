@@ -73,9 +73,22 @@ class Operation:
     name: str
     weight: float = 1.0
     fields: dict[str, Any] = field(default_factory=dict)  # field -> value spec (raw YAML value)
+    #: a transaction's steps (each without a weight: the mix never picks a step on its own)
+    steps: tuple[Operation, ...] = ()
+    line: int | None = field(default=None, compare=False)  # where the file defines it
+    where: str = field(default="", compare=False)  # its field path, e.g. 'operations[1]'
+
+    @property
+    def step_names(self) -> list[str]:
+        """The result entries of a transaction's steps: ``<transaction>.<step>``."""
+        return [f"{self.name}.{st.name}" for st in self.steps]
 
     def normalized(self) -> dict[str, Any]:
-        return {"op": self.op, "name": self.name, "weight": self.weight, **self.fields}
+        out = {"op": self.op, "name": self.name, "weight": self.weight, **self.fields}
+        if self.op == "transaction":
+            out.setdefault("isolation", "default")
+            out["steps"] = [{"op": st.op, "name": st.name, **st.fields} for st in self.steps]
+        return out
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,11 @@ class Scenario:
     def server_names(self) -> list[str]:
         """Every run entry's ``server``, in the order they are measured within a trial."""
         return [self.server.name] if self.server is not None else [s.name for s in self.setups]
+
+    @property
+    def transactions(self) -> tuple[Operation, ...]:
+        """The ``transaction`` operations (they need a server with streams, 2.10+)."""
+        return tuple(op for op in self.operations if op.op == "transaction")
 
     @property
     def groups(self) -> list[tuple[Operation, ...]]:

@@ -24,7 +24,15 @@ OP_FIELDS: dict[str, tuple[str, ...]] = {
     "call16": ("function", "args"),
     "eval": ("expression", "args"),
     "execute": ("query", "args"),
+    "transaction": ("isolation", "steps"),
 }
+
+# ops that may be a transaction's steps: the data ops (not ping, not a transaction)
+STEP_OPS: tuple[str, ...] = ("select", "insert", "replace", "update", "upsert", "delete", "call",
+                             "call16", "eval", "execute")
+
+# a transaction's isolation levels: loadtnt.driver.Isolation's (and asynctnt's) names, lower case
+ISOLATIONS: tuple[str, ...] = ("default", "read_committed", "read_confirmed", "best_effort")
 
 # fields that an op cannot do without
 OP_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -39,11 +47,13 @@ OP_REQUIRED: dict[str, tuple[str, ...]] = {
     "call16": ("function",),
     "eval": ("expression",),
     "execute": ("query",),
+    "transaction": ("steps",),
 }
 
 # fields that name things and must be constants (a generator there is a scenario error)
 STATIC_FIELDS = frozenset(
-    {"space", "index", "iterator", "limit", "offset", "function", "expression", "query"}
+    {"space", "index", "iterator", "limit", "offset", "function", "expression", "query",
+     "isolation"}
 )
 
 
@@ -59,6 +69,8 @@ class OpSpec:
     name: str
     weight: float = 1.0
     fields: Mapping[str, Generator] = field(default_factory=dict)
+    #: a transaction's steps, each named ``<transaction>.<step>`` (its entry in the results)
+    steps: tuple[OpSpec, ...] = ()
 
     def has(self, name: str) -> bool:
         return name in self.fields
@@ -78,20 +90,23 @@ class OpSpec:
         return g()
 
 
-def build_specs(ops: list[dict[str, Any]], ctx: Context) -> list[OpSpec]:
+def build_specs(ops: list[dict[str, Any]], ctx: Context, prefix: str = "") -> list[OpSpec]:
     """Specs from a normalised scenario's ``operations``, generators compiled for one worker.
 
-    A scalar ``key`` (``key: 5``, ``key: {uniform: …}``) becomes a one-part key (``[5]``).
+    A scalar ``key`` (``key: 5``, ``key: {uniform: …}``) becomes a one-part key (``[5]``). A
+    transaction's ``steps`` become its specs' :attr:`OpSpec.steps`, named ``<name>.<step>``.
     """
     out = []
     for op in ops:
         fields = {}
         for k, v in op.items():
-            if k in ("op", "name", "weight"):
+            if k in ("op", "name", "weight", "steps"):
                 continue
             if k == "key" and not isinstance(v, list):
                 v = [v]
             fields[k] = compile_value(v, ctx)
-        out.append(OpSpec(op=op["op"], name=op["name"], weight=float(op.get("weight", 1)),
-                          fields=fields))
+        name = prefix + op["name"]
+        steps = tuple(build_specs(op.get("steps") or [], ctx, prefix=name + "."))
+        out.append(OpSpec(op=op["op"], name=name, weight=float(op.get("weight", 1)),
+                          fields=fields, steps=steps))
     return out

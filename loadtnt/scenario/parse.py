@@ -27,7 +27,7 @@ from loadtnt.scenario.model import (
     ServerSetup,
     check_model,
 )
-from loadtnt.scenario.opspec import OP_FIELDS, OP_REQUIRED, STATIC_FIELDS
+from loadtnt.scenario.opspec import ISOLATIONS, OP_FIELDS, OP_REQUIRED, STATIC_FIELDS, STEP_OPS
 
 # --- YAML with line numbers -------------------------------------------------------------
 
@@ -316,47 +316,87 @@ def resolve_binary(binary: str, base_dir: str = "") -> str:
     return os.path.normpath(os.path.join(os.path.abspath(base_dir or "."), path))
 
 
-def _operations(doc: _Doc, node: yaml.Node) -> tuple[Operation, ...]:
+def _operations(doc: _Doc, node: yaml.Node, field: str = "operations", *,
+                in_transaction: str | None = None) -> tuple[Operation, ...]:
+    """``operations:``, or (``in_transaction``: the transaction's name) a transaction's
+    ``steps:``, which may only be data ops and have no weight."""
+    what = "steps" if in_transaction is not None else "operations"
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        raise doc.fail(node, "operations", "expected a non-empty list of operations")
+        raise doc.fail(node, field, f"expected a non-empty list of {what}")
+    known_ops = STEP_OPS if in_transaction is not None else tuple(OP_FIELDS)
     ops: list[Operation] = []
     names: set[str] = set()
     for i, onode in enumerate(node.value):
-        where = f"operations[{i}]"
+        where = f"{field}[{i}]"
         items = doc.mapping(onode, where)
         by_key = {k: (kn, vn) for k, kn, vn in items}
         if "op" not in by_key:
-            raise doc.fail(onode, _join(where, "op"), "missing (one of: " + ", ".join(OP_FIELDS)
+            raise doc.fail(onode, _join(where, "op"), "missing (one of: " + ", ".join(known_ops)
                            + ")")
         op = doc.typed(by_key["op"][1], _join(where, "op"), _string)
-        if op not in OP_FIELDS:
+        if op not in known_ops:
+            if op in OP_FIELDS:
+                raise doc.fail(by_key["op"][1], _join(where, "op"),
+                               f"op {op!r} cannot be a step of a transaction (steps are data "
+                               f"ops: {', '.join(STEP_OPS)})")
             raise doc.fail(by_key["op"][1], _join(where, "op"),
-                           f"unknown op {op!r} (known: {', '.join(OP_FIELDS)})")
+                           f"unknown op {op!r} (known: {', '.join(known_ops)})")
         allowed = OP_FIELDS[op]
         name, weight = op, 1.0
         fields: dict[str, Any] = {}
+        steps: tuple[Operation, ...] = ()
         for key, knode, vnode in items:
             f = _join(where, key)
             if key == "op":
                 continue
             if key == "name":
                 name = doc.typed(vnode, f, _string)
-            elif key == "weight":
+            elif key == "weight" and in_transaction is None:
                 weight = doc.typed(vnode, f, _positive_number)
+            elif key == "weight":
+                raise doc.fail(knode, f, f"a step has no weight: it runs once in every "
+                               f"{in_transaction!r} transaction (weight the transaction)")
+            elif op == "transaction" and key == "steps":
+                steps = _operations(doc, vnode, f, in_transaction=name)
+            elif op == "transaction" and key == "isolation":
+                fields[key] = doc.typed(vnode, f, _isolation)
             elif key in allowed:
                 fields[key] = _field_value(doc, vnode, f, static=key in STATIC_FIELDS)
             else:
-                known = ", ".join(("name", "weight", *allowed))
+                known = ", ".join(("name", *(("weight",) if in_transaction is None else ()),
+                                   *allowed))
                 raise doc.fail(knode, f, f"unknown key for op {op!r} (known: {known})")
         for req in OP_REQUIRED[op]:
-            if req not in fields:
+            if req not in fields and not (req == "steps" and steps):
                 raise doc.fail(onode, _join(where, req), f"missing (op {op!r} needs it)")
         if name in names:
+            dup = "step" if in_transaction is not None else "operation"
+            within = f" in transaction {in_transaction!r}" if in_transaction is not None else ""
             raise doc.fail(by_key.get("name", by_key["op"])[1], _join(where, "name"),
-                           f"duplicate operation name {name!r}: give each a distinct name")
+                           f"duplicate {dup} name {name!r}{within}: give each a distinct name")
         names.add(name)
-        ops.append(Operation(op=op, name=name, weight=weight, fields=fields))
+        ops.append(Operation(op=op, name=name, weight=weight, fields=fields, steps=steps,
+                             line=onode.start_mark.line + 1, where=where))
+    if in_transaction is None:
+        _check_step_entries(doc, node, ops)
     return tuple(ops)
+
+
+def _isolation(v: Any) -> str:
+    if not isinstance(v, str) or v.lower() not in ISOLATIONS:
+        raise ValueError(f"unknown isolation {v!r} (known: {', '.join(ISOLATIONS)})")
+    return v.lower()
+
+
+def _check_step_entries(doc: _Doc, node: yaml.Node, ops: list[Operation]) -> None:
+    """A step's result entry (``<transaction>.<step>``) must not take an operation's name."""
+    names = {op.name for op in ops}
+    for i, op in enumerate(ops):
+        for entry in op.step_names:
+            if entry in names:
+                raise doc.fail(node.value[i], f"operations[{i}].name", f"the step entry "
+                               f"{entry!r} of transaction {op.name!r} takes the name of another "
+                               "operation: rename one")
 
 
 def _field_value(doc: _Doc, node: yaml.Node, field: str, *, static: bool) -> Any:
