@@ -145,7 +145,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     if session.result.runs:
         print(summary.render(session.result.runs, drivers=sc.drivers, loops=sc.loops,
-                             ops=[op.name for op in sc.operations], servers=sc.server_names))
+                             ops=[n for op in sc.operations for n in (op.name, *op.step_names)],
+                             servers=sc.server_names))
     return code
 
 

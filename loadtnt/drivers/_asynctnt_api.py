@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from loadtnt.drivers.base import (
@@ -10,6 +11,7 @@ from loadtnt.drivers.base import (
     TIMEOUT,
     Adapter,
     RequestFn,
+    Steps,
     data_request,
     db_error,
     other_error,
@@ -52,32 +54,67 @@ class AsynctntApiAdapter(Adapter):
                 await conn.disconnect()
 
     def request(self, spec: OpSpec) -> RequestFn:
-        c = self._conn
-        op = spec.op
-        if op == "ping":
-            return c.ping
-        if op in ("call", "call16", "eval", "execute"):
-            what = {"call": "function", "call16": "function", "eval": "expression",
-                    "execute": "query"}[op]
-            send = getattr(c, op)
-            target = spec.static(what)
-            if not spec.has("args"):
-                return lambda: send(target)
-            if spec.fields["args"].is_constant:
-                fixed = spec.static("args")
-                return lambda: send(target, fixed)
-            args = spec.gen("args")
-            return lambda: send(target, args())
-        space = spec.static("space")
-        if op == "select":
-            kw = {k: spec.static(k) for k in ("index", "iterator", "limit", "offset")
-                  if spec.has(k)}
-            key = spec.gen("key", [])
-            return lambda: c.select(space, key(), **kw)
-        send = data_request(c, spec, op, space)
-        if send is None:
-            raise ValueError(f"unsupported op {op!r}")
-        return send
+        if spec.op == "transaction":
+            return self._transaction(spec)
+        return _bind(self._conn, spec)
+
+    def _isolation(self, name: str) -> Any:
+        mod = self._module()
+        enum = getattr(mod, "Isolation", None)
+        if enum is None:  # asynctnt 2.4 keeps it in asynctnt.api
+            enum = mod.api.Isolation
+        return enum[name.upper()]
+
+    def _transaction(self, spec: OpSpec) -> RequestFn:
+        """begin, the steps, commit on a stream of this connection, as one request.
+
+        Streams come from a free list (a new one when it is empty), each with its steps'
+        functions bound to it once. A step that fails is counted on its own entry, the
+        transaction is rolled back (its errors ignored) and the step's exception raised again,
+        so the transaction counts as an error of that kind. A stream whose transaction did not
+        end cleanly (a failed commit or rollback) is not reused. Every attempt sends exactly
+        two requests besides its steps: BEGIN, then COMMIT or ROLLBACK.
+        """
+        conn = self._conn
+        isolation = self._isolation(spec.static("isolation", "default"))
+        specs = spec.steps
+        sink = Steps(tuple(st.name for st in specs))
+        classify = self.classify
+        free: list[tuple[Any, list[RequestFn]]] = []
+        pc = time.perf_counter_ns
+
+        async def transaction() -> None:
+            if free:
+                stream, steps = free.pop()
+            else:
+                stream = conn.stream()
+                steps = [_bind(stream, st) for st in specs]
+            try:
+                await stream.begin(isolation)
+                states = sink.states
+                for i, step in enumerate(steps):
+                    t0 = pc()
+                    try:
+                        await step()
+                    except Exception as e:
+                        if states is not None:
+                            states[i].error(classify(e))
+                        raise
+                    if states is not None:
+                        states[i].rec.record_since(t0)
+            except Exception:
+                try:
+                    await stream.rollback()
+                except Exception:  # noqa: BLE001, S110 - the step's error is the one that counts
+                    pass
+                else:
+                    free.append((stream, steps))
+                raise
+            await stream.commit()  # a failed commit drops the stream (its state is unknown)
+            free.append((stream, steps))
+
+        transaction.steps = sink  # type: ignore[attr-defined]
+        return transaction
 
     def classify(self, exc: BaseException) -> str:
         ex = getattr(self, "_exceptions", None)
@@ -91,3 +128,33 @@ class AsynctntApiAdapter(Adapter):
         if isinstance(exc, ConnectionError | EOFError):
             return DISCONNECT
         return other_error(exc)
+
+
+def _bind(c: Any, spec: OpSpec) -> RequestFn:
+    """The request function of ``spec`` on ``c``: a connection, or a stream of one (a
+    transaction's step), which has the same request methods."""
+    op = spec.op
+    if op == "ping":
+        return c.ping
+    if op in ("call", "call16", "eval", "execute"):
+        what = {"call": "function", "call16": "function", "eval": "expression",
+                "execute": "query"}[op]
+        send = getattr(c, op)
+        target = spec.static(what)
+        if not spec.has("args"):
+            return lambda: send(target)
+        if spec.fields["args"].is_constant:
+            fixed = spec.static("args")
+            return lambda: send(target, fixed)
+        args = spec.gen("args")
+        return lambda: send(target, args())
+    space = spec.static("space")
+    if op == "select":
+        kw = {k: spec.static(k) for k in ("index", "iterator", "limit", "offset")
+              if spec.has(k)}
+        key = spec.gen("key", [])
+        return lambda: c.select(space, key(), **kw)
+    send = data_request(c, spec, op, space)
+    if send is None:
+        raise ValueError(f"unsupported op {op!r}")
+    return send

@@ -18,6 +18,9 @@ Rules for adapter modules:
   returns a zero-argument function that sends one request and returns an awaitable of its result.
   Build everything you can up front (bound methods, constant arguments): it is the hot path.
   Any exception the awaitable raises counts as an error of the kind :meth:`classify` gives.
+* A ``transaction`` op's function carries a :class:`Steps` as its ``steps`` attribute: where its
+  steps record their latencies and errors.  The worker's phase points it at its own per-step
+  states when it starts (see :class:`loadtnt.worker.load.Phase`); until then it records nothing.
 """
 from __future__ import annotations
 
@@ -64,6 +67,19 @@ def data_request(c: Any, spec: OpSpec, op: str, space: Any) -> RequestFn | None:
         index = spec.static("index", 0)
         return lambda: c.delete(space, key(), index=index)
     return None
+
+
+class Steps:
+    """The indirection between a transaction's request function and the phase that measures it:
+    ``names`` are the steps' result entries (``<transaction>.<step>``), ``states`` the current
+    phase's per-step states (each with ``rec.record_since(t0)`` and ``error(kind)``), or None
+    when nothing records them."""
+
+    __slots__ = ("names", "states")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.states: list[Any] | None = None
 
 
 def other_error(exc: BaseException) -> str:

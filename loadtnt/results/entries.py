@@ -146,20 +146,35 @@ def cross_check(entries: list[dict[str, Any]], ops: dict[str, str],
     delta: the REQUESTS total (requests that reached the server: successes and errors less
     those lost with a connection) must match, give or take the timeouts (the server may still
     hold them), and no request type may count fewer on the server than the client sent (more is
-    fine: Lua in calls and evals counts too). ``ops``: op name → op kind."""
+    fine: Lua in calls and evals counts too). ``ops``: op name → op kind.
+
+    A transaction sends BEGIN and then COMMIT or ROLLBACK (two requests per attempt, BEGIN and,
+    for each that succeeded, COMMIT among the types); its steps are entries of their own
+    (``step_of``) with their own kinds, so their requests count there."""
     out = []
-    client = sum(e["requests"] - e["errors_by_kind"].get("disconnect", 0) for e in entries)
-    timeouts = sum(e["errors_by_kind"].get("timeout", 0) for e in entries)
+
+    def sent(e: dict[str, Any]) -> int:
+        return int(e["requests"] - e["errors_by_kind"].get("disconnect", 0))
+
+    def per_attempt(e: dict[str, Any]) -> int:
+        return 2 if ops.get(e["op"]) == "transaction" else 1
+
+    client = sum(sent(e) * per_attempt(e) for e in entries)
+    timeouts = sum(e["errors_by_kind"].get("timeout", 0) * per_attempt(e) for e in entries)
     server = delta.get("REQUESTS")
     if server is not None and abs(client - server) > timeouts:
         out.append(f"client and server disagree: the client counted {client:,} requests, the "
                    f"server {server:,}")
     by_key: dict[str, int] = {}
     for e in entries:
-        key = STAT_KEYS.get(ops.get(e["op"], ""))
+        kind = ops.get(e["op"], "")
+        if kind == "transaction":
+            by_key["BEGIN"] = by_key.get("BEGIN", 0) + sent(e)
+            by_key["COMMIT"] = by_key.get("COMMIT", 0) + int(e.get("ok", 0))
+            continue
+        key = STAT_KEYS.get(kind)
         if key:
-            by_key[key] = by_key.get(key, 0) + e["requests"] - e["errors_by_kind"].get(
-                "disconnect", 0)
+            by_key[key] = by_key.get(key, 0) + sent(e)
     for key, n in by_key.items():
         if key in delta and delta[key] < n - timeouts:
             out.append(f"client and server disagree: the client sent {n:,} {key}, the server "

@@ -29,7 +29,13 @@ from loadtnt.runner.admin import Admin, stat_delta
 from loadtnt.runner.procs import WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, Server
 from loadtnt.server.embedded import EmbeddedServer
-from loadtnt.server.setups import Checked, check, short_version
+from loadtnt.server.setups import (
+    Checked,
+    check,
+    check_streams,
+    short_version,
+    with_mvcc,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 READY_TIMEOUT = 60.0
@@ -55,6 +61,7 @@ class Session:
         self._started = False
         # the workers' merged ticks of the current group, {phase: {t: bucket}}, for the timeline
         self._buckets: dict[str, dict[int, dict[str, Any]]] = {}
+        self._step_names = {n for op in scenario.operations for n in op.step_names}
 
     # --- the whole run ------------------------------------------------------------------
 
@@ -73,7 +80,16 @@ class Session:
                 checked, skipped = check(s.setups, path=s.path)
                 for w in skipped:
                     self._warn(w)
-                targets = list(checked)
+                # a transaction needs streams (2.10+): refused here, before any server starts
+                for c in checked:
+                    check_streams(s, c.version, c.setup.name)
+                targets = [with_mvcc(s, c) for c in checked]
+            skip = unsupported_ops(s)  # e.g. aiotarantool: no streams, no SQL
+            for driver, reason in skip.items():
+                self._warn(f"{driver}: skipped: {reason}")
+            if len(skip) == len(s.drivers):
+                self.failed = True
+                return EXIT_FAILED
             for trial in range(1, s.trials + 1):
                 for target in targets:
                     if self.interrupted:
@@ -82,6 +98,8 @@ class Session:
                     try:
                         for loop_name in s.loops:
                             for driver in s.drivers:
+                                if driver in skip:
+                                    continue
                                 if self.interrupted:
                                     break
                                 self._started = True
@@ -133,6 +151,8 @@ class Session:
             info = await self.admin.info(keys)
             if isinstance(target, Server):
                 info.update(uri=target.uri)
+                # a running server's version is known now, still before any load
+                check_streams(self.scenario, str(info.get("version") or ""), target.name)
             else:
                 info.update(binary=target.binary, cfg=dict(target.setup.cfg))
             servers[self.server_name] = info
@@ -274,11 +294,19 @@ class Session:
         series = timeline(self._buckets["warmup"], self._buckets["measure"])
         delta = stat_delta(before, after) if after is not None else {}
         entries = []
+        # each op, and after a transaction each of its steps (the step's latency inside it)
+        measured: list[tuple[str, str, float | None, str | None]] = []
         for op in group:
-            target = s.rate * op.weight / total_weight if s.rate else None
+            measured.append((op.name, op.op, s.rate * op.weight / total_weight if s.rate
+                             else None, None))
+            measured.extend((name, st.op, None, op.name)
+                            for name, st in zip(op.step_names, op.steps, strict=True))
+        for name, _kind, target, step_of in measured:
             entry = op_entry(server=self.server_name, driver=driver, loop=loop_name, trial=trial,
-                             op=op.name, parts=parts, target_rps=target, workers=len(alive))
-            entry["timeline"] = series.get(op.name, [])
+                             op=name, parts=parts, target_rps=target, workers=len(alive))
+            if step_of is not None:
+                entry["step_of"] = step_of
+            entry["timeline"] = series.get(name, [])
             dead = [p for p in entry["timeline"] if p["t_s"] >= 0 and p["requests"] <= p["errors"]]
             if dead and entry["requests"]:
                 entry.setdefault("warnings", []).append(
@@ -288,9 +316,9 @@ class Session:
             entries.append(entry)
         extra: dict[str, list[str]] = {}
         if s.rate:
-            extra = rate_warnings(entries, {op.name: op.weight for op in group}, s.rate,
-                                  s.duration)
-        mismatch = cross_check(entries, {op.name: op.op for op in group}, delta)
+            extra = rate_warnings([e for e in entries if "step_of" not in e],
+                                  {op.name: op.weight for op in group}, s.rate, s.duration)
+        mismatch = cross_check(entries, {name: kind for name, kind, _, _ in measured}, delta)
         busy = ([(f"the machine was busy: other processes used {other:.2f} cores during the "
                   "window")] if other is not None and other > machine.BUSY_CORES else [])
         for entry in entries:
@@ -355,15 +383,18 @@ class Session:
         # a whole second unless a worker's last tick says otherwise (then the longest of them)
         length = max(float(m.get("len_s", TICK_S)) for m in msgs)
         per_op: dict[str, dict[str, Any]] = {}
+        steps = self._step_names
         for m in msgs:
             for name, o in m["ops"].items():
                 acc = per_op.setdefault(name, {"requests": 0, "errors": 0, "hist": []})
                 acc["requests"] += o["requests"]
                 acc["errors"] += o["errors"]
                 acc["hist"].extend(o["hist"])
-        total = sum(o["requests"] for o in per_op.values())
-        errors = sum(o["errors"] for o in per_op.values())
-        p99 = histogram.sparse_percentile([x for o in per_op.values() for x in o["hist"]], 99.0)
+        # a transaction's steps are inside it: not requests of their own in the live line
+        mix = [o for name, o in per_op.items() if name not in steps]
+        total = sum(o["requests"] for o in mix)
+        errors = sum(o["errors"] for o in mix)
+        p99 = histogram.sparse_percentile([x for o in mix for x in o["hist"]], 99.0)
         rate = total / length if length > 0.05 else total / TICK_S
         self.progress.status(f"{label} {phase} {t:>3}s  {rate:>9,.0f} req/s  p99 {fmt_us(p99)}"
                              f"  errors {errors}")
@@ -382,3 +413,20 @@ class Session:
 def _split(total: int, n: int) -> list[int]:
     base, extra = divmod(total, n)
     return [base + (1 if i < extra else 0) for i in range(n)]
+
+
+def unsupported_ops(s: Scenario) -> dict[str, str]:
+    """Drivers of ``s`` that cannot send one of its ops (aiotarantool: no streams, so no
+    ``transaction``, and no SQL ``execute``), each with why: they are skipped with a warning."""
+    out: dict[str, str] = {}
+    for name in s.drivers:
+        try:
+            can = drivers.load(name).ops
+        except Exception:  # noqa: BLE001, S112 - run_driver reports a driver that cannot load
+            continue
+        missing = [op for op in s.operations if op.op not in can]
+        missing += [st for op in s.operations for st in op.steps if st.op not in can]
+        if missing:
+            out[name] = f"{name} cannot send " + ", ".join(
+                f"{op.op!r} ({op.where or 'operation'} {op.name!r})" for op in missing)
+    return out

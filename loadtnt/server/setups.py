@@ -8,6 +8,7 @@ one clear error naming the option and the set-up, before the first server starts
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadtnt.instance import TarantoolInstanceError, lua_literal, version
-from loadtnt.scenario.model import ScenarioError, ServerSetup
+from loadtnt.scenario.model import Scenario, ScenarioError, ServerSetup
 from loadtnt.server.embedded import BOX_CFG, MEMTX_MEMORY
 
 PROBE_TIMEOUT = 30.0
@@ -94,6 +95,41 @@ def check(setups: Sequence[ServerSetup], *, path: str | None = None,
         raise ServerSetupError("no server set-up can run: " + "; ".join(skipped), path=path,
                                field=field_prefix)
     return checked, skipped
+
+
+STREAMS_SINCE = (2, 10)  # IPROTO streams and interactive transactions
+
+
+def version_tuple(full: str) -> tuple[int, ...]:
+    """'2.6.0-0-g47aa4e01e' -> (2, 6, 0); () when it does not parse."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", full.strip())
+    return tuple(int(x) for x in m.groups() if x is not None) if m else ()
+
+
+def check_streams(s: Scenario, full_version: str, server: str) -> None:
+    """A ``transaction`` op on a server without streams (before 2.10) is a scenario error that
+    names the op (its file, line and field), raised before any load."""
+    txns = s.transactions
+    have = version_tuple(full_version)
+    if not txns or not have or have >= STREAMS_SINCE:
+        return
+    op = txns[0]
+    raise ServerSetupError(
+        f"op 'transaction' ({op.name!r}) needs streams, Tarantool "
+        f"{'.'.join(map(str, STREAMS_SINCE))} or newer; server {server!r} is Tarantool "
+        f"{short_version(full_version)}", path=s.path, line=op.line,
+        field=op.where or "operations")
+
+
+def with_mvcc(s: Scenario, checked: Checked) -> Checked:
+    """A scenario with a transaction gets ``memtx_use_mvcc_engine: true`` on its embedded
+    servers unless a set-up's cfg says otherwise: without it memtx aborts a transaction that
+    spans requests ("Transaction has been aborted by a fiber yield")."""
+    cfg = checked.setup.cfg
+    if not s.transactions or "memtx_use_mvcc_engine" in cfg:
+        return checked
+    setup = dataclasses.replace(checked.setup, cfg={**cfg, "memtx_use_mvcc_engine": True})
+    return dataclasses.replace(checked, setup=setup)
 
 
 def probe_cfg(binary: str, cfg: dict[str, object]) -> tuple[str | None, str] | None:

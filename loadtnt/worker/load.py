@@ -15,6 +15,11 @@ send (``service_histogram``); how late each send went out is a histogram of its 
 later intended time, so the corrected latency of every request is at least its service time.
 A slot still waiting when the window is cut is *dropped*: counted, and recorded in the corrected
 histogram with the time it had waited by then (a lower bound of its latency).
+
+A transaction's steps have states of their own (:attr:`Phase.steps`, entries
+``<transaction>.<step>``), which the mix never picks: the transaction's function records into
+them through its :class:`~loadtnt.drivers.base.Steps`, which :meth:`Phase.run` points at this
+phase's states when it starts (so a warm-up phase's steps land in the warm-up's discarded states).
 """
 from __future__ import annotations
 
@@ -89,6 +94,12 @@ class Phase:
         (``requests``, when given, is this worker's number of slots)."""
         self.fns = fns
         self.ops = [OpState(n) for n in names]
+        # the steps of the mix's transactions: recorded by their transaction, never picked
+        self.steps: dict[str, OpState] = {}
+        for conn_fns in fns:
+            for fn in conn_fns:
+                for step in getattr(getattr(fn, "steps", None), "names", ()):
+                    self.steps.setdefault(step, OpState(step))
         self.coroutines = coroutines
         self.classify = classify
         self.seconds = seconds
@@ -149,6 +160,11 @@ class Phase:
         shared start of all workers), so that the caller's per-second ticks, ``duration_s`` and
         the open-loop schedule count from the same instant."""
         loop = asyncio.get_running_loop()
+        for conn_fns in self.fns:  # transactions: their steps record into this phase's states
+            for fn in conn_fns:
+                sink = getattr(fn, "steps", None)
+                if sink is not None:
+                    sink.states = [self.steps[name] for name in sink.names]
         cpu0 = time.process_time()
         if t0 is None:
             t0 = time.perf_counter()
@@ -302,7 +318,7 @@ class Phase:
     def tick(self) -> dict[str, Any]:
         """Counts since the previous tick, per op (the live progress line and the timeline)."""
         out = {}
-        for s in self.ops:
+        for s in (*self.ops, *self.steps.values()):
             done = s.rec.itotal
             hist = s.rec.take_interval()
             out[s.name] = {"requests": done + s.ierrors, "errors": s.ierrors, "hist": hist}
@@ -311,7 +327,7 @@ class Phase:
 
     def result(self) -> dict[str, Any]:
         ops = {}
-        for s in self.ops:
+        for s in (*self.ops, *self.steps.values()):
             recs = [r for r in (s.rec, s.dropped_rec) if r is not None and r.total]
             entry: dict[str, Any] = {
                 "requests": s.requests, "ok": s.ok, "errors": s.nerrors,

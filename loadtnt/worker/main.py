@@ -52,8 +52,9 @@ class Worker:
         ctx = Context(index=self.index, count=int(job["count"]), seed=job.get("seed"))
         self.specs = {s.name: s for s in build_specs(scenario["operations"], ctx)}
         for s in self.specs.values():
-            if s.op not in self.adapter_cls.ops:
-                raise RuntimeError(f"driver {job['driver']} cannot send {s.op!r}")
+            for op in (s, *s.steps):
+                if op.op not in self.adapter_cls.ops:
+                    raise RuntimeError(f"driver {job['driver']} cannot send {op.op!r}")
         self.connections = int(scenario["connections"])
         self.concurrency = int(scenario["concurrency"])
         timeout = scenario.get("timeout")
