@@ -1,4 +1,7 @@
-"""execute: SQL with parameters, column metadata, DML row counts and autoincrement ids."""
+"""execute: SQL with parameters, column metadata, DML row counts and autoincrement ids.
+
+Names are written in upper case: 2.6 folds unquoted names to it, 3.x keeps them as written.
+"""
 import pytest
 
 from tests import _testbase as tb
@@ -10,13 +13,13 @@ def sql(tnt, statement):
 
 @pytest.fixture
 def sql_table(tnt):
-    sql(tnt, "CREATE TABLE sqlt (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, score NUMBER)")
+    sql(tnt, "CREATE TABLE SQLT (ID INTEGER PRIMARY KEY AUTOINCREMENT, NAME TEXT, SCORE NUMBER)")
     yield "SQLT"
-    sql(tnt, "DROP TABLE IF EXISTS sqlt")
+    sql(tnt, "DROP TABLE IF EXISTS SQLT")
 
 
 async def test_execute_select_literal(conn):
-    res = await conn.execute("SELECT 1 AS a, 'x' AS b", [])
+    res = await conn.execute("SELECT 1 AS A, 'x' AS B", [])
     assert res.code == 0
     assert len(res) == 1
     assert list(res[0]) == [1, "x"]
@@ -25,7 +28,7 @@ async def test_execute_select_literal(conn):
 
 
 async def test_execute_insert_rowcount_and_autoincrement(conn, sql_table):
-    res = await conn.execute("INSERT INTO sqlt (name, score) VALUES (?, ?), (?, ?)",
+    res = await conn.execute("INSERT INTO SQLT (NAME, SCORE) VALUES (?, ?), (?, ?)",
                              ["a", 1.5, "b", 2])
     assert res.rowcount == 2
     assert res.autoincrement_ids == [1, 2]
@@ -33,8 +36,8 @@ async def test_execute_insert_rowcount_and_autoincrement(conn, sql_table):
 
 
 async def test_execute_select_with_params_and_metadata(conn, sql_table):
-    await conn.execute("INSERT INTO sqlt (name, score) VALUES ('a', 1), ('b', 2), ('c', 3)", [])
-    res = await conn.execute("SELECT id, name, score FROM sqlt WHERE id >= ? ORDER BY id", [2])
+    await conn.execute("INSERT INTO SQLT (NAME, SCORE) VALUES ('a', 1), ('b', 2), ('c', 3)", [])
+    res = await conn.execute("SELECT ID, NAME, SCORE FROM SQLT WHERE ID >= ? ORDER BY ID", [2])
     assert res.rowcount == 2
     assert [list(t) for t in res] == [[2, "b", 2], [3, "c", 3]]
     assert [(f.name, f.type) for f in res.metadata.fields] == [
@@ -44,28 +47,28 @@ async def test_execute_select_with_params_and_metadata(conn, sql_table):
 
 
 async def test_execute_named_params(conn, sql_table):
-    await conn.execute("INSERT INTO sqlt (name) VALUES ('a'), ('b')", [])
-    res = await conn.execute("SELECT name FROM sqlt WHERE id = :id", [{":id": 2}])
+    await conn.execute("INSERT INTO SQLT (NAME) VALUES ('a'), ('b')", [])
+    res = await conn.execute("SELECT NAME FROM SQLT WHERE ID = :id", [{":id": 2}])
     assert [list(t) for t in res] == [["b"]]
 
 
 async def test_execute_update_delete_rowcount(conn, sql_table):
-    await conn.execute("INSERT INTO sqlt (name) VALUES ('a'), ('b'), ('c')", [])
-    res = await conn.execute("UPDATE sqlt SET name = ? WHERE id < ?", ["z", 3])
+    await conn.execute("INSERT INTO SQLT (NAME) VALUES ('a'), ('b'), ('c')", [])
+    res = await conn.execute("UPDATE SQLT SET NAME = ? WHERE ID < ?", ["z", 3])
     assert res.rowcount == 2
-    res = await conn.execute("DELETE FROM sqlt WHERE name = ?", ["z"])
+    res = await conn.execute("DELETE FROM SQLT WHERE NAME = ?", ["z"])
     assert res.rowcount == 2
-    res = await conn.execute("SELECT COUNT(*) FROM sqlt", [])
+    res = await conn.execute("SELECT COUNT(*) FROM SQLT", [])
     assert res[0][0] == 1
 
 
 async def test_execute_ddl(tnt, conn):
     try:
-        res = await conn.execute("CREATE TABLE ddl_t (id INTEGER PRIMARY KEY)", [])
+        res = await conn.execute("CREATE TABLE DDL_T (ID INTEGER PRIMARY KEY)", [])
         assert res.rowcount == 1
         assert tb.admin_eval(tnt, "return box.space.DDL_T ~= nil") == [True]
     finally:
-        sql(tnt, "DROP TABLE IF EXISTS ddl_t")
+        sql(tnt, "DROP TABLE IF EXISTS DDL_T")
 
 
 async def test_execute_syntax_error(tnt, conn):
