@@ -8,6 +8,7 @@ a reply (timeout, lost connection) on every later call, as asynctnt. It never ha
 """
 import asyncio
 
+import msgpack
 import pytest
 
 from loadtnt.instance import TarantoolInstance
@@ -337,3 +338,38 @@ async def test_server_killed_with_pushes_unread(own_server, connect):
     assert not it.response.done()
     with pytest.raises(tb.exceptions.TarantoolNotConnectedError):
         await fut
+
+
+@tb.only_loadtnt
+async def test_malformed_push_closes_the_connection_cleanly(loop):
+    # A fake server: one good push, one for a sync nobody sent, then a chunk without
+    # IPROTO_DATA. The iterator yields the good one, then the protocol error; nothing hangs.
+    from tests import _fakeserver
+
+    def packet(header, body):
+        return _fakeserver.frame(msgpack.packb(header) + msgpack.packb(body))
+
+    async def serve(index, reader, writer):
+        header, _ = await _fakeserver.read_request(reader)
+        sync = header[_fakeserver.IPROTO_SYNC]
+        writer.write(packet({0x00: 0x80, 0x01: sync}, {0x30: ["good"]}))
+        writer.write(packet({0x00: 0x80, 0x01: sync + 1000}, {0x30: ["stray"]}))
+        writer.write(packet({0x00: 0x80, 0x01: sync}, {0x31: "no data"}))
+        await writer.drain()
+
+    async with _fakeserver.FakeServer(serve) as server:
+        conn = server.connection()
+        await asyncio.wait_for(conn.connect(), _fakeserver.BOUND)
+        try:
+            proto = conn._protocol
+            fut = conn.call("f", push_subscribe=True)
+            it = PushIterator(fut)
+            assert await asyncio.wait_for(it.__anext__(), _fakeserver.BOUND) == ["good"]
+            with pytest.raises(tb.exceptions.ProtocolError, match="IPROTO_DATA"):
+                await asyncio.wait_for(it.__anext__(), _fakeserver.BOUND)
+            with pytest.raises(tb.exceptions.ProtocolError):
+                await fut
+            assert proto.dropped_pushes == 1    # the stray one
+            await asyncio.wait_for(server.client_closed.wait(), _fakeserver.BOUND)
+        finally:
+            await conn.disconnect()
