@@ -78,21 +78,25 @@ cdef class PushIterator:
 
     cdef object _end(self):
         # Every push was read and the request is over: stop, or raise what
-        # ended it (once per iterator, as awaiting the request would).
+        # ended it. As asynctnt: an error reply is raised once (then the
+        # iterator is exhausted, the reply being in); a failure without a
+        # reply (a lost connection, a timeout) is raised on every call.
         cdef Request req = self._request
         if self._ended or req.result_ is not None:
             self._ended = True
             raise StopAsyncIteration
-        self._ended = True
         waiter = req.waiter
         if not waiter.done():
             # dropped with no outcome (the coroutine awaiting it was closed)
             raise _asyncio.CancelledError('the {} request was dropped before its reply'.format(
                 _REQUEST_NAMES.get(req.op, req.op)))
         exc = waiter.exception()    # CancelledError if it was cancelled
-        if exc is not None:
-            raise exc
-        raise StopAsyncIteration
+        if exc is None:
+            self._ended = True
+            raise StopAsyncIteration
+        if not self._state.response.pending_:
+            self._ended = True      # the error reply itself arrived
+        raise exc
 
     @property
     def response(self):
