@@ -42,6 +42,7 @@ class Run:
     server: str = ""  # the server set-up's name ("" in files from before servers:)
     other_cpu_cores: float | None = None  # CPU used by other processes during the window
     dropped: int = 0  # open loop: scheduled sends that never went out
+    step_of: str | None = None  # a transaction's step: the transaction's name
 
     @property
     def error_share(self) -> float:
@@ -86,6 +87,7 @@ class Run:
             other_cpu_cores=(float(d["other_cpu_cores"])
                              if d.get("other_cpu_cores") is not None else None),
             dropped=int(d.get("dropped") or 0),
+            step_of=str(d["step_of"]) if d.get("step_of") else None,
         )
 
 
@@ -121,8 +123,13 @@ class Result:
         return _ordered((r.server for r in self.runs), named)
 
     def ops(self) -> list[str]:
-        named = [o.get("name") or o.get("op") for o in self.scenario.get("operations") or []
-                 if isinstance(o, dict)]
+        named = []  # a transaction's steps right after it (their entries `<name>.<step>`)
+        for o in self.scenario.get("operations") or []:
+            if isinstance(o, dict):
+                name = o.get("name") or o.get("op")
+                named.append(name)
+                named += [f"{name}.{st.get('name') or st.get('op')}" for st in o.get("steps") or []
+                          if isinstance(st, dict)]
         return _ordered((r.op for r in self.runs), named)
 
     def select(self, *, driver: str | None = None, loop: str | None = None,

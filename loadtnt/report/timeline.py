@@ -90,7 +90,9 @@ def per_second(runs: list[Run], shifts: dict[str, int] | None = None
 
 def per_bucket(runs: list[Run], shifts: dict[str, int] | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`per_second` and each bucket's length in seconds (1, or less for a partial one)."""
+    """:func:`per_second` and each bucket's length in seconds (1, or less for a partial one).
+    A transaction's steps are inside it: not summed with the ops (unless only steps are given)."""
+    runs = [r for r in runs if r.step_of is None] or runs
     req: dict[int, float] = defaultdict(float)
     err: dict[int, float] = defaultdict(float)
     p99: dict[int, float] = {}

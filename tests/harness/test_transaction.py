@@ -51,18 +51,18 @@ CASES = [
      "operations[0].steps[0].op", "unknown op"),
     ("operations:\n  - op: transaction\n    steps:\n      - op: insert\n        space: tester\n",
      4, "operations[0].steps[0].tuple", "missing"),
-    ("operations:\n  - op: transaction\n    steps:\n      - op: select\n        space: t\n"
-     "        weight: 2\n", 6, "operations[0].steps[0].weight", "has no weight"),
-    ("operations:\n  - op: transaction\n    steps:\n      - {op: select, space: t}\n"
-     "      - {op: select, space: t}\n", 5, "operations[0].steps[1].name", "duplicate step"),
-    ("operations:\n  - op: transaction\n    isolation: serializable\n    steps:\n"
-     "      - {op: select, space: t}\n", 3, "operations[0].isolation", "unknown isolation"),
+    (("operations:\n  - op: transaction\n    steps:\n      - op: select\n        space: t\n"
+     "        weight: 2\n"), 6, "operations[0].steps[0].weight", "has no weight"),
+    (("operations:\n  - op: transaction\n    steps:\n      - {op: select, space: t}\n"
+     "      - {op: select, space: t}\n"), 5, "operations[0].steps[1].name", "duplicate step"),
+    (("operations:\n  - op: transaction\n    isolation: serializable\n    steps:\n"
+     "      - {op: select, space: t}\n"), 3, "operations[0].isolation", "unknown isolation"),
     ("operations:\n  - op: transaction\n    space: t\n    steps:\n      - {op: select, space: t}\n",
      3, "operations[0].space", "unknown key"),
     ("operations:\n  - op: transaction\n    steps:\n      - op: select\n        space: {string: 3}\n",
      5, "operations[0].steps[0].space", "constant"),
-    ("operations:\n  - op: transaction\n    name: t\n    steps:\n      - {op: select, space: s}\n"
-     "  - op: ping\n    name: t.select\n", 2, "operations[0].name", "takes the name"),
+    (("operations:\n  - op: transaction\n    name: t\n    steps:\n      - {op: select, space: s}\n"
+     "  - op: ping\n    name: t.select\n"), 2, "operations[0].name", "takes the name"),
 ]
 
 
