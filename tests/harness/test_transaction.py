@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,3 +197,18 @@ def test_aiotarantool_is_skipped_with_a_warning(tmp_path: Path) -> None:
         assert any("aiotarantool: skipped" in w for w in data["warnings"])
     else:  # on 2.6 the refusal for streams comes first; either way nothing is measured
         assert proc.returncode in (1, 2) and not out.exists()
+
+
+@pytest.mark.skipif(not OLD_DEFAULT, reason="needs a Tarantool without streams (< 2.10) on "
+                    f"PATH; it is {DEFAULT_VERSION}")
+def test_a_running_server_without_streams_refuses_before_load(tmp_path: Path,
+                                                              bench_server: Any) -> None:
+    path = write_scenario(tmp_path, SHORT + "requests: 100\n" + TXN)
+    out = tmp_path / "out.json"
+    proc = run_loadtnt("run", path, "--out", out, "--server",
+                       f"{bench_server.host}:{bench_server.port}")
+    assert proc.returncode == 2, proc.stderr
+    assert (f"{path}:9: operations[0]: op 'transaction' ('transfer') needs streams"
+            in proc.stderr), proc.stderr
+    assert "server 'external' is Tarantool" in proc.stderr
+    assert not out.exists()
