@@ -482,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(plan)} measurements, about {len(plan) * (per_run + 0.4) / 60:.1f} min",
           file=sys.stderr)
     results: list[dict] = []
-    server = TarantoolInstance(lua=SERVER_LUA % {"keys": args.keys},
+    # interactive transactions yield between statements: memtx needs its MVCC engine
+    cfg = {"memtx_use_mvcc_engine": True} if "txn" in args.ops else {}
+    server = TarantoolInstance(lua=SERVER_LUA % {"keys": args.keys}, cfg=cfg,
                                memtx_memory=1024 * 1024 * 1024, binary=args.tarantool)
     retried = 0
     with server:

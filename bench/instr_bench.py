@@ -122,7 +122,9 @@ def main() -> int:
 
     n = args.requests - args.requests % 300
     rows: dict[str, dict[str, float]] = {}
-    with TarantoolInstance(lua=SERVER_LUA, binary=args.tarantool) as tnt:
+    # interactive transactions yield between statements: memtx needs its MVCC engine
+    cfg = {"memtx_use_mvcc_engine": True} if "txn" in ops else {}
+    with TarantoolInstance(lua=SERVER_LUA, binary=args.tarantool, cfg=cfg) as tnt:
         for op in ops:
             for d in drivers:
                 tree = args.baseline_tree.resolve() if d == "loadtnt-base" else REPO
