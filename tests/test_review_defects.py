@@ -453,3 +453,17 @@ async def test_decimal_subclass_digits_are_checked(conn):
         conn.eval("return ...", [Bad(1)])
     gc.collect()
     assert (await conn.ping()).code == 0
+
+
+async def test_gathered_request_leaves_no_reference_cycle(conn):
+    # Requests are not tracked by the cycle collector: a done callback that kept
+    # a reference back to its request (gather, wait, as_completed add one) would
+    # keep both alive forever.
+    import sys
+
+    req = conn.ping()
+    await asyncio.gather(req)
+    await asyncio.wait([req])
+    await asyncio.sleep(0)
+    gc.collect()
+    assert sys.getrefcount(req) == 2  # the local and getrefcount's argument

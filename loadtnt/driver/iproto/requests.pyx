@@ -182,7 +182,17 @@ cdef class _DoneCallback:
     cdef object req
 
     def __call__(self, fut):
-        self.fn(self.req)
+        # Called once, when the waiter is done. Requests are not tracked by the
+        # cycle collector (no_gc), so nothing may lead from a request back to
+        # itself once it is done: this callback forgets both ends first.
+        cdef Request req = <Request> self.req
+        fn = self.fn
+        self.req = self.fn = None
+        if req is None:
+            return
+        if req.callbacks is not None and self in req.callbacks:
+            req.callbacks.remove(self)    # nor request -> callbacks -> fn's closure -> request
+        fn(req)
 
 
 @cython.final
