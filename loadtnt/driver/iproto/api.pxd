@@ -7,4 +7,5 @@ cdef class Api:
 
     cdef BaseProtocol _proto(self)
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe)
+    cdef object _end_txn(self, Request req, uint32_t op, double timeout)
     cdef object _prepare(self, query, double timeout)

@@ -185,17 +185,17 @@ cdef class Api:
 
     def commit(self, double timeout=-1.0):
         """Commit this stream's transaction."""
-        cdef BaseProtocol p = self._proto()
-        cdef CommitRequest req = CommitRequest.__new__(CommitRequest)
-        req.op = tnt.IPROTO_COMMIT
-        req.stream_id = self._stream_id
-        return p.execute(req, timeout)
+        return self._end_txn(CommitRequest.__new__(CommitRequest), tnt.IPROTO_COMMIT, timeout)
 
     def rollback(self, double timeout=-1.0):
         """Roll this stream's transaction back."""
+        return self._end_txn(RollbackRequest.__new__(RollbackRequest), tnt.IPROTO_ROLLBACK,
+                             timeout)
+
+    cdef object _end_txn(self, Request req, uint32_t op, double timeout):
+        # commit and rollback: a body-less request of this stream
         cdef BaseProtocol p = self._proto()
-        cdef RollbackRequest req = RollbackRequest.__new__(RollbackRequest)
-        req.op = tnt.IPROTO_ROLLBACK
+        req.op = op
         req.stream_id = self._stream_id
         return p.execute(req, timeout)
 
