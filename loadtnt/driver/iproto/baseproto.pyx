@@ -421,6 +421,7 @@ cdef class BaseProtocol(CoreProtocol):
         cdef TimerBucket bucket
         req.finished = True
         req.proto = None
+        req.batch = None      # never sent again: the flush's bytes need not outlive it
         if req.push is not None:
             (<_PushState> req.push).wake()    # its iterators end (or raise)
         if req.timer_bucket is not None:
