@@ -18,7 +18,11 @@ def _scenario_line(r: Result) -> str:
             shape.append(f"{s[key]} {unit}")
     if shape:
         parts.append(" × ".join(shape))
-    if s.get("rate") is not None:
+    if isinstance(s.get("rate"), list):
+        tops = [float(x["to"]) for x in s["rate"] if isinstance(x, dict) and "to" in x]
+        parts.append(f"open loop in {len(s['rate'])} stages, up to {max(tops, default=0):,.0f} "
+                     "req/s")
+    elif s.get("rate") is not None:
         parts.append(f"open loop {float(s['rate']):,.0f} req/s")
     elif s:
         parts.append("closed loop")

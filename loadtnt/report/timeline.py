@@ -119,6 +119,32 @@ def per_bucket(runs: list[Run], shifts: dict[str, int] | None = None
     return np.array(seconds), r, e, p, lengths
 
 
+def target_series(results: list[Result], loop: str, shifts: dict[str, int]
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(bucket starts, target req/s) from the timeline's `target_rps` (summed over the ops of
+    the first run that has it, its last bucket extended to its end), or None when no run
+    recorded one (a closed loop, or a file from before `target_rps`)."""
+    for res in results:
+        runs = [r for r in res.select(loop=loop) if r.step_of is None]
+        if not runs or not any("target_rps" in p for r in runs for p in r.timeline):
+            continue
+        first = runs[0]
+        same = [r for r in runs if (r.driver, r.trial, r.server) ==
+                (first.driver, first.trial, first.server)]
+        total: dict[float, float] = defaultdict(float)
+        end = 0.0
+        for run in same:
+            shift = shifts.get(run.op, 0)
+            for t, point in _points(run):
+                if "target_rps" in point:
+                    total[t + shift] += float(point["target_rps"])
+                    end = max(end, t + shift + _length(point))
+        if total:
+            ts = sorted(total)
+            return np.array([*ts, end]), np.array([*(total[t] for t in ts), total[ts[-1]]])
+    return None
+
+
 def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     series = style.all_series(results)
     if not any(r.timeline for res in results for r in res.select(loop=loop)):
@@ -167,10 +193,16 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
         for op, start, end in windows:
             ax_rps.text((start + end) / 2, 1.0, op, transform=ax_rps.get_xaxis_transform(),
                         ha="center", va="bottom", fontsize=9, fontweight="bold")
-    for rate in sorted({float(r.scenario["rate"]) for r in results
-                        if r.scenario.get("rate") is not None}):
-        ax_rps.axhline(rate, color="#555555", linestyle=":", linewidth=1.2,
-                       label=f"target rate {rate:,.0f} req/s")
+    targets = target_series(results, loop, shifts)
+    if targets is not None:  # the schedule's rate per second (stages: a ramp, holds, steps)
+        tt, tr = targets
+        ax_rps.step(tt, tr, where="post", color="#555555", linestyle=":", linewidth=1.4,
+                    label="target rate (the schedule)")
+    else:
+        for rate in sorted({float(r.scenario["rate"]) for r in results
+                            if isinstance(r.scenario.get("rate"), int | float)}):
+            ax_rps.axhline(rate, color="#555555", linestyle=":", linewidth=1.2,
+                           label=f"target rate {rate:,.0f} req/s")
     ax_rps.set_ylim(bottom=0)
     ax_rps.yaxis.set_major_formatter(style.COUNT_FORMATTER)
     ax_rps.set_ylabel("requests/s" + (" (all operations)" if multi_op and not in_turn else ""))

@@ -207,6 +207,8 @@ def timeline(warmup: dict[int, dict[str, Any]], measure: dict[int, dict[str, Any
                 point: dict[str, Any] = {
                     "t_s": t_s, "requests": o["requests"], "errors": o["errors"],
                     "p99_us": histogram.sparse_percentile(o["hist"], 99.0)}
+                if "sent" in o:
+                    point["sent"] = o["sent"]
                 if abs(b["len_s"] - 1.0) >= 0.0005:
                     point["len_s"] = round(b["len_s"], 3)
                 out.setdefault(name, []).append(point)
@@ -220,13 +222,59 @@ def _merge_tail(buckets: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]
     tail, prev = buckets[last], buckets.get(last - 1)
     if prev is None or tail["len_s"] >= TAIL_MERGE_S:
         return dict(buckets)
-    ops = {name: {"requests": o["requests"], "errors": o["errors"], "hist": list(o["hist"])}
-           for name, o in prev["ops"].items()}
+    ops = {name: {**o, "hist": list(o["hist"])} for name, o in prev["ops"].items()}
     for name, o in tail["ops"].items():
         acc = ops.setdefault(name, {"requests": 0, "errors": 0, "hist": []})
         acc["requests"] += o["requests"]
         acc["errors"] += o["errors"]
         acc["hist"].extend(o["hist"])
+        if "sent" in o:
+            acc["sent"] = acc.get("sent", 0) + o["sent"]
     merged = {t: b for t, b in buckets.items() if t < last - 1}
     merged[last - 1] = {"len_s": prev["len_s"] + tail["len_s"], "ops": ops}
     return merged
+
+
+def add_targets(points: list[dict[str, Any]], *, share: float, warmup_rate: float | None,
+                rate: float | None = None, profile: Any = None) -> None:
+    """Each timeline point of an open-loop op gets ``target_rps``: the op's share (by weight) of
+    the schedule's rate in that bucket — a constant ``rate``, or the stages' ``profile``
+    averaged over the bucket (the slots it intended there over its length); warm-up seconds
+    the warm-up's rate."""
+    for p in points:
+        length = float(p.get("len_s") or 1.0)
+        t = p["t_s"]
+        if t < 0:
+            total = warmup_rate
+        elif profile is not None:
+            total = (profile.count_at(t + length) - profile.count_at(t)) / length
+        else:
+            total = rate
+        if total is not None:
+            p["target_rps"] = round(total * share, 3)
+
+
+def stage_summaries(points: list[dict[str, Any]], profile: Any, share: float
+                    ) -> list[dict[str, Any]]:
+    """Per stage of ``profile``: what was intended and what was done in its seconds (each
+    measured bucket belongs to the stage its start falls in), with the p99 of the worst second."""
+    out = []
+    for index, stage, start, end in profile.spans():
+        inside = [p for p in points if p["t_s"] >= 0 and start <= p["t_s"] < end]
+        seconds = sum(float(p.get("len_s") or 1.0) for p in inside)
+        requests = sum(p["requests"] for p in inside)
+        p99s = [p["p99_us"] for p in inside if p.get("p99_us") is not None]
+        item: dict[str, Any] = {
+            "stage": index, "kind": stage.kind, **stage.normalized(),
+            "start_s": round(start, 6), "end_s": round(end, 6),
+            "target_rps_from": round(profile.rate_at(start) * share, 3),
+            "target_rps_to": round(profile.rate_at(max(end - 1e-9, start)) * share, 3),
+            "scheduled": round((profile.count_at(end) - profile.count_at(start)) * share),
+            "requests": requests, "errors": sum(p["errors"] for p in inside),
+            "rps": round(requests / seconds, 3) if seconds else 0.0,
+            "p99_us_worst_second": max(p99s) if p99s else None,
+        }
+        if inside and all("sent" in p for p in inside):
+            item["sent"] = sum(p["sent"] for p in inside)
+        out.append(item)
+    return out

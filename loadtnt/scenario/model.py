@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtnt import drivers
+from loadtnt.scenario.stages import Profile, Stage, check_stages
 
 LOOPS = ("asyncio", "uvloop")
 DEFAULT_DURATION = 10.0
@@ -106,12 +107,25 @@ class Scenario:
     requests: int | None = None
     trials: int = 1
     rate: float | None = None
+    #: open loop in stages (``rate:`` as a list): the schedule follows them; ``duration`` is theirs
+    stages: tuple[Stage, ...] = ()
+    #: ``thresholds:``, parsed (loadtnt.results.thresholds.Threshold)
+    thresholds: tuple[Any, ...] = ()
     server: Server | None = None  # a running server; None: the embedded one(s), ``servers``
     servers: tuple[ServerSetup, ...] = ()  # empty: one embedded server with the defaults
     mix: bool = True
     before: str | None = None
     timeout: float | None = None  # per request; None: each driver's default (none)
     path: str | None = None
+
+    @property
+    def profile(self) -> Profile | None:
+        """The rate stages as a function of time (None: a constant rate or a closed loop)."""
+        return Profile(self.stages) if self.stages else None
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None or bool(self.stages)
 
     @property
     def setups(self) -> tuple[ServerSetup, ...]:
@@ -138,6 +152,15 @@ class Scenario:
     def override(self, **changes: Any) -> Scenario:
         """A copy with CLI overrides applied (``None`` values are ignored), validated."""
         changes = {k: v for k, v in changes.items() if v is not None}
+        if "rate" in changes:  # a constant rate replaces the stages
+            changes.setdefault("stages", ())
+        elif changes.get("stages"):
+            changes.setdefault("rate", None)
+        if changes.get("stages") or (self.stages and "stages" not in changes):
+            if "duration" in changes or "requests" in changes:
+                raise ScenarioError("the rate stages set the duration: give --rate too, or "
+                                    "change the stages", path=self.path, field="duration")
+            changes["duration"] = Profile(changes.get("stages") or self.stages).duration
         if "requests" in changes:
             changes.setdefault("duration", None)
         elif "duration" in changes:
@@ -153,7 +176,9 @@ class Scenario:
             "workers": self.workers, "connections": self.connections,
             "concurrency": self.concurrency, "warmup": self.warmup,
             "duration": self.duration, "requests": self.requests, "trials": self.trials,
-            "rate": self.rate, "server": self.server.normalized() if self.server else None,
+            "rate": [st.normalized() for st in self.stages] if self.stages else self.rate,
+            "thresholds": [t.normalized() for t in self.thresholds],
+            "server": self.server.normalized() if self.server else None,
             "servers": [x.normalized() for x in self.setups],
             "mix": self.mix, "before": self.before, "timeout": self.timeout,
             "operations": [op.normalized() for op in self.operations],
@@ -177,6 +202,15 @@ def check_model(s: Scenario) -> None:
         raise ScenarioError("give duration or requests", path=s.path, field="duration")
     if s.rate is not None and s.rate <= 0:
         raise ScenarioError(f"must be positive, got {s.rate}", path=s.path, field="rate")
+    if s.stages:
+        why = check_stages(s.stages)
+        if why:
+            raise ScenarioError(why, path=s.path, field="rate")
+        if s.rate is not None:
+            raise ScenarioError("give a rate or stages, not both", path=s.path, field="rate")
+        if s.requests is not None:
+            raise ScenarioError("rate stages set the duration: no requests with them",
+                                path=s.path, field="requests")
     for loop in s.loops:
         if loop not in LOOPS:
             raise ScenarioError(f"unknown loop {loop!r} (known: {', '.join(LOOPS)})",

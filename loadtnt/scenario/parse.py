@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from loadtnt import drivers
+from loadtnt.results.thresholds import ThresholdError, parse_threshold
 from loadtnt.scenario.durations import parse_duration
 from loadtnt.scenario.generators import GeneratorError, compile_value, is_generator_spec
 from loadtnt.scenario.model import (
@@ -28,6 +29,7 @@ from loadtnt.scenario.model import (
     check_model,
 )
 from loadtnt.scenario.opspec import ISOLATIONS, OP_FIELDS, OP_REQUIRED, STATIC_FIELDS, STEP_OPS
+from loadtnt.scenario.stages import Profile, Stage, check_stages
 
 # --- YAML with line numbers -------------------------------------------------------------
 
@@ -170,6 +172,7 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
     }
     values: dict[str, Any] = {}
     nodes: dict[str, yaml.Node] = {}
+    thresholds_node: yaml.Node | None = None
     for key, knode, vnode in doc.mapping(root, ""):
         nodes[key] = vnode
         is_null = isinstance(vnode, yaml.ScalarNode) and doc.value(vnode) is None
@@ -177,7 +180,13 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
             if not is_null:
                 values[key] = doc.typed(vnode, key, simple[key][0])
         elif key == "rate":
-            values[key] = None if is_null else doc.typed(vnode, key, _positive_number)
+            if isinstance(vnode, yaml.SequenceNode):
+                values["stages"] = _stages(doc, vnode)
+            else:
+                values[key] = None if is_null else doc.typed(vnode, key, _positive_number)
+        elif key == "thresholds":
+            if not is_null:
+                thresholds_node = vnode
         elif key == "server":
             if not is_null:
                 server = _server(doc, vnode, os.path.dirname(path))
@@ -191,7 +200,8 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         elif key == "operations":
             values[key] = _operations(doc, vnode)
         else:
-            known = ", ".join(sorted([*simple, "rate", "server", "servers", "operations"]))
+            known = ", ".join(sorted([*simple, "rate", "server", "servers", "operations",
+                                      "thresholds"]))
             raise doc.fail(knode, key, f"unknown key (known: {known})")
     if "operations" not in values:
         raise doc.fail(root, "operations", "missing: a scenario needs at least one operation")
@@ -204,6 +214,14 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         raise doc.fail(nodes["duration"], "duration", "must be longer than zero")
     if "requests" in values:
         values["duration"] = None
+    if values.get("stages"):
+        for key in ("duration", "requests"):
+            if key in values and values[key] is not None:
+                raise doc.fail(nodes[key], key, "the rate stages set the duration (the sum of "
+                               "their `over` and `hold`): drop it")
+        values["duration"] = Profile(values["stages"]).duration
+    if thresholds_node is not None:
+        values["thresholds"] = _thresholds(doc, thresholds_node, values.get("operations", ()))
     if "name" not in values:
         values["name"] = os.path.splitext(os.path.basename(path))[0]
     scenario = Scenario(path=path, **values)
@@ -459,3 +477,77 @@ def _node_at(node: yaml.Node, path: tuple[Any, ...]) -> yaml.Node:
         else:
             break
     return node
+
+
+def _stages(doc: _Doc, node: yaml.SequenceNode) -> tuple[Stage, ...]:
+    """``rate:`` as stages: ``{to: R, over: 30s}``, ``{hold: 60s}``, ``{to: R}``."""
+    out: list[Stage] = []
+    for i, snode in enumerate(node.value):
+        where = f"rate[{i}]"
+        items = {k: (kn, vn) for k, kn, vn in doc.mapping(snode, where)}
+        for key, (knode, _) in items.items():
+            if key not in ("to", "over", "hold"):
+                raise doc.fail(knode, _join(where, key), "unknown key (a stage is {to: R, over: "
+                               "30s}, {hold: 60s} or {to: R})")
+        line = snode.start_mark.line + 1
+        if "hold" in items:
+            if len(items) > 1:
+                raise doc.fail(snode, where, "a hold has no `to` or `over`: {hold: 60s} keeps "
+                               "the rate the stages before it reached")
+            out.append(Stage(None, doc.typed(items["hold"][1], _join(where, "hold"),
+                                             _positive_duration), line))
+            continue
+        if "to" not in items:
+            raise doc.fail(snode, _join(where, "to"), "missing: a stage is {to: R, over: 30s}, "
+                           "{hold: 60s} or {to: R}")
+        to = doc.typed(items["to"][1], _join(where, "to"), _rate)
+        over = (doc.typed(items["over"][1], _join(where, "over"), _positive_duration)
+                if "over" in items else 0.0)
+        out.append(Stage(to, over, line))
+    stages = tuple(out)
+    why = check_stages(stages)
+    if why:
+        raise doc.fail(node, "rate", why)
+    return stages
+
+
+def _rate(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise ValueError(f"expected a rate (requests/s, 0 or more), got {v!r}")
+    return float(v)
+
+
+def _thresholds(doc: _Doc, node: yaml.Node, ops: tuple[Operation, ...]) -> tuple[Any, ...]:
+    """``thresholds: {op: ['p99 < 2ms', ...], '*': [...]}``: each parsed once, here."""
+    names = [n for op in ops for n in (op.name, *op.step_names)]
+    out = []
+    for key, knode, vnode in doc.mapping(node, "thresholds"):
+        f = _join("thresholds", key)
+        if key != "*" and key not in names:
+            raise doc.fail(knode, f, f"unknown op {key!r} (the scenario's ops: "
+                           f"{', '.join(names)}; or '*' for all of them together)")
+        items = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+        if isinstance(vnode, yaml.SequenceNode) and not items:
+            raise doc.fail(vnode, f, "expected a threshold or a list of them")
+        for i, inode in enumerate(items):
+            fi = _join(f, i) if isinstance(vnode, yaml.SequenceNode) else f
+            opts: dict[str, bool] = {}
+            if isinstance(inode, yaml.MappingNode):
+                text_node = None
+                for k, kn, vn in doc.mapping(inode, fi):
+                    if k == "threshold":
+                        text_node = vn
+                    elif k in ("abort_on_fail", "all_trials"):
+                        opts[k] = doc.typed(vn, _join(fi, k), _bool)
+                    else:
+                        raise doc.fail(kn, _join(fi, k), "unknown key (known: threshold, "
+                                       "abort_on_fail, all_trials)")
+                if text_node is None:
+                    raise doc.fail(inode, _join(fi, "threshold"), "missing (e.g. 'p99 < 2ms')")
+                inode = text_node
+            text = doc.typed(inode, fi, _string)
+            try:
+                out.append(parse_threshold(text, op=key, line=inode.start_mark.line + 1, **opts))
+            except ThresholdError as e:
+                raise doc.fail(inode, fi, str(e)) from None
+    return tuple(out)

@@ -35,6 +35,7 @@ from typing import Any
 
 from loadtnt import histogram
 from loadtnt.drivers.base import RequestFn
+from loadtnt.scenario.stages import Profile
 
 try:
     from loadtnt.worker._hotloop import Budget, closed_mix, closed_one
@@ -64,6 +65,7 @@ class OpState:
     sent: int = 0
     dropped: int = 0
     late_sends: int = 0
+    isent: int = 0  # open loop: sends since the last tick
     dropped_rec: Any = None  # open loop: the dropped slots' waits (joined to ``rec`` in results)
 
     def error(self, kind: str) -> None:
@@ -88,10 +90,15 @@ class Phase:
     def __init__(self, *, fns: Sequence[Sequence[RequestFn]], names: Sequence[str],
                  weights: Sequence[float], coroutines: int, classify: Callable[[BaseException], str],
                  seconds: float | None, requests: int | None, rate: float | None,
-                 share: tuple[int, int] = (0, 1)) -> None:
+                 share: tuple[int, int] = (0, 1), profile: Profile | None = None) -> None:
         """``rate``: open loop, the total rate of all workers; ``share``: ``(i, n)``, this worker
         is the i-th of n and sends the slots ``i, i + n, i + 2n, …`` of the run's schedule
-        (``requests``, when given, is this worker's number of slots)."""
+        (``requests``, when given, is this worker's number of slots). ``profile``: rate stages
+        instead of a constant rate (slot ``j`` is due at ``profile.time_of(j)``)."""
+        if profile is not None:
+            rate = profile.mean_rate
+            seconds = profile.duration
+        self.profile = profile
         self.fns = fns
         self.ops = [OpState(n) for n in names]
         # the steps of the mix's transactions: recorded by their transaction, never picked
@@ -115,7 +122,9 @@ class Phase:
                 op.lateness = histogram.Recorder()
                 op.dropped_rec = histogram.Recorder()
             i, n = share
-            if requests is not None:
+            if profile is not None:
+                self.slots = len(range(i, profile.slots, n))
+            elif requests is not None:
                 self.slots = max(requests, 0)
             else:
                 total = round(rate * (seconds or 0))
@@ -209,6 +218,8 @@ class Phase:
     def _due(self, slot: int) -> int:
         """The intended send time (perf_counter_ns) of this worker's ``slot``-th slot."""
         i, n = self.share
+        if self.profile is not None:
+            return self._start_ns + int(self.profile.time_of(i + slot * n) * 1e9)
         assert self.rate is not None
         return self._start_ns + int((i + slot * n) * 1e9 / self.rate)
 
@@ -280,6 +291,7 @@ class Phase:
             state = ops[k]
             sent = pc()
             state.sent += 1
+            state.isent += 1
             state.lateness.record_ns(max(sent - t, 0))
             if sent - t > LATE_NS:
                 state.late_sends += 1
@@ -322,6 +334,9 @@ class Phase:
             done = s.rec.itotal
             hist = s.rec.take_interval()
             out[s.name] = {"requests": done + s.ierrors, "errors": s.ierrors, "hist": hist}
+            if s.service is not None:
+                out[s.name]["sent"] = s.isent
+                s.isent = 0
             s.ierrors = 0
         return out
 

@@ -13,6 +13,7 @@ from loadtnt import drivers, histogram
 from loadtnt.drivers.base import Adapter, ServerAddress
 from loadtnt.scenario.generators import Context
 from loadtnt.scenario.opspec import build_specs
+from loadtnt.scenario.stages import Profile
 from loadtnt.worker import channel
 from loadtnt.worker.load import Phase
 
@@ -99,6 +100,7 @@ class Worker:
                       coroutines=self.concurrency, classify=self.adapters[0].classify,
                       seconds=cmd.get("seconds"), requests=cmd.get("requests"),
                       rate=cmd.get("rate"),
+                      profile=Profile.from_normalized(cmd["stages"]) if cmd.get("stages") else None,
                       share=tuple(cmd.get("share") or (self.index, self.count)))  # type: ignore[arg-type]
         self.phase = phase
         # the window's start, for the phase, its schedule and its ticks alike: the barrier's
