@@ -1,7 +1,8 @@
 """``loadtnt`` (also ``python -m loadtnt``): run, scenarios, report, compare, check.
 
 Exit codes of ``run``: 0 done; 1 a worker or a driver failed (the result holds the rest);
-2 a bad scenario or bad flags (nothing written); 130 interrupted (the partial result written).
+2 a bad scenario or bad flags (nothing written); 99 a threshold breached (the result written);
+130 interrupted (the partial result written).
 """
 from __future__ import annotations
 
@@ -147,6 +148,16 @@ def run_command(args: argparse.Namespace) -> int:
         print(summary.render(session.result.runs, drivers=sc.drivers, loops=sc.loops,
                              ops=[n for op in sc.operations for n in (op.name, *op.step_names)],
                              servers=sc.server_names))
+    if sc.thresholds and session.result.runs:
+        from loadtnt.results import thresholds
+
+        print()
+        print(thresholds.render(list(sc.thresholds), session.threshold_rows))
+        if session.aborted:
+            print(session.aborted)
+        failed = sum(not r["pass"] for r in session.threshold_rows)
+        print(f"thresholds: {failed} of {len(session.threshold_rows)} breached" if failed
+              or session.aborted else f"thresholds: all {len(session.threshold_rows)} held")
     return code
 
 

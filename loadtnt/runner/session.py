@@ -21,8 +21,16 @@ from typing import Any
 from loadtnt import drivers, histogram
 from loadtnt.drivers.base import ServerAddress
 from loadtnt.live.progress import Progress, fmt_us
-from loadtnt.results import environment
-from loadtnt.results.entries import cross_check, op_entry, rate_warnings, timeline, window_s
+from loadtnt.results import environment, thresholds
+from loadtnt.results.entries import (
+    add_targets,
+    cross_check,
+    op_entry,
+    rate_warnings,
+    stage_summaries,
+    timeline,
+    window_s,
+)
 from loadtnt.results.file import ResultFile
 from loadtnt.runner import machine
 from loadtnt.runner.admin import Admin, stat_delta
@@ -62,6 +70,10 @@ class Session:
         # the workers' merged ticks of the current group, {phase: {t: bucket}}, for the timeline
         self._buckets: dict[str, dict[int, dict[str, Any]]] = {}
         self._step_names = {n for op in scenario.operations for n in op.step_names}
+        self._live: dict[str, dict[str, Any]] | None = None  # abort_on_fail: the window so far
+        self._live_label = ""
+        self.aborted: str | None = None  # why the run was stopped by a threshold
+        self.threshold_rows: list[dict[str, Any]] = []
 
     # --- the whole run ------------------------------------------------------------------
 
@@ -92,7 +104,7 @@ class Session:
                 return EXIT_FAILED
             for trial in range(1, s.trials + 1):
                 for target in targets:
-                    if self.interrupted:
+                    if self.interrupted or self.aborted:
                         break
                     address = await self._start_server(target)
                     try:
@@ -100,7 +112,7 @@ class Session:
                             for driver in s.drivers:
                                 if driver in skip:
                                     continue
-                                if self.interrupted:
+                                if self.interrupted or self.aborted:
                                     break
                                 self._started = True
                                 await self.run_driver(driver, loop_name, trial, address)
@@ -115,13 +127,21 @@ class Session:
             for p in self._procs:
                 p.kill("the run ended")
             await self._stop_server()
+            if self.scenario.thresholds and self.result.runs:
+                self.threshold_rows = thresholds.evaluate(self.scenario.thresholds,
+                                                          self.result.runs)
+                self.result.data["thresholds"] = {
+                    "aborted": self.aborted, "rows": self.threshold_rows,
+                    "passed": all(r["pass"] for r in self.threshold_rows) and not self.aborted}
             if self._started and (self.result.runs or self.interrupted):
-                self.result.data["partial"] = self.interrupted
+                self.result.data["partial"] = self.interrupted or self.aborted is not None
                 path = self.result.write(self.out)
                 self.progress.done()
                 self.progress.note(f"result written to {path}")
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.aborted or any(not r["pass"] for r in self.threshold_rows):
+            return thresholds.EXIT_BREACHED
         return EXIT_FAILED if self.failed else EXIT_OK
 
     async def _start_server(self, target: Server | Checked) -> ServerAddress:
@@ -232,7 +252,7 @@ class Session:
             if not first.get("fast_recorder", True):
                 self._warn(f"{label}: the Cython recorder is not built; recording is slow")
             for group in s.groups:
-                if self.interrupted or not any(p.alive for p in procs):
+                if self.interrupted or self.aborted or not any(p.alive for p in procs):
                     break
                 await self.run_group(group, procs, events, driver, loop_name, trial)
         finally:
@@ -255,12 +275,15 @@ class Session:
                                    f"server: {e}") from None
         alive = [p for p in procs if p.alive]
         self._buckets = {"warmup": {}, "measure": {}}
+        profile = s.profile
+        warm_rate = profile.first_rate if profile is not None else s.rate
         if s.warmup > 0:
             start_at = time.time() + START_LEAD_S
             for i, p in enumerate(alive):
                 # open loop: one schedule at the total rate, worker i of n sends its i-th slots
+                # (with stages: at the first rate they reach)
                 p.send({"cmd": "run", "phase": "warmup", "ops": names, "seconds": s.warmup,
-                        "rate": s.rate, "share": [i, len(alive)], "start_at": start_at})
+                        "rate": warm_rate, "share": [i, len(alive)], "start_at": start_at})
             await self._wait(alive, events, "done", label, "warmup",
                              s.warmup * 1.5 + (s.timeout or 0) + SLACK)
             if self.interrupted:
@@ -276,7 +299,10 @@ class Session:
         for i, (p, quota) in enumerate(zip(alive, quotas, strict=True)):
             p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
                     "requests": quota, "rate": s.rate, "share": [i, len(alive)],
+                    "stages": profile.normalized() if profile is not None else None,
                     "start_at": start_at})
+        self._live = {} if s.thresholds else None
+        self._live_label = label
         limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
         done = await self._wait(alive, events, "done", label, "measure", limit)
         other = machine.other_cores(cpu0, machine.sample(pids))
@@ -296,8 +322,9 @@ class Session:
         entries = []
         # each op, and after a transaction each of its steps (the step's latency inside it)
         measured: list[tuple[str, str, float | None, str | None]] = []
+        mean_rate = profile.mean_rate if profile is not None else s.rate
         for op in group:
-            measured.append((op.name, op.op, s.rate * op.weight / total_weight if s.rate
+            measured.append((op.name, op.op, mean_rate * op.weight / total_weight if mean_rate
                              else None, None))
             measured.extend((name, st.op, None, op.name)
                             for name, st in zip(op.step_names, op.steps, strict=True))
@@ -307,6 +334,12 @@ class Session:
             if step_of is not None:
                 entry["step_of"] = step_of
             entry["timeline"] = series.get(name, [])
+            if target is not None and mean_rate:
+                share = target / mean_rate
+                add_targets(entry["timeline"], share=share, warmup_rate=warm_rate,
+                            rate=s.rate, profile=profile)
+                if profile is not None:
+                    entry["stages"] = stage_summaries(entry["timeline"], profile, share)
             dead = [p for p in entry["timeline"] if p["t_s"] >= 0 and p["requests"] <= p["errors"]]
             if dead and entry["requests"]:
                 entry.setdefault("warnings", []).append(
@@ -315,9 +348,9 @@ class Session:
             entry["other_cpu_cores"] = other
             entries.append(entry)
         extra: dict[str, list[str]] = {}
-        if s.rate:
+        if mean_rate:
             extra = rate_warnings([e for e in entries if "step_of" not in e],
-                                  {op.name: op.weight for op in group}, s.rate, s.duration)
+                                  {op.name: op.weight for op in group}, mean_rate, s.duration)
         mismatch = cross_check(entries, {name: kind for name, kind, _, _ in measured}, delta)
         busy = ([(f"the machine was busy: other processes used {other:.2f} cores during the "
                   "window")] if other is not None and other > machine.BUSY_CORES else [])
@@ -390,6 +423,8 @@ class Session:
                 acc["requests"] += o["requests"]
                 acc["errors"] += o["errors"]
                 acc["hist"].extend(o["hist"])
+                if "sent" in o:
+                    acc["sent"] = acc.get("sent", 0) + o["sent"]
         # a transaction's steps are inside it: not requests of their own in the live line
         mix = [o for name, o in per_op.items() if name not in steps]
         total = sum(o["requests"] for o in mix)
@@ -408,6 +443,43 @@ class Session:
             acc["requests"] += o["requests"]
             acc["errors"] += o["errors"]
             acc["hist"].extend(o["hist"])
+            if "sent" in o:
+                acc["sent"] = acc.get("sent", 0) + o["sent"]
+        if phase == "measure" and self._live is not None:
+            self._check_live(per_op, t)
+
+
+    def _check_live(self, per_op: dict[str, dict[str, Any]], t: int) -> None:
+        """``abort_on_fail``: the window so far, once a second; the first breach stops the run
+        (every worker finishes its requests in flight; the result is still written)."""
+        assert self._live is not None
+        for name, o in per_op.items():
+            acc = self._live.setdefault(name, {"requests": 0, "errors": 0, "hist": {}})
+            acc["requests"] += o["requests"]
+            acc["errors"] += o["errors"]
+            for i, c in o["hist"]:
+                acc["hist"][i] = acc["hist"].get(i, 0) + c
+        if self.aborted is not None:
+            return
+        steps = self._step_names
+        mix = {n: a for n, a in self._live.items() if n not in steps}
+        for th in self.scenario.thresholds:
+            if not th.abort_on_fail:
+                continue
+            view = mix if th.op == "*" else {th.op: self._live[th.op]} if th.op in self._live \
+                else {}
+            hit = thresholds.breached_live([th], view)
+            if hit is not None:
+                value = th.live_value(sum(a["requests"] for a in view.values()),
+                                      sum(a["errors"] for a in view.values()),
+                                      [p for a in view.values() for p in a["hist"].items()])
+                self.aborted = (f"aborted: threshold {th.op}: {th.text!r} breached after "
+                                f"{t} s of the measured window ({th.format(value)}) "
+                                f"[{self._live_label}]")
+                self._warn(self.aborted)
+                for p in self._procs:
+                    p.send({"cmd": "stop"})
+                return
 
 
 def _split(total: int, n: int) -> list[int]:
