@@ -99,33 +99,39 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_command)
 
 
-def run_command(args: argparse.Namespace) -> int:
+def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
+    """The scenario file with the command line's overrides (ScenarioError when bad)."""
     if args.password is None and args.user is not None and os.environ.get("LOADTNT_PASSWORD"):
         args.password = os.environ["LOADTNT_PASSWORD"]
+    sc = parse.load(_scenario_file(args.scenario))
+    server, servers = sc.server, sc.servers
+    if args.server is not None:
+        try:
+            server = parse.parse_server(args.server, args.user, args.password)
+        except ValueError as e:
+            raise model.ScenarioError(str(e), field="--server") from None
+        servers = ()
+    elif args.user is not None or args.password is not None:
+        if server is None:
+            raise model.ScenarioError("--user/--password need --server (or a scenario "
+                                      "server)", field="--user")
+        server = dataclasses.replace(
+            server, user=args.user if args.user is not None else server.user,
+            password=args.password if args.password is not None else server.password)
+    if args.tarantool:
+        server, servers = None, tarantool_setups(args.tarantool)
+    opt = {k: getattr(args, k, None) for k in (
+        "drivers", "loops", "workers", "connections", "concurrency", "trials", "warmup",
+        "duration", "requests", "rate")}
+    sc = sc.override(**opt)
+    sc = dataclasses.replace(sc, server=server, servers=servers)
+    model.check_model(sc)
+    return sc
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
-        sc = parse.load(_scenario_file(args.scenario))
-        server, servers = sc.server, sc.servers
-        if args.server is not None:
-            try:
-                server = parse.parse_server(args.server, args.user, args.password)
-            except ValueError as e:
-                raise model.ScenarioError(str(e), field="--server") from None
-            servers = ()
-        elif args.user is not None or args.password is not None:
-            if server is None:
-                raise model.ScenarioError("--user/--password need --server (or a scenario "
-                                          "server)", field="--user")
-            server = dataclasses.replace(
-                server, user=args.user if args.user is not None else server.user,
-                password=args.password if args.password is not None else server.password)
-        if args.tarantool:
-            server, servers = None, tarantool_setups(args.tarantool)
-        sc = sc.override(drivers=args.drivers, loops=args.loops, workers=args.workers,
-                         connections=args.connections, concurrency=args.concurrency,
-                         trials=args.trials, warmup=args.warmup, duration=args.duration,
-                         requests=args.requests, rate=args.rate)
-        sc = dataclasses.replace(sc, server=server, servers=servers)
-        model.check_model(sc)
+        sc = scenario_from_args(args)
     except model.ScenarioError as e:
         print(f"loadtnt: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -158,6 +164,115 @@ def run_command(args: argparse.Namespace) -> int:
         failed = sum(not r["pass"] for r in session.threshold_rows)
         print(f"thresholds: {failed} of {len(session.threshold_rows)} breached" if failed
               or session.aborted else f"thresholds: all {len(session.threshold_rows)} held")
+    return code
+
+
+CAPACITY_EPILOG = """examples:
+  loadtnt capacity scenarios/mixed-zipf.yaml --slo 'p99<2ms'
+  loadtnt capacity my.yaml --slo 'p99<2ms,errors<0.1%' --start 5000 --precision 2%
+  loadtnt capacity my.yaml --slo 'p99.9<10ms' --budget 3m --server 10.0.0.5:3301
+
+Steps the open-loop rate up from --start (x --factor) until a step breaks the SLO, then bisects
+between the last rate that held and the first that broke; each step warms up, then measures.
+Exit codes: 0 a capacity found; 2 bad input; 3 undecided (the client was the limit, or no step
+held, or every step held up to --max-rate).
+"""
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share like 5% or 0.05, got {text!r}") \
+            from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 100%, got {text!r}")
+    return value
+
+
+def add_capacity_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("capacity", help="search the highest rate that holds an SLO",
+                       description="The highest open-loop rate (req/s) at which the server "
+                                   "holds a latency SLO: a table of every step, a result file "
+                                   "with the steps as runs, a latency-vs-throughput chart.",
+                       epilog=CAPACITY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", help="the scenario file (YAML) or a built-in scenario's name; "
+                   "its first driver, loop and server set-up are used, its rate is ignored")
+    p.add_argument("--slo", required=True, help="e.g. 'p99<2ms' or 'p99<2ms,errors<0.1%%' "
+                   "(all operations together; latency from the intended send times)")
+    p.add_argument("--start", type=_positive_float, default=1000.0, help="first rate, req/s "
+                   "(default 1000)")
+    p.add_argument("--factor", type=_positive_float, default=2.0,
+                   help="geometric step up until the SLO breaks (default 2)")
+    p.add_argument("--precision", type=_percent, default=0.05,
+                   help="stop when held and broken rates are this close (default 5%%)")
+    p.add_argument("--budget", type=_duration, help="stop after this much time, e.g. 3m")
+    p.add_argument("--step", type=_duration, default=3.0, help="measured seconds per step "
+                   "(default 3s)")
+    p.add_argument("--step-warmup", type=_duration, default=1.0,
+                   help="warm-up per step at the step's rate (default 1s)")
+    p.add_argument("--max-rate", type=_positive_float, help="never offer more than this")
+    o = p.add_argument_group("overrides of the scenario's fields")
+    o.add_argument("--drivers", type=_names, help="the first one is used")
+    o.add_argument("--loops", type=_names, help="the first one is used")
+    o.add_argument("--workers", type=_positive_int)
+    o.add_argument("--connections", type=_positive_int)
+    o.add_argument("--concurrency", type=_positive_int)
+    where = o.add_mutually_exclusive_group()
+    where.add_argument("--server", metavar="HOST:PORT")
+    where.add_argument("--tarantool", metavar="PATH", action="append")
+    o.add_argument("--user")
+    o.add_argument("--password")
+    p.add_argument("--out", type=Path, help="result file (default: "
+                   "results/<name>-capacity-<time>.json); the chart goes next to it")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=capacity_command)
+
+
+def capacity_command(args: argparse.Namespace) -> int:
+    from loadtnt.results.thresholds import ThresholdError, parse_slo
+
+    try:
+        if args.factor <= 1:
+            raise model.ScenarioError(f"must be more than 1, got {args.factor:g}",
+                                      field="--factor")
+        try:
+            slo = parse_slo(args.slo)
+        except ThresholdError as e:
+            raise model.ScenarioError(str(e), field="--slo") from None
+        sc = scenario_from_args(args)
+    except model.ScenarioError as e:
+        print(f"loadtnt: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    from loadtnt.runner.capacity import CapacitySession, Search, chart_path, render_table
+
+    search = Search(slo=tuple(slo), slo_text=", ".join(t.text for t in slo), start=args.start,
+                    factor=args.factor, precision=args.precision, budget_s=args.budget,
+                    step_s=args.step, warmup_s=args.step_warmup, max_rate=args.max_rate)
+    out = args.out or default_path(f"{sc.name}-capacity")
+    progress = Progress(verbose=args.verbose)
+    session = CapacitySession(sc, search, out=out, progress=progress)
+    try:
+        code = asyncio.run(session.run())
+    except model.ScenarioError as e:
+        progress.done()
+        print(f"loadtnt: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - one line for the user, not a traceback
+        progress.done()
+        print(f"loadtnt: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if session.steps:
+        print(render_table(session.steps))
+        if "capacity" in session.result.data:
+            try:
+                from loadtnt.report.capacity import draw
+            except ImportError:  # the reporting side is optional (matplotlib)
+                pass
+            else:
+                chart = draw(session.result.data, chart_path(out))
+                print(f"chart: {chart}")
+    print(session.finding or "capacity: not measured")
     return code
 
 
@@ -221,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loadtnt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
+    add_capacity_parser(sub)
     add_scenarios_parser(sub)
     for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
         try:

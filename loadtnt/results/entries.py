@@ -90,6 +90,8 @@ def op_entry(*, server: str, driver: str, loop: str, trial: int, op: str,
                     "each as waiting until then")
         busy = [(p.get("cpu_s", 0.0) - p.get("spin_s", 0.0)) / p["duration_s"]
                 for p in parts if p["duration_s"]]
+        if busy:
+            entry["client_cpu"] = round(max(busy), 3)  # the busiest worker, in cores
         if busy and max(busy) > SATURATED_CPU:
             warnings.append(f"client saturated: a worker used {max(busy):.0%} of a CPU")
     if any(p.get("stopped") for p in parts):

@@ -84,3 +84,9 @@ def other_cores(before: Sample | None, after: Sample | None) -> float | None:
     own += sum(t for p, t in after.own_ticks.items() if p not in before.own_ticks)
     other = (after.busy_ticks - before.busy_ticks - own) / _TICK
     return round(max(other, 0.0) / (after.wall - before.wall), 3)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) ``pid`` has used so far, seconds (None: not readable)."""
+    t = _ticks(pid)
+    return t / _TICK if t is not None else None

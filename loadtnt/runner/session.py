@@ -213,7 +213,9 @@ class Session:
     # --- one driver on one loop, one trial ------------------------------------------------
 
     async def run_driver(self, driver: str, loop_name: str, trial: int,
-                         address: ServerAddress) -> None:
+                         address: ServerAddress, body: Any = None) -> None:
+        """``body``: what to do with the started workers, ``await body(procs, events)``
+        (default: measure every group once; ``loadtnt capacity`` runs its steps)."""
         s = self.scenario
         label = self._label(driver, loop_name, trial)
         events: asyncio.Queue[Any] = asyncio.Queue()
@@ -251,6 +253,9 @@ class Session:
             env.setdefault("worker_python", {})[driver] = first.get("python")
             if not first.get("fast_recorder", True):
                 self._warn(f"{label}: the Cython recorder is not built; recording is slow")
+            if body is not None:
+                await body(procs, events)
+                return
             for group in s.groups:
                 if self.interrupted or self.aborted or not any(p.alive for p in procs):
                     break
