@@ -19,7 +19,9 @@ LINES = (("p50", "p50", "#3a9e3a"), ("p99", "p99", "#1f6fb4"), ("p999", "p99.9",
 def draw(data: dict[str, Any], path: Path) -> Path | None:
     """``data``: a result file's content with ``capacity``."""
     cap = data.get("capacity") or {}
-    steps = sorted(cap.get("steps") or [], key=lambda s: s["achieved_rps"])
+    # in the order of the offered rate: past the knee the achieved rate falls behind the
+    # offered one and the curve bends back, as it does
+    steps = sorted(cap.get("steps") or [], key=lambda s: s["offered_rps"])
     if not steps:
         return None
     fig = style.new_figure(10, 6.2)

@@ -18,7 +18,11 @@ def _scenario_line(r: Result) -> str:
             shape.append(f"{s[key]} {unit}")
     if shape:
         parts.append(" × ".join(shape))
-    if isinstance(s.get("rate"), list):
+    if s.get("capacity_search"):
+        c = s["capacity_search"]
+        parts.append(f"capacity search at {c.get('slo')}: open-loop steps, "
+                     f"{c.get('warmup_s', 0):g} s warm-up each")
+    elif isinstance(s.get("rate"), list):
         tops = [float(x["to"]) for x in s["rate"] if isinstance(x, dict) and "to" in x]
         parts.append(f"open loop in {len(s['rate'])} stages, up to {max(tops, default=0):,.0f} "
                      "req/s")

@@ -79,6 +79,10 @@ class CapacitySession(Session):
             return code
         self._conclude()
         if self.result.runs:
+            self.result.data["scenario"].update(rate=None, capacity_search={
+                "slo": self.search.slo_text, "start": self.search.start,
+                "factor": self.search.factor, "step_s": self.search.step_s,
+                "warmup_s": self.search.warmup_s})
             self.result.data["capacity"] = {
                 "rate": self.capacity, "slo": self.search.slo_text,
                 "precision": self.search.precision, "stopped_by": self.stopped_by,
