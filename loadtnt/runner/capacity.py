@@ -75,9 +75,11 @@ class CapacitySession(Session):
         # Session.run drives set-up checks, the server and the file; one "trial" with our body
         self._body = body
         code = await super().run()
-        if code == EXIT_INTERRUPTED:
-            return code
         self._conclude()
+        if code == EXIT_INTERRUPTED:
+            self.stopped_by = "interrupted"
+            self.finding = f"capacity: not measured — interrupted after {len(self.steps)} steps"
+            self.capacity = None
         if self.result.runs:
             self.result.data["scenario"].update(rate=None, capacity_search={
                 "slo": self.search.slo_text, "start": self.search.start,
@@ -89,10 +91,16 @@ class CapacitySession(Session):
                 "client_limited": self.client_limited, "steps": self.steps,
                 "knee": self._knee()}
             self.result.write(self.out)
+        if code == EXIT_INTERRUPTED:
+            return code
         if self.failed:
             return 1
-        return EXIT_OK if self.capacity is not None and not self.client_limited \
-            else EXIT_UNDECIDED
+        # a capacity needs both bounds: a rate that held and one above it that broke
+        found = self.capacity is not None and getattr(self, "_hi", None) is not None
+        return EXIT_OK if found and not self.client_limited else EXIT_UNDECIDED
+
+    def _label(self, driver: str, loop_name: str, trial: int) -> str:
+        return f"{driver}/{loop_name} step {trial}"
 
     async def run_driver(self, driver: str, loop_name: str, trial: int, address: Any,
                          body: Any = None) -> None:

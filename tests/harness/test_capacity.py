@@ -76,3 +76,16 @@ def test_bad_slo_is_exit_2(tmp_path: Path) -> None:
     path = write_scenario(tmp_path, GATED.format(concurrency=2, get="", put=""))
     r = run_loadtnt("capacity", path, "--slo", "p99<2")
     assert r.returncode == 2 and "--slo" in r.stderr and "time unit" in r.stderr
+
+
+def test_a_time_budget_ends_the_search(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, GATED.format(concurrency=40, get="gate:get()",
+                                                 put="gate:put(true)"))
+    out = tmp_path / "b.json"
+    r = run_loadtnt("capacity", path, "--slo", "p99<150ms", "--start", "20", "--step", "1s",
+                    "--step-warmup", "0.2s", "--budget", "3s", "--out", out, timeout=120)
+    cap = read_json(out)["capacity"]
+    assert cap["stopped_by"] == "budget", r.stdout
+    assert 1 <= len(cap["steps"]) <= 3
+    # 20, 40, … all hold far below the known capacity: no upper bound found, so no capacity
+    assert r.returncode == 3 and "every step held" in r.stdout.strip().splitlines()[-1]
