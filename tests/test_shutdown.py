@@ -21,7 +21,8 @@ from tests import _testbase as tb
 pytestmark = tb.only_loadtnt
 
 SHUTDOWN_LUA = tb.INIT_LUA + """
-box.ctl.set_on_shutdown_timeout(20)  -- in-flight requests have the time to finish
+-- in-flight requests have the time to finish (2.6 has no such setting, nor box.shutdown)
+if box.ctl.set_on_shutdown_timeout then box.ctl.set_on_shutdown_timeout(20) end
 function slow(ms) fiber.sleep(ms / 1000) return ms end
 box.schema.func.create('slow', {if_not_exists = true})
 """
