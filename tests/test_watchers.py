@@ -119,7 +119,7 @@ async def test_unwatch(loop: Any, tnt: TarantoolInstance, conn: Any) -> None:
     await broadcast(conn, key, 1)
     await asyncio.sleep(0.1)
     assert got == [None]
-    assert key not in conn._watchers.keys()
+    assert key not in conn._watchers.watched()
     # watched again: a new registration, the current value at once
     again: list[Any] = []
     conn.watch(key, lambda k, v: again.append(v))
@@ -269,7 +269,7 @@ async def test_refused_before_sending_without_watchers(loop: Any, tnt: Tarantool
         await conn.watch_once("k")
     await conn.ping()
     assert conn._protocol.late_replies == sent and tb.pending_count(conn) == 0
-    assert conn._watchers.keys() == []
+    assert conn._watchers.watched() == []
 
 
 async def test_watch_once(loop: Any, tnt: TarantoolInstance, conn: Any) -> None:
@@ -281,7 +281,7 @@ async def test_watch_once(loop: Any, tnt: TarantoolInstance, conn: Any) -> None:
     assert await conn.watch_once(key) == {"x": [1, "two"]}
     assert await conn.watch_once(key, timeout=5) == {"x": [1, "two"]}
     # nothing was registered
-    assert key not in conn._watchers.keys()
+    assert key not in conn._watchers.watched()
     with pytest.raises(TypeError):
         await conn.watch_once(1)
 

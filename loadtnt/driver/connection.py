@@ -377,8 +377,8 @@ class Connection(Api):
         else:
             self._protocol = None
         logger.info("%s announced its shutdown: %d requests in flight, then reconnecting",
-                    self._peer(), protocol.pending_count())
-        self._drain_task = asyncio.ensure_future(self._drain(protocol))
+                    self._peer(), len(self._draining.inflight_waiters()))
+        self._drain_task = asyncio.ensure_future(self._drain(self._draining))
 
     async def _drain(self, protocol: Any) -> None:
         waiters = protocol.inflight_waiters()

@@ -140,7 +140,7 @@ class Watchers:
         if protocol is not None and protocol is self._conn._protocol and protocol.is_ready():
             protocol.send_unwatch(st.key)
 
-    def keys(self) -> list[str]:
+    def watched(self) -> list[str]:
         """The keys the user watches."""
         return [k for k, st in self._states.items() if st.watchers]
 
@@ -153,14 +153,14 @@ class Watchers:
             if any(st.watchers for st in self._states.values()):
                 logger.warning(
                     "the server at %s has no watchers (IPROTO_ID): keys %s are not watched",
-                    self._conn._peer(), self.keys())
+                    self._conn._peer(), self.watched())
             for st in self._states.values():
                 st.protocol = None
             return
-        st = self._states.get(SHUTDOWN_KEY)
-        if st is None:
-            st = self._states[SHUTDOWN_KEY] = _KeyState(SHUTDOWN_KEY)
-        st.internal = True
+        shutdown = self._states.get(SHUTDOWN_KEY)
+        if shutdown is None:
+            shutdown = self._states[SHUTDOWN_KEY] = _KeyState(SHUTDOWN_KEY)
+        shutdown.internal = True
         for st in self._states.values():
             st.protocol = protocol
             st.acked = True    # nothing of it to acknowledge on this connection
