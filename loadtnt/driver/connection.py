@@ -381,9 +381,11 @@ class Connection(Api):
         self._drain_task = asyncio.ensure_future(self._drain(self._draining))
 
     async def _drain(self, protocol: Any) -> None:
+        # The server waits for this close (up to its on_shutdown_timeout); a server
+        # that stalls instead is left after shutdown_wait.
         waiters = protocol.inflight_waiters()
         if waiters:
-            await asyncio.wait(waiters)
+            await asyncio.wait(waiters, timeout=self._shutdown_wait or None)
         if protocol is self._draining:
             protocol.close()    # its connection_lost goes on in _on_drained
 
