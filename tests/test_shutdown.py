@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from typing import Any
 
@@ -93,11 +94,21 @@ async def load_through_restart(server: TarantoolInstance, conn: Any) -> dict[str
 
 @pytest.mark.async_timeout(90)
 async def test_sigterm_under_load_nothing_fails(loop: Any, server: TarantoolInstance,
-                                                connect: Any) -> None:
+                                                connect: Any,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     tb.need_version(server, (2, 10), "box.shutdown and watchers")
+    caplog.set_level(logging.INFO, logger="loadtnt.driver")
     conn = await connect(server, reconnect_timeout=0.05, ping_timeout=0)
     await conn.call("slow", [1])
+    seen: list[Any] = []
+    conn.watch("test.key", lambda k, v: seen.append(v))
+    while seen != [None]:
+        await asyncio.sleep(0.005)
+    await conn.eval("box.broadcast('test.key', 'before')")
     figures = await load_through_restart(server, conn)
+    announced = [r.getMessage() for r in caplog.records if "announced its shutdown" in
+                 r.getMessage()]
+    figures["announcement"] = announced
     print(f"\nshutdown figures ({type(loop).__module__}): {figures}")
     counts = figures["counts"]
     assert figures["shutdowns"] == 1 and figures["reconnects"] == 1, figures
@@ -111,6 +122,8 @@ async def test_sigterm_under_load_nothing_fails(loop: Any, server: TarantoolInst
     assert counts.get("failed after", 0) == 0, figures
     assert conn.is_fully_connected
     assert (await conn.call("slow", [0])).body == [0]
+    # the watcher was registered again on the restarted server: its value (none)
+    assert seen == [None, "before", None], seen
 
 
 @pytest.mark.async_timeout(60)
