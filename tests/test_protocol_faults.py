@@ -81,7 +81,29 @@ MALFORMED = {
     + msgpack.packb({IPROTO_CODE: 0, IPROTO_SYNC: sync}) + msgpack.packb({}),
     "data-not-an-array": lambda sync: packet({IPROTO_CODE: 0, IPROTO_SYNC: sync},
                                              {IPROTO_DATA: 5}),
+    # IPROTO_EVENT (0x4c) without IPROTO_EVENT_KEY (0x57), with a key that is not a
+    # string, or with bytes after its body
+    "event-without-key": lambda sync: packet({IPROTO_CODE: 0x4C, IPROTO_SYNC: 0}, {0x58: 1}),
+    "event-key-not-a-string": lambda sync: packet({IPROTO_CODE: 0x4C}, {0x57: 5}),
+    "event-trailing-bytes": lambda sync: packet({IPROTO_CODE: 0x4C, IPROTO_SYNC: 0},
+                                                raw_body=msgpack.packb({0x57: "k"}) + b"\x00"),
 }
+
+
+@tb.skip_asynctnt("watchers (IPROTO_EVENT)")
+async def test_event_for_a_key_not_watched_is_ignored(loop):
+    # an event nobody asked for (or for a key just unwatched) changes nothing
+    def reply(sync):
+        return packet({IPROTO_CODE: 0x4C}, {0x57: "nobody", 0x58: [1]}) + ok(sync, ["fine"])
+
+    async with FakeServer(replying(reply, then="stall")) as server:
+        conn = server.connection()
+        await asyncio.wait_for(conn.connect(), BOUND)
+        try:
+            assert (await asyncio.wait_for(conn.call("f"), BOUND)).body == ["fine"]
+            assert conn.is_connected
+        finally:
+            await asyncio.wait_for(conn.disconnect(), BOUND)
 
 
 @tb.skip_asynctnt("turn malformed packets into a TarantoolNetworkError and close")

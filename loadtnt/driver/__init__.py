@@ -41,6 +41,7 @@ from .iproto.protocol import (
 )
 from .prepared import PreparedStatement
 from .stream import Isolation, Stream
+from .watcher import Watcher
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,7 @@ __all__ = (
     "TarantoolNotConnectedError",
     "TarantoolSchemaError",
     "TarantoolTuple",
+    "Watcher",
     "connect",
     "exceptions",
     "prepared",

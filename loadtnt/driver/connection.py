@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .exceptions import (
@@ -23,6 +24,7 @@ from .features import IProtoFeatures
 from .iproto.protocol import Api, Protocol, Schema
 from .prepared import PreparedStatement
 from .stream import Stream
+from .watcher import Watcher, Watchers
 
 __all__ = ("Connection", "ConnectionState", "connect")
 
@@ -88,6 +90,11 @@ class Connection(Api):
     :param encoding: text encoding of strings; None: UTF-8
     :param max_packet_size: the largest reply packet accepted, in bytes (a longer
         length prefix is a ProtocolError and closes the connection); default 1 GiB
+    :param shutdown_wait: when the server announces a graceful shutdown
+        (``box.shutdown``, 2.10+), the replies in flight arrive, the connection
+        closes and reconnects; requests made meanwhile wait for the reconnect,
+        each within its own timeout and at most this many seconds after the
+        announcement (then TarantoolNotConnectedError); 0 or None: they fail at once
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class Connection(Api):
         encoding: str | None = None,
         initial_read_buffer_size: int | None = None,
         max_packet_size: int | None = None,
+        shutdown_wait: float | None = 30.0,
     ):
         if password is not None and username is None:
             raise ValueError("a password was given without a username")
@@ -137,6 +145,12 @@ class Connection(Api):
         self._generation = 0  # bumped by disconnect(): a connect() in progress gives up
         self._features = IProtoFeatures()
         self._next_stream_id = 0
+        self._shutdown_wait = _positive(shutdown_wait)
+        self._watchers = Watchers(self, self._on_shutdown_announced)
+        self._draining: Any = None       # the protocol whose server announced its shutdown
+        self._room_timer: asyncio.TimerHandle | None = None
+        self._drain_task: asyncio.Task | None = None
+        self._shutdowns = 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -158,6 +172,7 @@ class Connection(Api):
                 auto_refetch_schema=self._auto_refetch_schema,
                 on_lost=self._on_connection_lost,
                 max_packet_size=self._max_packet_size,
+                on_event=self._watchers.on_event,
             )
 
         async def handshake() -> None:
@@ -196,9 +211,18 @@ class Connection(Api):
                 if not_ready is not None:
                     raise not_ready from e
                 raise
+            room = self._protocol if self._protocol is not None and \
+                self._protocol.is_parked() else None
             protocol.set_ready()
             self._features = features
             self._protocol = protocol
+            self._watchers.on_connected(protocol, features)
+            if room is not None:
+                # requests made since the server announced its shutdown
+                self._cancel_room_timer()
+                n = protocol.adopt(room)
+                logger.info("sent %d requests that waited for the reconnect to %s", n,
+                            self._peer())
 
         if timeout is None:
             await handshake()
@@ -292,6 +316,9 @@ class Connection(Api):
             return self
 
     def _on_connection_lost(self, protocol: Any, exc: BaseException | None) -> None:
+        if protocol is self._draining and protocol is not None:
+            self._on_drained(protocol, exc)
+            return
         if protocol is not self._protocol:
             return  # a handshake that failed, or an old connection
         self._protocol = None
@@ -329,6 +356,105 @@ class Connection(Api):
             logger.info("reconnected to %s", self._peer())
             return
 
+    # -- graceful shutdown (box.shutdown) ---------------------------------------
+
+    def _on_shutdown_announced(self, protocol: Any) -> None:
+        # In the read path (IPROTO_EVENT box.shutdown = true): from now on requests
+        # wait in a parked protocol; this one sends nothing new, gets its replies,
+        # closes, and the connection reconnects to the restarted server.
+        if protocol is not self._protocol or self._state != ConnectionState.CONNECTED:
+            return
+        loop = asyncio.get_running_loop()
+        self._shutdowns += 1
+        self._draining = protocol
+        if self._shutdown_wait and self._reconnect_timeout:
+            room = Protocol(loop=loop, peer=self._peer(), encoding=self._encoding,
+                            request_timeout=self._request_timeout,
+                            auto_refetch_schema=self._auto_refetch_schema)
+            room.park()
+            self._protocol = room
+            self._room_timer = loop.call_later(self._shutdown_wait, self._give_up_room, room)
+        else:
+            self._protocol = None
+        logger.info("%s announced its shutdown: %d requests in flight, then reconnecting",
+                    self._peer(), len(self._draining.inflight_waiters()))
+        self._drain_task = asyncio.ensure_future(self._drain(self._draining))
+
+    async def _drain(self, protocol: Any) -> None:
+        # The server waits for this close (up to its on_shutdown_timeout); a server
+        # that stalls instead is left after shutdown_wait.
+        waiters = protocol.inflight_waiters()
+        if waiters:
+            await asyncio.wait(waiters, timeout=self._shutdown_wait or None)
+        if protocol is self._draining:
+            protocol.close()    # its connection_lost goes on in _on_drained
+
+    def _on_drained(self, protocol: Any, exc: BaseException | None) -> None:
+        self._draining = None
+        self._transport = None    # its transport: no other is open before the reconnect
+        if self._state != ConnectionState.CONNECTED:
+            return
+        if self._reconnect_timeout:
+            logger.info("closed the connection to %s for its shutdown; reconnecting",
+                        self._peer())
+            self._state = ConnectionState.RECONNECTING
+            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop())
+        else:
+            self._state = ConnectionState.DISCONNECTED
+
+    def _give_up_room(self, room: Any) -> None:
+        self._room_timer = None
+        if self._protocol is room:
+            self._protocol = None
+        room.fail_parked(
+            TarantoolNotConnectedError,
+            f"Tarantool at {self._peer()} announced its shutdown and the connection was "
+            f"not restored within {self._shutdown_wait:g} s")
+
+    def _cancel_room_timer(self) -> None:
+        if self._room_timer is not None:
+            self._room_timer.cancel()
+            self._room_timer = None
+
+    def _drop_room(self, message: str) -> None:
+        self._cancel_room_timer()
+        room = self._protocol
+        if room is not None and room.is_parked():
+            self._protocol = None
+            room.fail_parked(TarantoolNotConnectedError, message)
+        draining, self._draining = self._draining, None
+        if draining is not None:
+            draining.abort()
+
+    # -- watchers ------------------------------------------------------------
+
+    def watch(self, key: str, callback: Callable[[str, Any], Any]) -> Watcher:
+        """Follow ``box.broadcast(key, value)`` (2.10+): ``callback(key, value)`` - a plain
+        function or a coroutine function - gets the key's current value at once and
+        each later one, in order, one call at a time. It runs from the event loop, not
+        from the protocol's read path; one that raises is logged (once per watcher).
+        Watchers are registered again after a reconnect and get the current value.
+        Returns a Watcher; ``watcher.unwatch()`` stops it."""
+        return self._watchers.watch(key, callback)
+
+    async def watch_once(self, key: str, *, timeout: float = -1.0) -> Any:
+        """The current value of a key (IPROTO_WATCH_ONCE, Tarantool 3.0+), without
+        watching it; None when it has none."""
+        if not isinstance(key, str):
+            raise TypeError(f"key must be a str, not {type(key).__name__}")
+        protocol = self._protocol
+        if protocol is None:
+            raise TarantoolNotConnectedError(f"not connected to Tarantool at {self._peer()}")
+        if not self._features.watch_once:
+            version = ".".join(map(str, self.version or ())) or "?"
+            raise TarantoolError(
+                f"watch_once needs Tarantool 3.0 or later; the server at {self._peer()} is "
+                f"{version} and its IPROTO_ID does not list the watch_once feature"
+            )
+        resp = await protocol.watch_once(key, timeout)
+        body = resp.body
+        return body[0] if body else None
+
     def _start_ping(self) -> None:
         if self._ping_timeout and (self._ping_task is None or self._ping_task.done()):
             self._ping_task = asyncio.ensure_future(self._ping_loop())
@@ -339,7 +465,7 @@ class Connection(Api):
         while self._state in (ConnectionState.CONNECTED, ConnectionState.RECONNECTING):
             await asyncio.sleep(self._ping_timeout)
             protocol = self._protocol
-            if protocol is None:
+            if protocol is None or not protocol.is_ready():
                 continue
             try:
                 await self.ping(timeout=self._ping_timeout)
@@ -357,7 +483,10 @@ class Connection(Api):
 
     def _abort_transport(self) -> None:
         protocol = self._protocol
-        self._protocol = None
+        if protocol is not None and protocol.is_parked():
+            protocol = None    # requests waiting for a reconnect: connect() sends them
+        else:
+            self._protocol = None
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.abort()
@@ -373,6 +502,8 @@ class Connection(Api):
         if self._ping_task is not None:
             self._ping_task.cancel()
             self._ping_task = None
+        self._drop_room(f"disconnect() was called while the requests waited for the "
+                        f"reconnect to Tarantool at {self._peer()}")
 
     async def disconnect(self) -> None:
         """Close the connection and stop reconnecting. In-flight requests fail
@@ -511,6 +642,11 @@ class Connection(Api):
     def features(self) -> IProtoFeatures:
         """What the server reported in IPROTO_ID (none of them before 2.10)."""
         return self._features
+
+    @property
+    def shutdowns(self) -> int:
+        """How many graceful shutdowns the server announced to this connection."""
+        return self._shutdowns
 
     @property
     def reconnects(self) -> int:

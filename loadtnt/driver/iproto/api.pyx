@@ -22,6 +22,8 @@ cdef class Api:
         # a Stream uses its connection's current protocol
         cdef BaseProtocol p = self._protocol if self._conn is None else self._conn._protocol
         if p is None or p.state != CS_READY:
+            if p is not None and p.state == CS_PARKED:
+                return p    # the server is restarting: wait for the reconnect
             raise TarantoolNotConnectedError('not connected to Tarantool')
         return p
 

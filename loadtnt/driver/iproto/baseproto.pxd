@@ -31,6 +31,7 @@ cdef class BaseProtocol(CoreProtocol):
         object schema_future
         object greeting_waiter
         object on_lost
+        object on_event          # on_event(protocol, key, value) for each IPROTO_EVENT
         object closed_waiter
         object peer
         object lost_exc
@@ -44,6 +45,9 @@ cdef class BaseProtocol(CoreProtocol):
 
     cdef object execute(self, Request req, double timeout)
     cdef object _submit(self, Request req, double timeout)
+    cdef object _park(self, Request req, double timeout)
+    cdef int _send_watch(self, uint32_t op, str key) except -1
+    cdef int _on_event(self, const char *p, const char *end) except -1
     cdef int _encode(self, Request req) except -1
     cdef int _encode_into(self, WriteBuffer buf, Request req) except -1
     cdef int _encode_aside(self, Request req) except -1

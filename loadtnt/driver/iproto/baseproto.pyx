@@ -9,6 +9,7 @@ _REQUEST_NAMES = {
     tnt.IPROTO_EVAL: 'eval', tnt.IPROTO_EXECUTE: 'execute', tnt.IPROTO_AUTH: 'auth',
     tnt.IPROTO_ID: 'id', tnt.IPROTO_BEGIN: 'begin', tnt.IPROTO_COMMIT: 'commit',
     tnt.IPROTO_ROLLBACK: 'rollback', tnt.IPROTO_PREPARE: 'prepare',
+    tnt.IPROTO_WATCH_ONCE: 'watch_once',
 }
 
 
@@ -56,7 +57,7 @@ cdef class BaseProtocol(CoreProtocol):
 
     def __init__(self, *, loop, peer='', encoding=None, double request_timeout=-1.0,
                  bint auto_refetch_schema=True, on_lost=None,
-                 Py_ssize_t max_packet_size=0):
+                 Py_ssize_t max_packet_size=0, on_event=None):
         self.loop = loop
         self.create_future = loop.create_future
         self.pending = {}
@@ -74,6 +75,7 @@ cdef class BaseProtocol(CoreProtocol):
         self.greeting_waiter.add_done_callback(_consume_exception)
         self.closed_waiter = loop.create_future()
         self.on_lost = on_lost
+        self.on_event = on_event
         self.peer = peer
         self.lost_exc = None
         self.late_replies = 0
@@ -170,6 +172,122 @@ cdef class BaseProtocol(CoreProtocol):
             raise TarantoolNotConnectedError('not connected to Tarantool at {}'.format(self.peer))
         return self._start_schema_refetch(timeout)
 
+    def send_watch(self, str key):
+        """IPROTO_WATCH: register a watcher of key on this connection, or
+        acknowledge its last IPROTO_EVENT (the server sends the next one only
+        then). No reply; nothing is pending."""
+        return self._send_watch(tnt.IPROTO_WATCH, key)
+
+    def send_unwatch(self, str key):
+        """IPROTO_UNWATCH: no more events of key on this connection."""
+        return self._send_watch(tnt.IPROTO_UNWATCH, key)
+
+    cdef int _send_watch(self, uint32_t op, str key) except -1:
+        cdef WatchRequest req
+        if self.state != CS_READY:
+            raise TarantoolNotConnectedError('not connected to Tarantool at {}'.format(self.peer))
+        req = WatchRequest.__new__(WatchRequest)
+        req.op = op
+        req.key = key
+        req.system = True
+        # a sync of its own: an error reply (a packet the server could not
+        # parse) finds nothing pending and is counted in late_replies
+        req.sync = self._next_sync()
+        self._encode(req)
+        self._schedule_flush()
+        return 0
+
+    def watch_once(self, str key, double timeout=-1.0):
+        """IPROTO_WATCH_ONCE (3.0+): a request whose reply's body is [value] or []."""
+        cdef WatchOnceRequest req = WatchOnceRequest.__new__(WatchOnceRequest)
+        req.op = tnt.IPROTO_WATCH_ONCE
+        req.key = key
+        req.check_schema = False
+        return self.execute(req, timeout)
+
+    def park(self):
+        """Make this (unconnected) protocol a waiting room: the requests given to it
+        wait, with their timers, until adopt() moves them to a connected protocol."""
+        if self.transport is not None or self.state != CS_GREETING:
+            raise AssertionError('only a protocol that never connected can be parked')
+        self.state = CS_PARKED
+
+    def is_parked(self):
+        return self.state == CS_PARKED
+
+    def adopt(self, BaseProtocol room):
+        """Send the requests waiting in a parked protocol on this (ready) one,
+        each with what is left of its timeout. Returns how many were sent."""
+        cdef dict waiting
+        cdef Request req
+        cdef TimerBucket bucket
+        cdef double now, deadline
+        cdef int rc
+        cdef Py_ssize_t n = 0
+        if self.state != CS_READY or room.state != CS_PARKED:
+            raise AssertionError('adopt() moves requests from a parked protocol to a ready one')
+        waiting = room.pending
+        room.pending = {}
+        for bucket in room.timers.values():
+            bucket.armed = False
+            bucket.handle.cancel()
+        room.timers = {}
+        now = lt_monotonic()
+        for obj in sorted(waiting.values(), key=_by_sync):
+            req = <Request> obj
+            if req.finished:
+                continue
+            req.timer_bucket = None
+            deadline = req.deadline
+            req.sync = self._next_sync()
+            req.proto = self
+            PyDict_SetItem(self.pending, req.sync, req)
+            if deadline > 0:
+                if deadline <= now:
+                    PyDict_DelItem(self.pending, req.sync)
+                    self.timeouts += 1
+                    self._finish(req)
+                    if not req.waiter.done():
+                        req.waiter.set_exception(_asyncio.TimeoutError(
+                            'Tarantool {} request timed out after {:g} s'.format(
+                                _REQUEST_NAMES.get(req.op, req.op), req.timeout)))
+                    continue
+                self._add_to_bucket(req, <int64_t> ceil(deadline * 1000.0))
+            try:
+                rc = self._encode(req)
+            except BaseException as e:
+                self._fail_request(req, e)
+                continue
+            if rc != 0:
+                if not self.auto_refetch_schema:
+                    self._fail_request(req, TarantoolSchemaError(self._miss_message(req)))
+                    continue
+                self._wait_schema(req)
+            n += 1
+        self._schedule_flush()
+        return n
+
+    def fail_parked(self, exc_type, str message):
+        """Fail every request waiting in this parked protocol."""
+        cdef dict waiting = self.pending
+        cdef Request req
+        cdef TimerBucket bucket
+        self.pending = {}
+        for bucket in self.timers.values():
+            bucket.armed = False
+            bucket.handle.cancel()
+        self.timers = {}
+        for obj in waiting.values():
+            req = <Request> obj
+            self._finish(req)
+            if not req.waiter.done():
+                req.waiter.set_exception(exc_type(message))
+        return len(waiting)
+
+    def inflight_waiters(self):
+        """The futures of the requests sent and not answered yet."""
+        return [(<Request> r).waiter for r in self.pending.values()]
+
     def set_ready(self):
         if self.state == CS_CONNECTED:
             self.state = CS_READY
@@ -223,9 +341,26 @@ cdef class BaseProtocol(CoreProtocol):
         # What the request methods return: the request itself, an awaitable
         # with asyncio's Future interface (see Request in requests.pyx).
         if self.state != CS_READY:
+            if self.state == CS_PARKED:
+                return self._park(req, timeout)
             raise TarantoolNotConnectedError(
                 'not connected to Tarantool at {}'.format(self.peer))
         self._submit(req, timeout)
+        return req
+
+    cdef object _park(self, Request req, double timeout):
+        # A waiting room (after a graceful-shutdown announcement): pending and
+        # timed as if sent, encoded by adopt() on the new connection from a copy
+        # of the caller's values as they are now.
+        req.sync = self._next_sync()
+        req.waiter = self.create_future()
+        req.proto = self
+        PyDict_SetItem(self.pending, req.sync, req)
+        if timeout < 0:
+            timeout = self.request_timeout
+        if timeout > 0:
+            self._arm_timer(req, timeout)
+        req.snapshot()
         return req
 
     cdef object _submit(self, Request req, double timeout):
@@ -505,11 +640,15 @@ cdef class BaseProtocol(CoreProtocol):
             else:
                 mp_skip(&p, end)
         if not has_sync or code == 0xffffffffffffffff:
+            if code == tnt.IPROTO_EVENT:
+                return self._on_event(p, end)
             raise ProtocolError('response header without {}'.format(
                 'IPROTO_SYNC' if not has_sync else 'IPROTO_REQUEST_TYPE'))
         if code == tnt.IPROTO_CHUNK:
             return self._on_push(sync, p, end)    # box.session.push; the final reply follows
         if code != tnt.IPROTO_OK and not (code & tnt.IPROTO_TYPE_ERROR):
+            if code == tnt.IPROTO_EVENT:
+                return self._on_event(p, end)    # box.broadcast, sync 0
             raise ProtocolError('unexpected response type 0x{:x}'.format(code))
         sync_obj = sync
         rp = PyDict_GetItem(self.pending, sync_obj)
@@ -592,6 +731,33 @@ cdef class BaseProtocol(CoreProtocol):
             raise ProtocolError('IPROTO_CHUNK from {} without an IPROTO_DATA array'.format(
                 self.peer))
         return (<_PushState> (<Request> rp).push).add(data)
+
+    cdef int _on_event(self, const char *p, const char *end) except -1:
+        # An IPROTO_EVENT: {IPROTO_EVENT_KEY: key[, IPROTO_EVENT_DATA: value]}
+        # (no data: the key has no value). Handed to the lifecycle's on_event,
+        # which keeps the key's state and calls the user's callbacks later,
+        # outside this read path.
+        cdef uint32_t n, i
+        cdef uint64_t k
+        cdef object key = None
+        cdef object data = None
+        n = mp_decode_map_len(&p, end) if p != end else 0
+        for i in range(n):
+            k = mp_decode_uint(&p, end)
+            if k == tnt.IPROTO_EVENT_KEY:
+                key = mp_decode_obj(&p, end, self.encoding)
+            elif k == tnt.IPROTO_EVENT_DATA:
+                data = mp_decode_obj(&p, end, self.encoding)
+            else:
+                mp_skip(&p, end)
+        if p != end:
+            raise ProtocolError('{} trailing bytes after an event body'.format(end - p))
+        if type(key) is not str:
+            raise ProtocolError('IPROTO_EVENT from {} without a string IPROTO_EVENT_KEY'.format(
+                self.peer))
+        if self.on_event is not None:
+            self.on_event(self, key, data)
+        return 0
 
     # -- schema --------------------------------------------------------------
 
@@ -724,6 +890,10 @@ cdef class BaseProtocol(CoreProtocol):
         if self.transport is not None:
             self.transport.abort()
         return 0
+
+
+def _by_sync(req):
+    return (<Request> req).sync
 
 
 cdef SelectRequest _system_select(int space_id):

@@ -3,6 +3,9 @@ cdef enum ConnState:
     CS_CONNECTED = 1    # greeting read: auth and schema may be sent
     CS_READY = 2        # the lifecycle said so: user requests may be sent
     CS_CLOSED = 3
+    CS_PARKED = 4       # a waiting room with no transport: requests wait in it
+                        # (after a graceful-shutdown announcement) for the
+                        # reconnect, which adopts them
 
 
 cdef class CoreProtocol:

@@ -90,7 +90,8 @@ cdef object _request_step(object req, int *is_return):
 
 for _cls in (Request, PingRequest, SelectRequest, InsertRequest, DeleteRequest, UpdateRequest,
              UpsertRequest, CallRequest, EvalRequest, ExecuteRequest, PrepareRequest,
-             AuthRequest, IdRequest, BeginRequest, CommitRequest, RollbackRequest):
+             AuthRequest, IdRequest, BeginRequest, CommitRequest, RollbackRequest,
+             WatchOnceRequest):
     lt_install_am_send(<PyTypeObject *> _cls, _request_step)
 del _cls
 

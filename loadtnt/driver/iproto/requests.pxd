@@ -110,6 +110,14 @@ cdef class PrepareRequest(Request):
     cdef object query     # SQL text to prepare, or a statement id to unprepare
 
 
+cdef class WatchRequest(Request):
+    cdef object key       # IPROTO_WATCH (register or acknowledge), IPROTO_UNWATCH
+
+
+cdef class WatchOnceRequest(Request):
+    cdef object key
+
+
 cdef class AuthRequest(Request):
     cdef object username
     cdef bytes scramble

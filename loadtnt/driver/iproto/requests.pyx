@@ -542,6 +542,29 @@ cdef class PrepareRequest(Request):
 
 @cython.final
 @cython.no_gc
+cdef class WatchRequest(Request):
+    # IPROTO_WATCH registers a watcher of a key, or acknowledges the last
+    # IPROTO_EVENT of it; IPROTO_UNWATCH drops it. The server answers neither
+    # (only a packet it cannot parse), so they are sent, never pending.
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(1)
+        buf.put_uint(tnt.IPROTO_EVENT_KEY)
+        return buf.put_str(self.key)
+
+
+@cython.final
+@cython.no_gc
+cdef class WatchOnceRequest(Request):
+    # IPROTO_WATCH_ONCE (3.0+): the key's current value, in IPROTO_DATA[0]
+    # (an empty array: no value)
+    cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
+        buf.put_map_header(1)
+        buf.put_uint(tnt.IPROTO_EVENT_KEY)
+        return buf.put_str(self.key)
+
+
+@cython.final
+@cython.no_gc
 cdef class AuthRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         buf.put_map_header(2)
