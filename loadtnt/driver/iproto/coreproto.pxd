@@ -18,6 +18,7 @@ cdef class CoreProtocol:
         readonly object version
         bytes salt
         Py_ssize_t max_packet     # a longer length prefix is a protocol error
+        _TupleCtx tuple_ctx       # MP_TUPLE formats (tuple_extension=True), else None
 
     cdef int _reserve(self, Py_ssize_t need) except -1
     cdef int _parse(self) except -1

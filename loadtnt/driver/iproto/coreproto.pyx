@@ -186,14 +186,24 @@ cdef class CoreProtocol:
             list data
             object item
             Metadata md
+        cdef object enc = self.encoding
+        cdef bint ext = self.tuple_ctx is not None
+        if ext:
+            # tuple_extension=True: this reply's formats first, then decode
+            # with them (MP_TUPLE anywhere in the body has its field names)
+            self.tuple_ctx.load_formats(p, end)
+            enc = self.tuple_ctx
         n = mp_decode_map_len(&p, end)
         for i in range(n):
             key = mp_decode_uint(&p, end)
             if key == tnt.IPROTO_DATA:
-                if not req.parse_as_tuples:
-                    resp.body = mp_decode_obj(&p, end, self.encoding)
+                if not req.parse_as_tuples or ext:
+                    resp.body = mp_decode_obj(&p, end, enc)
                     if type(resp.body) is not list:
                         raise ProtocolError('IPROTO_DATA is not an array')
+                    if req.parse_as_tuples:
+                        _rows_as_tuples(<list> resp.body, resp.metadata
+                                        if resp.metadata is not None else req.metadata)
                     continue
                 md = resp.metadata if resp.metadata is not None else req.metadata
                 rows = mp_decode_array_len(&p, end)
@@ -204,7 +214,7 @@ cdef class CoreProtocol:
                     mp_need(p, end, m)
                     values = PyTuple_New(m)
                     for k in range(m):
-                        item = mp_decode_obj(&p, end, self.encoding)
+                        item = mp_decode_obj(&p, end, enc)
                         Py_INCREF(item)
                         PyTuple_SET_ITEM(values, k, item)
                     item = ttuple_new(<tuple> values, md)
@@ -212,41 +222,44 @@ cdef class CoreProtocol:
                     PyList_SET_ITEM(data, j, item)
                 resp.body = data
             elif key == tnt.IPROTO_ERROR_24:
-                item = mp_decode_obj(&p, end, self.encoding)
+                item = mp_decode_obj(&p, end, enc)
                 if isinstance(item, bytes):
                     item = (<bytes> item).decode('utf-8', 'replace')
                 elif not isinstance(item, str):
                     raise ProtocolError('IPROTO_ERROR_24 is not a string')
                 resp.errmsg = item
             elif key == tnt.IPROTO_ERROR:
-                resp.error = mp_decode_error(&p, end, self.encoding)
+                resp.error = mp_decode_error(&p, end, enc)
             elif key == tnt.IPROTO_METADATA:
                 if req.parse_metadata:
-                    resp.metadata = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
+                    resp.metadata = _sql_metadata(mp_decode_obj(&p, end, enc))
                     if resp.body is not None:
                         for item in resp.body:
                             if type(item) is TarantoolTuple:
                                 (<TarantoolTuple> item).metadata = resp.metadata
                 else:
                     mp_skip(&p, end)
+            elif key == tnt.IPROTO_POSITION:
+                # pagination (2.11+): opaque bytes, sent back as after=
+                resp.position_ = _raw_str(&p, end)
             elif key == tnt.IPROTO_BIND_METADATA:
-                resp.params = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
+                resp.params = _sql_metadata(mp_decode_obj(&p, end, enc))
             elif key == tnt.IPROTO_BIND_COUNT:
                 resp.params_count = <int> mp_decode_uint(&p, end)
             elif key == tnt.IPROTO_STMT_ID:
-                resp.stmt_id_ = mp_decode_obj(&p, end, self.encoding)
+                resp.stmt_id_ = mp_decode_obj(&p, end, enc)
             elif key == tnt.IPROTO_VERSION or key == tnt.IPROTO_FEATURES or \
                     key == tnt.IPROTO_AUTH_TYPE:
                 # an IPROTO_ID reply
                 if resp.body is None:
                     resp.body = {}
-                item = mp_decode_obj(&p, end, self.encoding)
+                item = mp_decode_obj(&p, end, enc)
                 if not isinstance(resp.body, dict):
                     raise ProtocolError('IPROTO_ID keys in a reply with data')
                 resp.body[('version' if key == tnt.IPROTO_VERSION else 'features'
                            if key == tnt.IPROTO_FEATURES else 'auth_type')] = item
             elif key == tnt.IPROTO_SQL_INFO:
-                item = mp_decode_obj(&p, end, self.encoding)
+                item = mp_decode_obj(&p, end, enc)
                 if not isinstance(item, dict):
                     raise ProtocolError('IPROTO_SQL_INFO is not a map')
                 rowcount = item.get(tnt.SQL_INFO_ROW_COUNT, 0)
@@ -260,6 +273,47 @@ cdef class CoreProtocol:
         if p != end:
             raise ProtocolError('{} trailing bytes after the response body'.format(end - p))
         return 0
+
+
+cdef bytes _raw_str(const char **pp, const char *end):
+    # An MP_STR's bytes as they are (no text decoding).
+    cdef const char *p = pp[0]
+    cdef uint8_t c = mp_peek(p, end)
+    cdef Py_ssize_t n
+    if 0xa0 <= c <= 0xbf:
+        n = c & 0x1f
+        p += 1
+    elif c == 0xd9:
+        mp_need(p, end, 2)
+        n = <uint8_t> p[1]
+        p += 2
+    elif c == 0xda:
+        mp_need(p, end, 3)
+        n = lt_load_u16(p + 1)
+        p += 3
+    elif c == 0xdb:
+        mp_need(p, end, 5)
+        n = lt_load_u32(p + 1)
+        p += 5
+    else:
+        raise ProtocolError('expected a string, got MessagePack type 0x{:02x}'.format(c))
+    mp_need(p, end, n)
+    pp[0] = p + n
+    return PyBytes_FromStringAndSize(p, n)
+
+
+cdef int _rows_as_tuples(list rows, Metadata md) except -1:
+    # tuple_extension=True: rows that came as MP_TUPLE are TarantoolTuples with
+    # their own format already; plain arrays (an older server) get the space's.
+    cdef Py_ssize_t i
+    cdef object row
+    for i in range(len(rows)):
+        row = rows[i]
+        if type(row) is list:
+            rows[i] = ttuple_new(tuple(<list> row), md)
+        elif type(row) is not TarantoolTuple:
+            raise ProtocolError('a row of IPROTO_DATA is neither an array nor an MP_TUPLE')
+    return 0
 
 
 cdef Metadata _sql_metadata(object obj):

@@ -16,3 +16,4 @@ cdef class Response:
         int64_t rowcount_
         object stmt_id_
         bint pending_         # a push_subscribe request's, before its final reply
+        object position_      # IPROTO_POSITION (pagination), bytes; else None

@@ -43,6 +43,13 @@ cdef class Response:
         return 0
 
     @property
+    def position(self):
+        """The position of the last tuple of a select with ``fetch_pos=True``
+        (Tarantool 2.11+): opaque bytes to pass as ``after=`` for the next page;
+        None when the server returned none (an empty result)."""
+        return self.position_
+
+    @property
     def data(self):
         """The body (asynctnt 1.x name)."""
         return self.body
