@@ -69,9 +69,10 @@ async def test_dml_by_name(tnt, loop, connect):
 async def test_names_in_a_stream(tnt, loop, connect):
     need_names(tnt)
     conn = await no_schema(tnt, connect)
-    async with conn.stream() as s:
-        await s.insert("tester", [7, "seven"])
-        await s.replace("tester", [8, "eight"])
+    s = conn.stream()    # its requests go by name too (no transaction: no mvcc here)
+    await s.insert("tester", [7, "seven"])
+    await s.replace("tester", [8, "eight"])
+    assert len(await s.select("tester", ["seven"], index="txt")) == 1
     assert stored(tnt) == [[7, "seven"], [8, "eight"]]
 
 
