@@ -202,10 +202,11 @@ async def test_wire_keys(loop):
     assert not {IPROTO_FETCH_POSITION, IPROTO_AFTER_POSITION, IPROTO_AFTER_TUPLE} & set(bodies[3])
 
 
-@pytest.mark.parametrize("raw", [b"\x01", b"\x91\x01", b"\xa5ab", b"\xd9"],
-                         ids=["int", "array", "truncated", "truncated-header"])
-async def test_malformed_position(loop, raw):
-    reply = b"\x82\x30\x90\x35" + raw
+@pytest.mark.parametrize("reply", [
+    b"\x82\x30\x90\x35\x01", b"\x82\x30\x90\x35\x91\x01", b"\x82\x30\x90\x35\xa5ab",
+    b"\x82\x30\x90\x35\xd9", b"\x83\x30\x90\x35\xa1p\x43\x01", b"\x83\x30\x90\x43\x01\x35\xa1p",
+], ids=["int", "array", "truncated", "truncated-header", "and-stmt-id", "after-stmt-id"])
+async def test_malformed_position(loop, reply):
     async with FakeServer(serve_pagination([], reply), greet=greeting("2.11.0")) as server:
         conn = server.connection()
         await asyncio.wait_for(conn.connect(), BOUND)

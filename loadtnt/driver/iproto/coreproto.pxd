@@ -26,3 +26,5 @@ cdef class CoreProtocol:
     cdef int _on_greeting(self) except -1
     cdef int _on_packet(self, const char *p, const char *end) except -1
     cdef int _parse_body(self, const char *p, const char *end, Response resp, Request req) except -1
+    cdef int _parse_body_ext(self, const char *p, const char *end, Response resp,
+                             Request req) except -1

@@ -186,19 +186,14 @@ cdef class CoreProtocol:
             list data
             object item
             Metadata md
-        cdef object enc = self.encoding
-        cdef bint ext = self.tuple_ctx is not None
-        if ext:
-            # tuple_extension=True: this reply's formats first, then decode
-            # with them (MP_TUPLE anywhere in the body has its field names)
-            self.tuple_ctx.load_formats(p, end)
-            enc = self.tuple_ctx
+        if self.tuple_ctx is not None and self.encoding is not <object> self.tuple_ctx:
+            return self._parse_body_ext(p, end, resp, req)
         n = mp_decode_map_len(&p, end)
         for i in range(n):
             key = mp_decode_uint(&p, end)
             if key == tnt.IPROTO_DATA:
-                if not req.parse_as_tuples or ext:
-                    resp.body = mp_decode_obj(&p, end, enc)
+                if not req.parse_as_tuples or self.tuple_ctx is not None:
+                    resp.body = mp_decode_obj(&p, end, self.encoding)
                     if type(resp.body) is not list:
                         raise ProtocolError('IPROTO_DATA is not an array')
                     if req.parse_as_tuples:
@@ -214,7 +209,7 @@ cdef class CoreProtocol:
                     mp_need(p, end, m)
                     values = PyTuple_New(m)
                     for k in range(m):
-                        item = mp_decode_obj(&p, end, enc)
+                        item = mp_decode_obj(&p, end, self.encoding)
                         Py_INCREF(item)
                         PyTuple_SET_ITEM(values, k, item)
                     item = ttuple_new(<tuple> values, md)
@@ -222,17 +217,17 @@ cdef class CoreProtocol:
                     PyList_SET_ITEM(data, j, item)
                 resp.body = data
             elif key == tnt.IPROTO_ERROR_24:
-                item = mp_decode_obj(&p, end, enc)
+                item = mp_decode_obj(&p, end, self.encoding)
                 if isinstance(item, bytes):
                     item = (<bytes> item).decode('utf-8', 'replace')
                 elif not isinstance(item, str):
                     raise ProtocolError('IPROTO_ERROR_24 is not a string')
                 resp.errmsg = item
             elif key == tnt.IPROTO_ERROR:
-                resp.error = mp_decode_error(&p, end, enc)
+                resp.error = mp_decode_error(&p, end, self.encoding)
             elif key == tnt.IPROTO_METADATA:
                 if req.parse_metadata:
-                    resp.metadata = _sql_metadata(mp_decode_obj(&p, end, enc))
+                    resp.metadata = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
                     if resp.body is not None:
                         for item in resp.body:
                             if type(item) is TarantoolTuple:
@@ -241,25 +236,30 @@ cdef class CoreProtocol:
                     mp_skip(&p, end)
             elif key == tnt.IPROTO_POSITION:
                 # pagination (2.11+): opaque bytes, sent back as after=
-                resp.position_ = _raw_str(&p, end)
+                if resp.aux_ is not None:
+                    raise ProtocolError('IPROTO_POSITION in a reply with IPROTO_STMT_ID')
+                resp.aux_ = _raw_str(&p, end)
+                resp.aux_is_position = True
             elif key == tnt.IPROTO_BIND_METADATA:
-                resp.params = _sql_metadata(mp_decode_obj(&p, end, enc))
+                resp.params = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
             elif key == tnt.IPROTO_BIND_COUNT:
                 resp.params_count = <int> mp_decode_uint(&p, end)
             elif key == tnt.IPROTO_STMT_ID:
-                resp.stmt_id_ = mp_decode_obj(&p, end, enc)
+                if resp.aux_is_position:
+                    raise ProtocolError('IPROTO_STMT_ID in a reply with IPROTO_POSITION')
+                resp.aux_ = mp_decode_obj(&p, end, self.encoding)
             elif key == tnt.IPROTO_VERSION or key == tnt.IPROTO_FEATURES or \
                     key == tnt.IPROTO_AUTH_TYPE:
                 # an IPROTO_ID reply
                 if resp.body is None:
                     resp.body = {}
-                item = mp_decode_obj(&p, end, enc)
+                item = mp_decode_obj(&p, end, self.encoding)
                 if not isinstance(resp.body, dict):
                     raise ProtocolError('IPROTO_ID keys in a reply with data')
                 resp.body[('version' if key == tnt.IPROTO_VERSION else 'features'
                            if key == tnt.IPROTO_FEATURES else 'auth_type')] = item
             elif key == tnt.IPROTO_SQL_INFO:
-                item = mp_decode_obj(&p, end, enc)
+                item = mp_decode_obj(&p, end, self.encoding)
                 if not isinstance(item, dict):
                     raise ProtocolError('IPROTO_SQL_INFO is not a map')
                 rowcount = item.get(tnt.SQL_INFO_ROW_COUNT, 0)
@@ -273,6 +273,21 @@ cdef class CoreProtocol:
         if p != end:
             raise ProtocolError('{} trailing bytes after the response body'.format(end - p))
         return 0
+
+
+    cdef int _parse_body_ext(self, const char *p, const char *end, Response resp,
+                             Request req) except -1:
+        # tuple_extension=True: this reply's formats first (the server writes
+        # IPROTO_TUPLE_FORMATS after IPROTO_DATA), then the body decoded with
+        # the _TupleCtx in the encoding's place, so that an MP_TUPLE anywhere
+        # in it gets its field names. The plain path pays nothing for this.
+        cdef object encoding = self.encoding
+        self.tuple_ctx.load_formats(p, end)
+        self.encoding = self.tuple_ctx
+        try:
+            return self._parse_body(p, end, resp, req)
+        finally:
+            self.encoding = encoding
 
 
 cdef bytes _raw_str(const char **pp, const char *end):

@@ -31,7 +31,7 @@ cdef class Response:
     @property
     def stmt_id(self):
         """The prepared statement id (SQL prepare), or None."""
-        return self.stmt_id_
+        return None if self.aux_is_position else self.aux_
 
     @property
     def rowcount(self):
@@ -47,7 +47,7 @@ cdef class Response:
         """The position of the last tuple of a select with ``fetch_pos=True``
         (Tarantool 2.11+): opaque bytes to pass as ``after=`` for the next page;
         None when the server returned none (an empty result)."""
-        return self.position_
+        return self.aux_ if self.aux_is_position else None
 
     @property
     def data(self):
