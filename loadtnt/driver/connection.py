@@ -21,7 +21,7 @@ from .exceptions import (
     TarantoolNotConnectedError,
 )
 from .features import IProtoFeatures
-from .iproto.protocol import Api, Protocol, Response, Schema
+from .iproto.protocol import Api, Protocol, Response, Schema, TupleExtProtocol
 from .prepared import PreparedStatement
 from .stream import Stream
 
@@ -160,8 +160,10 @@ class Connection(Api):
         """One attempt: TCP or unix connect, greeting, auth, schema."""
         loop = asyncio.get_running_loop()
 
+        protocol_class = TupleExtProtocol if self._tuple_extension else Protocol
+
         def factory() -> Protocol:
-            return Protocol(
+            return protocol_class(
                 loop=loop,
                 peer=self._peer(),
                 encoding=self._encoding,

@@ -66,3 +66,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _fail_all(self, object exc) except -1
     cdef int _close_with(self, object exc) except -1
     cdef inline uint64_t _next_sync(self)
+
+
+cdef class TupleExtBaseProtocol(BaseProtocol):
+    pass

@@ -94,6 +94,8 @@ cdef class BaseProtocol(CoreProtocol):
             self.wbuf.utf8 = False
             self.wbuf.encoding = encoding
         if tuple_extension:
+            if not isinstance(self, TupleExtBaseProtocol):
+                raise ValueError('tuple_extension=True needs a TupleExtProtocol')
             self.tuple_ctx = _TupleCtx(self.encoding)
 
     # -- asyncio.Protocol ----------------------------------------------------
@@ -754,6 +756,16 @@ cdef class BaseProtocol(CoreProtocol):
         if self.transport is not None:
             self.transport.abort()
         return 0
+
+
+cdef class TupleExtBaseProtocol(BaseProtocol):
+    # A connection with tuple_extension=True: replies go through
+    # _parse_body_ext (MP_TUPLE formats). A subclass, so that the plain
+    # protocol's reply path has no check for it.
+
+    cdef int _parse_body(self, const char *p, const char *end, Response resp,
+                         Request req) except -1:
+        return self._parse_body_ext(p, end, resp, req)
 
 
 cdef SelectRequest _system_select(int space_id):

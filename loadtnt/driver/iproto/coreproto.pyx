@@ -186,19 +186,14 @@ cdef class CoreProtocol:
             list data
             object item
             Metadata md
-        if self.tuple_ctx is not None and self.encoding is not <object> self.tuple_ctx:
-            return self._parse_body_ext(p, end, resp, req)
         n = mp_decode_map_len(&p, end)
         for i in range(n):
             key = mp_decode_uint(&p, end)
             if key == tnt.IPROTO_DATA:
-                if not req.parse_as_tuples or self.tuple_ctx is not None:
+                if not req.parse_as_tuples:
                     resp.body = mp_decode_obj(&p, end, self.encoding)
                     if type(resp.body) is not list:
                         raise ProtocolError('IPROTO_DATA is not an array')
-                    if req.parse_as_tuples:
-                        _rows_as_tuples(<list> resp.body, resp.metadata
-                                        if resp.metadata is not None else req.metadata)
                     continue
                 md = resp.metadata if resp.metadata is not None else req.metadata
                 rows = mp_decode_array_len(&p, end)
@@ -277,17 +272,26 @@ cdef class CoreProtocol:
 
     cdef int _parse_body_ext(self, const char *p, const char *end, Response resp,
                              Request req) except -1:
-        # tuple_extension=True: this reply's formats first (the server writes
-        # IPROTO_TUPLE_FORMATS after IPROTO_DATA), then the body decoded with
-        # the _TupleCtx in the encoding's place, so that an MP_TUPLE anywhere
-        # in it gets its field names. The plain path pays nothing for this.
+        # tuple_extension=True (a TupleExtProtocol's _parse_body, so the plain
+        # protocol pays nothing for it): this reply's formats first (the server
+        # writes IPROTO_TUPLE_FORMATS after IPROTO_DATA), then the body decoded
+        # with the _TupleCtx in the encoding's place, so that an MP_TUPLE
+        # anywhere in it has its field names. Rows come as MP_TUPLE, not
+        # arrays: IPROTO_DATA is decoded whole, then plain rows become tuples.
         cdef object encoding = self.encoding
+        cdef bint as_tuples = req.parse_as_tuples
         self.tuple_ctx.load_formats(p, end)
         self.encoding = self.tuple_ctx
+        req.parse_as_tuples = False
         try:
-            return self._parse_body(p, end, resp, req)
+            CoreProtocol._parse_body(self, p, end, resp, req)
         finally:
             self.encoding = encoding
+            req.parse_as_tuples = as_tuples
+        if as_tuples and resp.body is not None:
+            _rows_as_tuples(resp.body, resp.metadata if resp.metadata is not None
+                            else req.metadata)
+        return 0
 
 
 cdef bytes _raw_str(const char **pp, const char *end):

@@ -219,6 +219,9 @@ class Protocol(BaseProtocol, asyncio.BufferedProtocol):
                  request_timeout: float = ..., auto_refetch_schema: bool = ..., on_lost: Any = ...,
                  max_packet_size: int = ..., tuple_extension: bool = ...) -> None: ...
 
+class TupleExtProtocol(Protocol):
+    """Protocol of a connection with tuple_extension=True."""
+
 class Api:
     _protocol: BaseProtocol | None
     _conn: Api | None

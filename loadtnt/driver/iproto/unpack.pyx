@@ -99,9 +99,10 @@ cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
         if encoding is None:
             return PyUnicode_DecodeUTF8(s, n, NULL)
         if type(encoding) is _TupleCtx:
-            encoding = (<_TupleCtx> encoding).encoding
-            if encoding is None:
+            if (<_TupleCtx> encoding).encoding is None:
                 return PyUnicode_DecodeUTF8(s, n, NULL)
+            return PyUnicode_Decode(s, n, PyUnicode_AsUTF8((<_TupleCtx> encoding).encoding),
+                                    NULL)
         return PyUnicode_Decode(s, n, PyUnicode_AsUTF8(encoding), NULL)
     except UnicodeDecodeError:
         return PyBytes_FromStringAndSize(s, n)
