@@ -226,3 +226,11 @@ async def test_malformed_mp_tuple(loop, kind):
             assert not conn.is_connected
         finally:
             await asyncio.wait_for(conn.disconnect(), BOUND)
+
+
+def test_the_plain_protocol_refuses_the_option(loop):
+    # the plain Protocol's reply path has no MP_TUPLE branch: only TupleExtProtocol takes it
+    proto = D.iproto.protocol
+    with pytest.raises(ValueError, match="TupleExtProtocol"):
+        proto.Protocol(loop=loop, tuple_extension=True)
+    proto.TupleExtProtocol(loop=loop, tuple_extension=True)
