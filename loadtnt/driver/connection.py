@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .exceptions import (
@@ -21,7 +21,7 @@ from .exceptions import (
     TarantoolNotConnectedError,
 )
 from .features import IProtoFeatures
-from .iproto.protocol import Api, Protocol, Schema
+from .iproto.protocol import Api, Protocol, Response, Schema, TupleExtProtocol
 from .prepared import PreparedStatement
 from .stream import Stream
 from .watcher import Watcher, Watchers
@@ -95,6 +95,14 @@ class Connection(Api):
         closes and reconnects; requests made meanwhile wait for the reconnect,
         each within its own timeout and at most this many seconds after the
         announcement (then TarantoolNotConnectedError); 0 or None: they fail at once
+    :param tuple_extension: ask the server (3.0+) to send tuples as MP_TUPLE with
+        their formats (IPROTO features dml_tuple_extension and
+        call_ret_tuple_extension), so that tuples from select, DML, call and eval
+        have their field names even without a schema; off by default
+
+    With ``fetch_schema=False`` on Tarantool 3.0+ (the IPROTO feature
+    ``space_and_index_names``), spaces and indexes given by name are sent as names
+    (IPROTO_SPACE_NAME, IPROTO_INDEX_NAME): no schema is needed.
     """
 
     def __init__(
@@ -115,6 +123,7 @@ class Connection(Api):
         initial_read_buffer_size: int | None = None,
         max_packet_size: int | None = None,
         shutdown_wait: float | None = 30.0,
+        tuple_extension: bool = False,
     ):
         if password is not None and username is None:
             raise ValueError("a password was given without a username")
@@ -136,6 +145,7 @@ class Connection(Api):
         if max_packet_size is not None and int(max_packet_size) <= 0:
             raise ValueError(f"max_packet_size must be positive, not {max_packet_size!r}")
         self._max_packet_size = int(max_packet_size) if max_packet_size else 0
+        self._tuple_extension = bool(tuple_extension)
         self._state = ConnectionState.DISCONNECTED
         self._transport: asyncio.Transport | None = None
         self._reconnect_task: asyncio.Task | None = None
@@ -163,8 +173,10 @@ class Connection(Api):
         """One attempt: TCP or unix connect, greeting, auth, schema."""
         loop = asyncio.get_running_loop()
 
+        protocol_class = TupleExtProtocol if self._tuple_extension else Protocol
+
         def factory() -> Protocol:
-            return Protocol(
+            return protocol_class(
                 loop=loop,
                 peer=self._peer(),
                 encoding=self._encoding,
@@ -173,6 +185,7 @@ class Connection(Api):
                 on_lost=self._on_connection_lost,
                 max_packet_size=self._max_packet_size,
                 on_event=self._watchers.on_event,
+                tuple_extension=self._tuple_extension,
             )
 
         async def handshake() -> None:
@@ -187,6 +200,7 @@ class Connection(Api):
             try:
                 await protocol.wait_greeting()
                 features = await self._identify(protocol)
+                protocol.set_features(features.ids, send_names=not self._fetch_schema)
                 if self._username is not None:
                     await protocol.auth(self._username, self._password or "")
                 if self._fetch_schema:
@@ -552,6 +566,51 @@ class Connection(Api):
         ``await stmt.prepare()`` or ``async with``."""
         return PreparedStatement(self, query)
 
+    async def pages(
+        self,
+        space: int | str,
+        key: Any = None,
+        *,
+        index: int | str = 0,
+        iterator: Any = 0,
+        page_size: int = 1000,
+        after: Any = None,
+        timeout: float = -1.0,
+    ) -> AsyncIterator[Response]:
+        """Walk an index page by page (pagination, Tarantool 2.11+): an async
+        iterator of the pages, each a Response of at most ``page_size`` tuples
+        (never an empty one), its ``position`` the last tuple's::
+
+            async for page in conn.pages('tester', index='txt', page_size=100):
+                for t in page:
+                    ...
+
+        Each page is one select that starts after the previous page's position,
+        so the walk sees what is there as it goes (no snapshot) and holds nothing
+        on the server between pages. ``after``: start after this position or
+        tuple (to resume a walk). On a server without pagination it raises
+        TarantoolError before sending anything."""
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size <= 0:
+            raise ValueError(f"page_size must be a positive int, not {page_size!r}")
+        if not self._features.pagination:
+            version = ".".join(map(str, self.version or ())) or "?"
+            raise TarantoolError(
+                f"pages() needs pagination (Tarantool 2.11 or later); the server at "
+                f"{self._peer()} is {version} and its IPROTO_ID does not list the "
+                f"pagination feature"
+            )
+        while True:
+            page = await self.select(
+                space, key, index=index, iterator=iterator, limit=page_size,
+                after=after, fetch_pos=True, timeout=timeout,
+            )
+            if len(page) == 0:
+                return
+            yield page
+            if len(page) < page_size or page.position is None:
+                return
+            after = page.position
+
     async def refetch_schema(self) -> None:
         protocol = self._protocol
         if protocol is None:
@@ -613,6 +672,10 @@ class Connection(Api):
     @property
     def initial_read_buffer_size(self) -> int | None:
         return self._initial_read_buffer_size
+
+    @property
+    def tuple_extension(self) -> bool:
+        return self._tuple_extension
 
     @property
     def state(self) -> ConnectionState:

@@ -13,6 +13,37 @@ cdef inline object _execute_push(BaseProtocol p, Request req, double timeout):
     return req
 
 
+cdef int _set_page(BaseProtocol p, SelectRequest req, object after, bint fetch_pos) except -1:
+    # A server without pagination ignores these keys and returns the first page
+    # again: refuse before sending.
+    if not p.feature_mask & (1 << tnt.IPROTO_FEATURE_PAGINATION):
+        raise TarantoolError(
+            'pagination (after=, fetch_pos=) needs Tarantool 2.11 or later; the server at '
+            '{} is {} and its IPROTO_ID does not list the pagination feature'.format(
+                p.peer, '.'.join(map(str, p.version or ())) or '?'))
+    if after is not None:
+        if PyBytes_CheckExact(after) or isinstance(after, (bytes, bytearray, memoryview)):
+            req.after = bytes(after)
+            req.after_is_pos = True
+        elif isinstance(after, str):
+            req.after = (<str> after).encode('utf-8', 'surrogateescape')
+            req.after_is_pos = True
+        elif PyList_CheckExact(after) or PyTuple_CheckExact(after) \
+                or type(after) is TarantoolTuple:
+            req.after = after
+        elif isinstance(after, (list, tuple)):
+            req.after = list(after)
+        else:
+            raise TypeError('after must be a position (bytes, as response.position has it) or '
+                            'a tuple (list, tuple or TarantoolTuple), not {}'.format(
+                                type(after).__name__))
+        req.page_keys += 1
+    if fetch_pos:
+        req.fetch_pos = True
+        req.page_keys += 1
+    return 0
+
+
 cdef class Api:
 
     def __cinit__(self):
@@ -75,10 +106,18 @@ cdef class Api:
         return p.execute(req, timeout)
 
     def select(self, space, key=None, *, offset=0, limit=0xffffffff, index=0, iterator=0,
-               double timeout=-1.0, bint check_schema_change=True):
-        """Select tuples from a space by an index (name or id) and key."""
+               double timeout=-1.0, bint check_schema_change=True, after=None,
+               bint fetch_pos=False):
+        """Select tuples from a space by an index (name or id) and key.
+
+        Pagination (Tarantool 2.11+): ``after`` starts after a position (the bytes
+        of an earlier ``response.position``) or after a tuple (a list or a
+        TarantoolTuple); ``fetch_pos=True`` returns the last tuple's position in
+        ``response.position``."""
         cdef BaseProtocol p = self._proto()
         cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
+        if after is not None or fetch_pos:
+            _set_page(p, req, after, fetch_pos)
         req.op = tnt.IPROTO_SELECT
         req.stream_id = self._stream_id
         req.space = space

@@ -42,6 +42,8 @@ cdef class BaseProtocol(CoreProtocol):
         _Batch batch             # this loop turn's write, until flushed
         bint encoding_busy       # a packet is being encoded into wbuf
         list deferred            # packets encoded meanwhile, appended after it
+        readonly uint64_t feature_mask   # 1 << IPROTO_FEATURE_*, from IPROTO_ID
+        bint send_names          # no schema: unknown spaces and indexes go by name (3.0+)
 
     cdef object execute(self, Request req, double timeout)
     cdef object _submit(self, Request req, double timeout)
@@ -68,3 +70,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _fail_all(self, object exc) except -1
     cdef int _close_with(self, object exc) except -1
     cdef inline uint64_t _next_sync(self)
+
+
+cdef class TupleExtBaseProtocol(BaseProtocol):
+    pass

@@ -57,7 +57,8 @@ cdef class BaseProtocol(CoreProtocol):
 
     def __init__(self, *, loop, peer='', encoding=None, double request_timeout=-1.0,
                  bint auto_refetch_schema=True, on_lost=None,
-                 Py_ssize_t max_packet_size=0, on_event=None):
+                 Py_ssize_t max_packet_size=0, on_event=None,
+                 bint tuple_extension=False):
         self.loop = loop
         self.create_future = loop.create_future
         self.pending = {}
@@ -95,6 +96,10 @@ cdef class BaseProtocol(CoreProtocol):
             self.encoding = encoding
             self.wbuf.utf8 = False
             self.wbuf.encoding = encoding
+        if tuple_extension:
+            if not isinstance(self, TupleExtBaseProtocol):
+                raise ValueError('tuple_extension=True needs a TupleExtProtocol')
+            self.tuple_ctx = _TupleCtx(self.encoding)
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -163,7 +168,20 @@ cdef class BaseProtocol(CoreProtocol):
         req = IdRequest.__new__(IdRequest)
         req.op = tnt.IPROTO_ID
         req.system = True
+        req.tuple_ext = self.tuple_ctx is not None
         return self._submit(req, 0.0)
+
+    def set_features(self, ids, *, bint send_names=False):
+        """What IPROTO_ID said: the server's feature ids. send_names: spaces and
+        indexes the schema does not know go by name (no schema was fetched and
+        the server has space_and_index_names)."""
+        cdef uint64_t mask = 0
+        for i in ids:
+            if 0 <= i < 64:
+                mask |= (<uint64_t> 1) << <int> i
+        self.feature_mask = mask
+        self.send_names = send_names and bool(
+            mask & (1 << tnt.IPROTO_FEATURE_SPACE_AND_INDEX_NAMES))
 
     def refetch_schema(self, double timeout=-1.0):
         """Fetch the schema again. timeout: seconds for each of its two selects
@@ -368,8 +386,12 @@ cdef class BaseProtocol(CoreProtocol):
         cdef object waiter
         req.sync = self._next_sync()
         rc = self._encode(req)
-        if rc != 0 and not self.auto_refetch_schema:
-            raise TarantoolSchemaError(self._miss_message(req))
+        if rc != 0:
+            if self.send_names and not req.system:
+                req.by_name = True    # no schema: IPROTO_SPACE_NAME / INDEX_NAME
+                rc = self._encode(req)
+            elif not self.auto_refetch_schema:
+                raise TarantoolSchemaError(self._miss_message(req))
         waiter = self.create_future()
         req.waiter = waiter
         req.proto = self
@@ -719,10 +741,13 @@ cdef class BaseProtocol(CoreProtocol):
         if rp is NULL or (<Request> rp).push is None:
             self.dropped_pushes += 1
             return 0
+        if self.tuple_ctx is not None and p != end:
+            self.tuple_ctx.load_formats(p, end)
         n = mp_decode_map_len(&p, end) if p != end else 0
         for i in range(n):
             if mp_decode_uint(&p, end) == tnt.IPROTO_DATA:
-                data = mp_decode_obj(&p, end, self.encoding)
+                data = mp_decode_obj(&p, end, self.encoding if self.tuple_ctx is None
+                                     else self.tuple_ctx)
             else:
                 mp_skip(&p, end)
         if p != end:
@@ -841,6 +866,15 @@ cdef class BaseProtocol(CoreProtocol):
 
     cdef str _miss_message(self, Request req):
         cdef SchemaSpace sp = self.schema.get_space(req.space)
+        if self.schema.id < 0 and not self.auto_refetch_schema:
+            # no schema was fetched (fetch_schema=False)
+            return ('{} {!r} is given by name, but no schema was fetched (fetch_schema=False): '
+                    'names in requests need Tarantool 3.0 or later (the IPROTO feature '
+                    'space_and_index_names); the server at {} is {}; use ids, or '
+                    'fetch_schema=True'.format(
+                        'space' if sp is None else 'index',
+                        req.space if sp is None else req.index, self.peer,
+                        '.'.join(map(str, self.version or ())) or '?'))
         if sp is None:
             return 'space {!r} not found in the schema of {} (schema id {})'.format(
                 req.space, self.peer, self.schema.id)
@@ -894,6 +928,16 @@ cdef class BaseProtocol(CoreProtocol):
 
 def _by_sync(req):
     return (<Request> req).sync
+
+
+cdef class TupleExtBaseProtocol(BaseProtocol):
+    # A connection with tuple_extension=True: replies go through
+    # _parse_body_ext (MP_TUPLE formats). A subclass, so that the plain
+    # protocol's reply path has no check for it.
+
+    cdef int _parse_body(self, const char *p, const char *end, Response resp,
+                         Request req) except -1:
+        return self._parse_body_ext(p, end, resp, req)
 
 
 cdef SelectRequest _system_select(int space_id):

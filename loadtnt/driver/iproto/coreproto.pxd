@@ -21,6 +21,7 @@ cdef class CoreProtocol:
         readonly object version
         bytes salt
         Py_ssize_t max_packet     # a longer length prefix is a protocol error
+        _TupleCtx tuple_ctx       # MP_TUPLE formats (tuple_extension=True), else None
 
     cdef int _reserve(self, Py_ssize_t need) except -1
     cdef int _parse(self) except -1
@@ -28,3 +29,5 @@ cdef class CoreProtocol:
     cdef int _on_greeting(self) except -1
     cdef int _on_packet(self, const char *p, const char *end) except -1
     cdef int _parse_body(self, const char *p, const char *end, Response resp, Request req) except -1
+    cdef int _parse_body_ext(self, const char *p, const char *end, Response resp,
+                             Request req) except -1

@@ -229,12 +229,20 @@ cdef class CoreProtocol:
                                 (<TarantoolTuple> item).metadata = resp.metadata
                 else:
                     mp_skip(&p, end)
+            elif key == tnt.IPROTO_POSITION:
+                # pagination (2.11+): opaque bytes, sent back as after=
+                if resp.aux_ is not None:
+                    raise ProtocolError('IPROTO_POSITION in a reply with IPROTO_STMT_ID')
+                resp.aux_ = _raw_str(&p, end)
+                resp.aux_is_position = True
             elif key == tnt.IPROTO_BIND_METADATA:
                 resp.params = _sql_metadata(mp_decode_obj(&p, end, self.encoding))
             elif key == tnt.IPROTO_BIND_COUNT:
                 resp.params_count = <int> mp_decode_uint(&p, end)
             elif key == tnt.IPROTO_STMT_ID:
-                resp.stmt_id_ = mp_decode_obj(&p, end, self.encoding)
+                if resp.aux_is_position:
+                    raise ProtocolError('IPROTO_STMT_ID in a reply with IPROTO_POSITION')
+                resp.aux_ = mp_decode_obj(&p, end, self.encoding)
             elif key == tnt.IPROTO_VERSION or key == tnt.IPROTO_FEATURES or \
                     key == tnt.IPROTO_AUTH_TYPE:
                 # an IPROTO_ID reply
@@ -260,6 +268,71 @@ cdef class CoreProtocol:
         if p != end:
             raise ProtocolError('{} trailing bytes after the response body'.format(end - p))
         return 0
+
+
+    cdef int _parse_body_ext(self, const char *p, const char *end, Response resp,
+                             Request req) except -1:
+        # tuple_extension=True (a TupleExtProtocol's _parse_body, so the plain
+        # protocol pays nothing for it): this reply's formats first (the server
+        # writes IPROTO_TUPLE_FORMATS after IPROTO_DATA), then the body decoded
+        # with the _TupleCtx in the encoding's place, so that an MP_TUPLE
+        # anywhere in it has its field names. Rows come as MP_TUPLE, not
+        # arrays: IPROTO_DATA is decoded whole, then plain rows become tuples.
+        cdef object encoding = self.encoding
+        cdef bint as_tuples = req.parse_as_tuples
+        self.tuple_ctx.load_formats(p, end)
+        self.encoding = self.tuple_ctx
+        req.parse_as_tuples = False
+        try:
+            CoreProtocol._parse_body(self, p, end, resp, req)
+        finally:
+            self.encoding = encoding
+            req.parse_as_tuples = as_tuples
+        if as_tuples and resp.body is not None:
+            _rows_as_tuples(resp.body, resp.metadata if resp.metadata is not None
+                            else req.metadata)
+        return 0
+
+
+cdef bytes _raw_str(const char **pp, const char *end):
+    # An MP_STR's bytes as they are (no text decoding).
+    cdef const char *p = pp[0]
+    cdef uint8_t c = mp_peek(p, end)
+    cdef Py_ssize_t n
+    if 0xa0 <= c <= 0xbf:
+        n = c & 0x1f
+        p += 1
+    elif c == 0xd9:
+        mp_need(p, end, 2)
+        n = <uint8_t> p[1]
+        p += 2
+    elif c == 0xda:
+        mp_need(p, end, 3)
+        n = lt_load_u16(p + 1)
+        p += 3
+    elif c == 0xdb:
+        mp_need(p, end, 5)
+        n = lt_load_u32(p + 1)
+        p += 5
+    else:
+        raise ProtocolError('expected a string, got MessagePack type 0x{:02x}'.format(c))
+    mp_need(p, end, n)
+    pp[0] = p + n
+    return PyBytes_FromStringAndSize(p, n)
+
+
+cdef int _rows_as_tuples(list rows, Metadata md) except -1:
+    # tuple_extension=True: rows that came as MP_TUPLE are TarantoolTuples with
+    # their own format already; plain arrays (an older server) get the space's.
+    cdef Py_ssize_t i
+    cdef object row
+    for i in range(len(rows)):
+        row = rows[i]
+        if type(row) is list:
+            rows[i] = ttuple_new(tuple(<list> row), md)
+        elif type(row) is not TarantoolTuple:
+            raise ProtocolError('a row of IPROTO_DATA is neither an array nor an MP_TUPLE')
+    return 0
 
 
 cdef Metadata _sql_metadata(object obj):

@@ -99,3 +99,8 @@ del _cls
 class Protocol(BaseProtocol, _asyncio.BufferedProtocol):
     """The asyncio protocol: BaseProtocol, registered as a BufferedProtocol so
     that the loop reads straight into its buffer."""
+
+
+class TupleExtProtocol(TupleExtBaseProtocol, _asyncio.BufferedProtocol):
+    """Protocol for a connection with tuple_extension=True (construct it with
+    tuple_extension=True): MP_TUPLE values decode with their formats."""

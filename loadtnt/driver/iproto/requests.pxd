@@ -30,6 +30,7 @@ cdef class Request:
         bint finished         # the waiter is resolved (or about to be)
         bint yielded          # the waiter was handed to the awaiting Task
         bint used_names       # field names were resolved by the space format
+        bint by_name          # a space or index the schema does not know goes by name
         Metadata metadata
         object space
         object index
@@ -48,6 +49,8 @@ cdef class Request:
     cdef SchemaSpace _target_space(self, Schema schema)
     cdef int _put_target(self, WriteBuffer buf, int nkeys, SchemaSpace sp,
                          SchemaIndex idx) except -1
+    cdef SchemaSpace _put_named_target(self, WriteBuffer buf, int nkeys, SchemaSpace sp,
+                                       bint with_index)
     cdef int snapshot(self) except -1
     cdef object _step(self, int *is_return)
 
@@ -59,6 +62,12 @@ cdef class PingRequest(Request):
 cdef class SelectRequest(Request):
     cdef object key, iterator
     cdef uint64_t offset, limit
+    cdef object after         # a position (bytes) or a tuple to start after; None: none
+    cdef uint8_t page_keys    # pagination keys in the body: after and fetch_pos (0-2)
+    cdef bint after_is_pos
+    cdef bint fetch_pos
+
+    cdef int _put_page(self, WriteBuffer buf) except -1
 
 
 cdef class InsertRequest(Request):
@@ -90,7 +99,7 @@ cdef class ExecuteRequest(Request):
 
 
 cdef class IdRequest(Request):
-    pass
+    cdef bint tuple_ext       # announce dml_tuple_extension and call_ret_tuple_extension
 
 
 cdef class BeginRequest(Request):

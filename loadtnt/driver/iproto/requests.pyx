@@ -45,6 +45,14 @@ cdef object _iterator_value(object iterator):
                     .format(type(iterator).__name__))
 
 
+cdef SchemaIndex _named_index(object index):
+    # An index the schema does not know, for encoding a key against: no parts.
+    cdef SchemaIndex idx = SchemaIndex.__new__(SchemaIndex)
+    idx.iid = index if isinstance(index, int) and not isinstance(index, bool) else -1
+    idx.name = index
+    return idx
+
+
 cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp,
                   Request req) except -1:
     cdef Metadata md
@@ -233,6 +241,40 @@ cdef class Request:
         self.tail_mark = buf.size
         return 0
 
+    cdef SchemaSpace _put_named_target(self, WriteBuffer buf, int nkeys, SchemaSpace sp,
+                                       bint with_index):
+        # The head of a request whose space or index the client's schema does
+        # not know (there is none: fetch_schema=False), sent by name on a server
+        # with space_and_index_names (3.0+): IPROTO_SPACE_NAME and
+        # IPROTO_INDEX_NAME instead of the ids. An id stays an id. Returns the
+        # space the rest of the body is encoded against (no format: names in
+        # tuples and keys need the schema; update operations name fields as
+        # they are, which the server resolves).
+        buf.put_map_header(nkeys)
+        if sp is None:
+            sp = SchemaSpace.__new__(SchemaSpace)
+            sp.sid = -1
+            sp.name = self.space
+            buf.put_uint(tnt.IPROTO_SPACE_NAME)
+            buf.put_str(self.space)
+        else:
+            buf.put_uint(tnt.IPROTO_SPACE_ID)
+            buf.put_uint(sp.sid)
+        if with_index:
+            if isinstance(self.index, int) and not isinstance(self.index, bool):
+                buf.put_uint(tnt.IPROTO_INDEX_ID)
+                buf.put_uint(self.index)
+            elif isinstance(self.index, str):
+                buf.put_uint(tnt.IPROTO_INDEX_NAME)
+                buf.put_str(self.index)
+            else:
+                raise TypeError('index must be a name (str) or an id (int), not {}'
+                                .format(type(self.index).__name__))
+        self.nkeys = nkeys
+        self.sent_format = None
+        self.tail_mark = buf.size
+        return sp
+
     cdef int snapshot(self) except -1:
         return 0
 
@@ -356,22 +398,45 @@ cdef class PingRequest(Request):
 cdef class SelectRequest(Request):
     cdef int snapshot(self) except -1:
         self.key = _snap(self.key)
+        if not self.after_is_pos:
+            self.after = _snap(self.after)
         return 0
 
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
-        if idx is None:
+        if idx is not None:
+            self._put_target(buf, 6 + self.page_keys, sp, idx)
+        elif self.by_name:
+            sp = self._put_named_target(buf, 6 + self.page_keys, sp, True)
+            idx = _named_index(self.index)
+        else:
             return 1
-        self._put_target(buf, 6, sp, idx)
         buf.put_uint(tnt.IPROTO_LIMIT)
         buf.put_uint(self.limit)
         buf.put_uint(tnt.IPROTO_OFFSET)
         buf.put_uint(self.offset)
         buf.put_uint(tnt.IPROTO_ITERATOR)
         buf.put_obj(self.iterator)
+        if self.page_keys:
+            self._put_page(buf)
         buf.put_uint(tnt.IPROTO_KEY)
         return _put_key(buf, self.key, idx, sp, self)
+
+    cdef int _put_page(self, WriteBuffer buf) except -1:
+        # pagination (2.11+): where to start, and whether to return the position
+        cdef object after = self.after
+        if after is not None:
+            if self.after_is_pos:
+                buf.put_uint(tnt.IPROTO_AFTER_POSITION)
+                buf.put_raw_str(PyBytes_AS_STRING(after), PyBytes_GET_SIZE(after))
+            else:
+                buf.put_uint(tnt.IPROTO_AFTER_TUPLE)
+                buf.put_obj(after)
+        if self.fetch_pos:
+            buf.put_uint(tnt.IPROTO_FETCH_POSITION)
+            buf.put_bool(True)
+        return 0
 
 
 @cython.final
@@ -383,9 +448,12 @@ cdef class InsertRequest(Request):
 
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
-        if sp is None:
+        if sp is not None:
+            self._put_target(buf, 2, sp, None)
+        elif self.by_name:
+            sp = self._put_named_target(buf, 2, sp, False)
+        else:
             return 1
-        self._put_target(buf, 2, sp, None)
         buf.put_uint(tnt.IPROTO_TUPLE)
         return _put_tuple(buf, self.t, sp, self)
 
@@ -400,9 +468,13 @@ cdef class DeleteRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
-        if idx is None:
+        if idx is not None:
+            self._put_target(buf, 3, sp, idx)
+        elif self.by_name:
+            sp = self._put_named_target(buf, 3, sp, True)
+            idx = _named_index(self.index)
+        else:
             return 1
-        self._put_target(buf, 3, sp, idx)
         buf.put_uint(tnt.IPROTO_KEY)
         return _put_key(buf, self.key, idx, sp, self)
 
@@ -418,9 +490,13 @@ cdef class UpdateRequest(Request):
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
         cdef SchemaIndex idx = sp.get_index(self.index) if sp is not None else None
-        if idx is None:
+        if idx is not None:
+            self._put_target(buf, 4, sp, idx)
+        elif self.by_name:
+            sp = self._put_named_target(buf, 4, sp, True)
+            idx = _named_index(self.index)
+        else:
             return 1
-        self._put_target(buf, 4, sp, idx)
         buf.put_uint(tnt.IPROTO_KEY)
         _put_key(buf, self.key, idx, sp, self)
         buf.put_uint(tnt.IPROTO_TUPLE)
@@ -437,9 +513,12 @@ cdef class UpsertRequest(Request):
 
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         cdef SchemaSpace sp = self._target_space(schema)
-        if sp is None:
+        if sp is not None:
+            self._put_target(buf, 3, sp, None)
+        elif self.by_name:
+            sp = self._put_named_target(buf, 3, sp, False)
+        else:
             return 1
-        self._put_target(buf, 3, sp, None)
         buf.put_uint(tnt.IPROTO_TUPLE)
         _put_tuple(buf, self.t, sp, self)
         buf.put_uint(tnt.IPROTO_OPS)
@@ -494,10 +573,15 @@ cdef class IdRequest(Request):
         buf.put_uint(tnt.IPROTO_VERSION)
         buf.put_uint(tnt.LOADTNT_IPROTO_VERSION)
         buf.put_uint(tnt.IPROTO_FEATURES)
-        buf.put_array_header(3)
+        buf.put_array_header(5 if self.tuple_ext else 3)
         buf.put_uint(tnt.IPROTO_FEATURE_STREAMS)
         buf.put_uint(tnt.IPROTO_FEATURE_TRANSACTIONS)
-        return buf.put_uint(tnt.IPROTO_FEATURE_ERROR_EXTENSION)
+        buf.put_uint(tnt.IPROTO_FEATURE_ERROR_EXTENSION)
+        if self.tuple_ext:
+            # the server then sends tuples as MP_TUPLE with their formats
+            buf.put_uint(tnt.IPROTO_FEATURE_DML_TUPLE_EXTENSION)
+            buf.put_uint(tnt.IPROTO_FEATURE_CALL_RET_TUPLE_EXTENSION)
+        return 0
 
 
 @cython.final

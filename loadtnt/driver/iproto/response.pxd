@@ -14,5 +14,9 @@ cdef class Response:
         uint32_t return_code_
         int64_t schema_id_
         int64_t rowcount_
-        object stmt_id_
+        # IPROTO_STMT_ID (SQL) or IPROTO_POSITION (a select's, pagination): a
+        # reply has one or neither, so they share a slot and a Response costs
+        # what it did before pagination
+        object aux_
+        bint aux_is_position
         bint pending_         # a push_subscribe request's, before its final reply

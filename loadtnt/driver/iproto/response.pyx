@@ -31,7 +31,7 @@ cdef class Response:
     @property
     def stmt_id(self):
         """The prepared statement id (SQL prepare), or None."""
-        return self.stmt_id_
+        return None if self.aux_is_position else self.aux_
 
     @property
     def rowcount(self):
@@ -41,6 +41,13 @@ cdef class Response:
         if self.rowcount_ >= 0:
             return self.rowcount_
         return 0
+
+    @property
+    def position(self):
+        """The position of the last tuple of a select with ``fetch_pos=True``
+        (Tarantool 2.11+): opaque bytes to pass as ``after=`` for the next page;
+        None when the server returned none (an empty result)."""
+        return self.aux_ if self.aux_is_position else None
 
     @property
     def data(self):

@@ -28,3 +28,6 @@ cdef class Schema:
         dict spaces
 
     cdef SchemaSpace get_space(self, object space)
+
+
+cdef Metadata _format_metadata(object fmt)

@@ -12,6 +12,7 @@ cdef enum iproto_key:
     IPROTO_OFFSET = 0x13
     IPROTO_ITERATOR = 0x14
     IPROTO_INDEX_BASE = 0x15
+    IPROTO_FETCH_POSITION = 0x1f
     IPROTO_KEY = 0x20
     IPROTO_TUPLE = 0x21
     IPROTO_FUNCTION_NAME = 0x22
@@ -19,11 +20,14 @@ cdef enum iproto_key:
     IPROTO_EXPR = 0x27
     IPROTO_OPS = 0x28
     IPROTO_OPTIONS = 0x2b
+    IPROTO_AFTER_POSITION = 0x2e
+    IPROTO_AFTER_TUPLE = 0x2f
     IPROTO_DATA = 0x30
     IPROTO_ERROR_24 = 0x31
     IPROTO_METADATA = 0x32
     IPROTO_BIND_METADATA = 0x33
     IPROTO_BIND_COUNT = 0x34
+    IPROTO_POSITION = 0x35
     IPROTO_SQL_TEXT = 0x40
     IPROTO_SQL_BIND = 0x41
     IPROTO_SQL_INFO = 0x42
@@ -36,6 +40,9 @@ cdef enum iproto_key:
     IPROTO_EVENT_DATA = 0x58
     IPROTO_TXN_ISOLATION = 0x59
     IPROTO_AUTH_TYPE = 0x5b
+    IPROTO_SPACE_NAME = 0x5e
+    IPROTO_INDEX_NAME = 0x5f
+    IPROTO_TUPLE_FORMATS = 0x60
 
 cdef enum iproto_type:
     IPROTO_OK = 0x00
@@ -92,6 +99,7 @@ cdef enum mp_ext_type:
     MP_ERROR_EXT = 3
     MP_DATETIME = 4
     MP_INTERVAL = 6
+    MP_TUPLE = 7
 
 cdef enum iproto_feature:
     IPROTO_FEATURE_STREAMS = 0
@@ -101,6 +109,8 @@ cdef enum iproto_feature:
     IPROTO_FEATURE_PAGINATION = 4
     IPROTO_FEATURE_SPACE_AND_INDEX_NAMES = 5
     IPROTO_FEATURE_WATCH_ONCE = 6
+    IPROTO_FEATURE_DML_TUPLE_EXTENSION = 7
+    IPROTO_FEATURE_CALL_RET_TUPLE_EXTENSION = 8
 
 cdef enum:
     # the IProto protocol version this driver speaks (sent in IPROTO_ID)

@@ -31,3 +31,17 @@ cdef class TarantoolTuple:
 
 
 cdef TarantoolTuple ttuple_new(tuple values, Metadata metadata)
+
+
+cdef class _TupleCtx:
+    # A connection's MP_TUPLE state (tuple_extension=True). It goes where the
+    # decoders take the text encoding, so MP_TUPLE values nested anywhere in a
+    # reply decode with their formats; other types see its encoding.
+    cdef object encoding       # the connection's (None: UTF-8)
+    cdef dict formats          # format id -> Metadata
+    cdef dict raw              # format id -> its MessagePack, as last announced
+
+    cdef int load_formats(self, const char *p, const char *end) except -1
+
+
+cdef object mp_tuple_decode(const char *p, Py_ssize_t n, _TupleCtx ctx)

@@ -163,3 +163,78 @@ cdef TarantoolTuple ttuple_new(tuple values, Metadata metadata):
     t._values = values
     t.metadata = metadata
     return t
+
+
+# -- MP_TUPLE (ext 7, Tarantool 3.0+) ---------------------------------------------
+# The extension's data is the tuple's format id (MP_UINT) followed by the tuple
+# itself (an MP_ARRAY). The reply that carries MP_TUPLE values also carries
+# IPROTO_TUPLE_FORMATS: {format id: [field format, ...]} for every id it uses,
+# each field format a map like a space's format ({'name': ..., 'type': ...}).
+
+@cython.final
+cdef class _TupleCtx:
+
+    def __cinit__(self, encoding=None):
+        self.encoding = encoding
+        self.formats = {}
+        self.raw = {}
+
+    cdef int load_formats(self, const char *p, const char *end) except -1:
+        # Before the body is decoded (the server writes IPROTO_TUPLE_FORMATS
+        # after IPROTO_DATA): the formats of this reply, by id. A format whose
+        # bytes did not change since the connection last saw its id keeps its
+        # Metadata; ids the server reuses for another format get the new one.
+        cdef uint32_t n, i, m, j
+        cdef uint64_t key, fid
+        cdef const char *start
+        cdef bytes raw
+        cdef object fmt
+        n = mp_decode_map_len(&p, end)
+        for i in range(n):
+            key = mp_decode_uint(&p, end)
+            if key != tnt.IPROTO_TUPLE_FORMATS:
+                mp_skip(&p, end)
+                continue
+            m = mp_decode_map_len(&p, end)
+            for j in range(m):
+                fid = mp_decode_uint(&p, end)
+                start = p
+                mp_skip(&p, end)
+                raw = PyBytes_FromStringAndSize(start, p - start)
+                if self.raw.get(fid) == raw:
+                    continue
+                fmt = mp_decode_obj(&start, p, self.encoding)
+                if type(fmt) is not list:
+                    raise ProtocolError('the format of tuple format id {} is not an array'
+                                        .format(fid))
+                self.formats[fid] = _format_metadata(fmt)
+                self.raw[fid] = raw
+        return 0
+
+
+cdef object mp_tuple_decode(const char *p, Py_ssize_t n, _TupleCtx ctx):
+    cdef const char *end = p + n
+    cdef uint64_t fid
+    cdef uint32_t m, k
+    cdef tuple values
+    cdef object item
+    cdef PyObject *md
+    fid = mp_decode_uint(&p, end)
+    m = mp_decode_array_len(&p, end)
+    mp_need(p, end, m)
+    _enter_recursion(' while decoding an MP_TUPLE')
+    try:
+        values = PyTuple_New(m)
+        for k in range(m):
+            item = mp_decode_obj(&p, end, ctx)
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(values, k, item)
+    finally:
+        Py_LeaveRecursiveCall()
+    if p != end:
+        raise ProtocolError('{} trailing bytes in an MP_TUPLE'.format(end - p))
+    md = PyDict_GetItem(ctx.formats, fid)
+    if md is NULL:
+        raise ProtocolError('an MP_TUPLE of format id {} that the reply\'s '
+                            'IPROTO_TUPLE_FORMATS does not describe'.format(fid))
+    return ttuple_new(values, <Metadata> md)

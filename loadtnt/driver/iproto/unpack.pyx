@@ -98,6 +98,11 @@ cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
     try:
         if encoding is None:
             return PyUnicode_DecodeUTF8(s, n, NULL)
+        if type(encoding) is _TupleCtx:
+            if (<_TupleCtx> encoding).encoding is None:
+                return PyUnicode_DecodeUTF8(s, n, NULL)
+            return PyUnicode_Decode(s, n, PyUnicode_AsUTF8((<_TupleCtx> encoding).encoding),
+                                    NULL)
         return PyUnicode_Decode(s, n, PyUnicode_AsUTF8(encoding), NULL)
     except UnicodeDecodeError:
         return PyBytes_FromStringAndSize(s, n)
@@ -168,6 +173,8 @@ cdef object _decode_ext(int8_t ext_type, const char *p, Py_ssize_t n, object enc
         if n != 16:
             raise ProtocolError('UUID extension of {} bytes, expected 16'.format(n))
         return UUID(bytes=PyBytes_FromStringAndSize(p, 16))
+    if ext_type == tnt.MP_TUPLE and type(encoding) is _TupleCtx:
+        return mp_tuple_decode(p, n, <_TupleCtx> encoding)    # ttuple.pyx
     return ext_decode(ext_type, p, n, encoding)    # ext.pyx: error, datetime, interval
 
 
