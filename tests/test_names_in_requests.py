@@ -141,6 +141,8 @@ def serve_recording(bodies, features):
     async def serve(index, reader, writer):
         while True:
             header, body = await read_request(reader)
+            if header[0] in (0x4a, 0x4b):  # IPROTO_WATCH/UNWATCH (box.shutdown): no reply
+                continue
             data = []
             if header[0] == 0x49:  # IPROTO_ID
                 out = {0x54: 6, 0x55: features}

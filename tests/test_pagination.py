@@ -167,6 +167,8 @@ def serve_pagination(bodies, reply_body):
     async def serve(index, reader, writer):
         while True:
             header, body = await read_request(reader)
+            if header[0] in (0x4a, 0x4b):  # IPROTO_WATCH/UNWATCH (box.shutdown): no reply
+                continue
             if header[0] == 0x49:  # IPROTO_ID
                 out = {0x54: 4, 0x55: [0, 1, 2, 3, 4]}
             else:
