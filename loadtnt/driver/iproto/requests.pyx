@@ -624,6 +624,13 @@ cdef class PrepareRequest(Request):
         return buf.put_obj(self.query)
 
 
+cdef inline int _put_event_key(WriteBuffer buf, str key) except -1:
+    # the body of IPROTO_WATCH, IPROTO_UNWATCH and IPROTO_WATCH_ONCE
+    buf.put_map_header(1)
+    buf.put_uint(tnt.IPROTO_EVENT_KEY)
+    return buf.put_str(key)
+
+
 @cython.final
 @cython.no_gc
 cdef class WatchRequest(Request):
@@ -631,9 +638,7 @@ cdef class WatchRequest(Request):
     # IPROTO_EVENT of it; IPROTO_UNWATCH drops it. The server answers neither
     # (only a packet it cannot parse), so they are sent, never pending.
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        buf.put_map_header(1)
-        buf.put_uint(tnt.IPROTO_EVENT_KEY)
-        return buf.put_str(self.key)
+        return _put_event_key(buf, self.key)
 
 
 @cython.final
@@ -642,9 +647,7 @@ cdef class WatchOnceRequest(Request):
     # IPROTO_WATCH_ONCE (3.0+): the key's current value, in IPROTO_DATA[0]
     # (an empty array: no value)
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
-        buf.put_map_header(1)
-        buf.put_uint(tnt.IPROTO_EVENT_KEY)
-        return buf.put_str(self.key)
+        return _put_event_key(buf, self.key)
 
 
 @cython.final
