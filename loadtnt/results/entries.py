@@ -91,8 +91,8 @@ def op_entry(*, server: str, driver: str, loop: str, trial: int, op: str,
         busy = [(p.get("cpu_s", 0.0) - p.get("spin_s", 0.0)) / p["duration_s"]
                 for p in parts if p["duration_s"]]
         if busy:
-            # the busiest worker, in cores (never below 0: a wait for a send time that the
-            # machine's scheduler stretched counts as a wait, not as work)
+            # the busiest worker, in cores: its CPU time less the empty polling turns of an
+            # open loop waiting for a slot's time (each capped, see worker.load.POLL_TURN_NS)
             entry["client_cpu"] = round(max(max(busy), 0.0), 3)
         if busy and max(busy) > SATURATED_CPU:
             warnings.append(f"client saturated: a worker used {max(busy):.0%} of a CPU")

@@ -184,9 +184,14 @@ def parse_slo(text: str) -> list[Threshold]:
 # --- evaluation over a result -----------------------------------------------------------------
 
 
-def entries_for(th: Threshold, runs: list[dict[str, Any]]) -> dict[tuple[Any, ...],
-                                                                   dict[int, list[dict]]]:
-    """``{(server, driver, loop): {trial: [entries]}}`` that ``th`` looks at."""
+def entries_for(th: Threshold, runs: list[dict[str, Any]], *, mix: bool = True
+                ) -> dict[tuple[Any, ...], dict[int, list[dict]]]:
+    """``{(server, driver, loop, op): {trial: [entries]}}`` that ``th`` looks at.
+
+    ``op`` is the threshold's own, except for ``'*'`` over a run with ``mix: false``: there
+    each op was measured in a window of its own, so summing their rates (or pooling their
+    latencies) would describe no window that ran; ``'*'`` then means every op, each judged
+    alone (one row per op)."""
     out: dict[tuple[Any, ...], dict[int, list[dict]]] = {}
     for e in runs:
         if th.op == "*":
@@ -194,21 +199,24 @@ def entries_for(th: Threshold, runs: list[dict[str, Any]]) -> dict[tuple[Any, ..
                 continue
         elif e.get("op") != th.op:
             continue
-        key = (e.get("server"), e.get("driver"), e.get("loop"))
+        op = th.op if mix or th.op != "*" else e.get("op")
+        key = (e.get("server"), e.get("driver"), e.get("loop"), op)
         out.setdefault(key, {}).setdefault(int(e.get("trial") or 1), []).append(e)
     return out
 
 
-def evaluate(thresholds: Iterable[Threshold], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per threshold and (server, driver, loop): its value, per trial, and pass/fail."""
+def evaluate(thresholds: Iterable[Threshold], runs: list[dict[str, Any]], *,
+             mix: bool = True) -> list[dict[str, Any]]:
+    """One row per threshold and (server, driver, loop): its value, per trial, and pass/fail
+    (``mix``: the scenario's; with ``mix: false`` a ``'*'`` threshold gets a row per op)."""
     rows: list[dict[str, Any]] = []
     for th in thresholds:
-        groups = entries_for(th, runs)
+        groups = entries_for(th, runs, mix=mix)
         if not groups:
             rows.append({"op": th.op, "threshold": th.text, "line": th.line, "value": None,
                          "trials": [], "pass": False, "why": "no such runs measured"})
             continue
-        for (server, driver, loop), trials in groups.items():
+        for (server, driver, loop, op), trials in groups.items():
             values = [th.value(es) for _, es in sorted(trials.items())]
             present = [v for v in values if v is not None]
             if th.all_trials:
@@ -218,9 +226,12 @@ def evaluate(thresholds: Iterable[Threshold], runs: list[dict[str, Any]]) -> lis
             else:
                 value = statistics.median(present) if present else None
                 ok = th.holds(value)
-            rows.append({"op": th.op, "threshold": th.text, "line": th.line, "server": server,
-                         "driver": driver, "loop": loop, "value": value,
-                         "trials": values, "all_trials": th.all_trials, "pass": ok})
+            row = {"op": th.op, "threshold": th.text, "line": th.line, "server": server,
+                   "driver": driver, "loop": loop, "value": value,
+                   "trials": values, "all_trials": th.all_trials, "pass": ok}
+            if op != th.op:
+                row["of"] = op  # '*' over mix: false, judged for this op alone
+            rows.append(row)
     return rows
 
 
@@ -243,7 +254,8 @@ def render(thresholds: list[Threshold], rows: list[dict[str, Any]]) -> str:
         if len(r.get("trials") or []) > 1:
             value += (" (worst of " if r.get("all_trials") else " (median of ") + \
                 f"{len(r['trials'])} trials)"
-        row = [r["op"], r["threshold"], value, "ok" if r["pass"] else "BREACHED"]
+        what = f"* ({r['of']})" if r.get("of") else r["op"]
+        row = [what, r["threshold"], value, "ok" if r["pass"] else "BREACHED"]
         if several:
             row.insert(0, f"{r.get('driver')}/{r.get('loop')}"
                        + (f" @ {r.get('server')}" if r.get("server") else ""))

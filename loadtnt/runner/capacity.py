@@ -58,6 +58,11 @@ class CapacitySession(Session):
         base = base.override(rate=search.start, warmup=search.warmup_s, duration=search.step_s)
         super().__init__(base, **kw)
         self.base = base
+        for what, names in (("driver", scenario.drivers), ("loop", scenario.loops),
+                            ("server set-up", [x.name for x in scenario.setups])):
+            if len(names) > 1:  # one search is one curve: say which, rather than mix them
+                self._warn(f"capacity searches with the first {what} only ({names[0]}); "
+                           f"{', '.join(map(str, names[1:]))} not measured: give one per run")
         self.search = search
         self.steps: list[dict[str, Any]] = []
         self.capacity: float | None = None

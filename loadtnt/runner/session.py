@@ -129,7 +129,8 @@ class Session:
             await self._stop_server()
             if self.scenario.thresholds and self.result.runs:
                 self.threshold_rows = thresholds.evaluate(self.scenario.thresholds,
-                                                          self.result.runs)
+                                                          self.result.runs,
+                                                          mix=self.scenario.mix)
                 self.result.data["thresholds"] = {
                     "aborted": self.aborted, "rows": self.threshold_rows,
                     "passed": all(r["pass"] for r in self.threshold_rows) and not self.aborted}

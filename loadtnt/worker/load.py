@@ -48,6 +48,11 @@ BACKOFF_MAX_S = 0.1    # ... up to this
 LATE_NS = 1_000_000    # a send this late counts in ``late_sends``
 COARSE_NS = 2_500_000  # open loop: the loop's timer (up to ~1 ms late) is used until this long before a slot
 SPIN_NS = 100_000      # ... then a blocking sleep up to this long before, then a busy wait
+# An empty turn of the loop (``sleep(0)`` with nothing ready) takes 1.5 µs on uvloop and 3 µs
+# on asyncio here (p99 1.8 µs / 3.8 µs). A polling turn counts as idle CPU for at most this
+# long: a longer one ran callbacks (replies decoded, sends written: work) or was descheduled
+# (no CPU at all), and neither is polling.
+POLL_TURN_NS = 10_000
 
 
 @dataclass
@@ -132,7 +137,7 @@ class Phase:
         self.duration_s = 0.0
         self.started_at = 0.0  # wall-clock start of the window (time.time())
         self.cpu_s = 0.0
-        self.spin_s = 0.0  # open loop: time spent polling the loop for a slot's exact time
+        self.spin_s = 0.0  # open loop: CPU spent polling the loop for a slot's exact time
         self.stopped = False
         self._cut = False
         self._idle: deque[asyncio.Future[Any]] = deque()
@@ -235,13 +240,15 @@ class Phase:
                 # nothing handed over or in flight, only the clock to wait for: a blocking sleep is precise and costs no CPU
                 if gap > SPIN_NS:
                     time.sleep((gap - SPIN_NS) / 1e9)  # noqa: ASYNC251 - on purpose, see above
+                s0 = pc()
                 while pc() < t:
                     pass
+                self.spin_s += min(pc() - s0, SPIN_NS) / 1e9  # burnt on purpose, not work
                 return
             else:  # a send or a reply is due: poll the loop until the slot's time
                 s0 = pc()
                 await asyncio.sleep(0)
-                self.spin_s += (pc() - s0) / 1e9
+                self.spin_s += min(pc() - s0, POLL_TURN_NS) / 1e9
 
     async def _schedule(self) -> None:
         pc = time.perf_counter_ns

@@ -79,13 +79,18 @@ def test_bad_slo_is_exit_2(tmp_path: Path) -> None:
 
 
 def test_a_time_budget_ends_the_search(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, GATED.format(concurrency=40, get="gate:get()",
-                                                 put="gate:put(true)"))
+    # two drivers: one search is one curve, so the second is named as not measured
+    path = write_scenario(tmp_path, "\n    drivers: [loadtnt, asynctnt]" + GATED.format(
+        concurrency=40, get="gate:get()", put="gate:put(true)"))
     out = tmp_path / "b.json"
     r = run_loadtnt("capacity", path, "--slo", "p99<150ms", "--start", "20", "--step", "1s",
                     "--step-warmup", "0.2s", "--budget", "3s", "--out", out, timeout=120)
-    cap = read_json(out)["capacity"]
+    res = read_json(out)
+    cap = res["capacity"]
     assert cap["stopped_by"] == "budget", r.stdout
+    assert {e["driver"] for e in res["runs"]} == {"loadtnt"}
+    assert any("first driver only (loadtnt); asynctnt not measured" in w
+               for w in res["warnings"]), res["warnings"]
     assert 1 <= len(cap["steps"]) <= 3
     # 20, 40, … all hold far below the known capacity: no upper bound found, so no capacity
     assert r.returncode == 3 and "every step held" in r.stdout.strip().splitlines()[-1]

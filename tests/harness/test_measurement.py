@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from loadtnt.results.entries import cross_check, op_entry, rate_warnings
 from loadtnt.runner import machine
 from loadtnt.runner.admin import Admin, stat_delta
 from loadtnt.server.embedded import EmbeddedServer
-from tests.harness.conftest import read_json, run_loadtnt, write_scenario
+from tests.harness.conftest import loadtnt_cmd, read_json, run_loadtnt, write_scenario
 
 # --- item 4: box.stat deltas ---------------------------------------------------------------
 
@@ -103,6 +104,35 @@ def test_other_processes_cpu_is_measured_and_own_excluded() -> None:
     a = machine.Sample(0.0, 1000, {1: 100})
     b = machine.Sample(1.0, 1000 + machine._TICK, {1: 100 + machine._TICK // 2})
     assert machine.other_cores(a, b) == 0.5
+
+
+def test_client_cpu_is_the_workers_work_even_when_it_shares_its_core(tmp_path: Path) -> None:
+    """Issue 11's defect: an open loop's polling turns were timed by the wall clock and taken
+    off the worker's CPU time, so a worker sharing its core (descheduled mid-poll) read 0%.
+    Here the whole run and a busy loop share core 0: the worker still did the work of every
+    request, at least a microsecond each (the closed loop's best is about 1.2 µs)."""
+    path = write_scenario(tmp_path, """
+        drivers: [loadtnt]
+        loops: [uvloop]
+        workers: 1
+        concurrency: 50
+        warmup: 0.3s
+        duration: 1.5s
+        rate: 8000
+        operations: [{op: ping}]
+    """)
+    hog = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+    try:
+        r = subprocess.run(["taskset", "-c", "0", *loadtnt_cmd("run", path, "--out",
+                                                                 tmp_path / "r.json")],
+                           capture_output=True, text=True, timeout=90, check=False)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert r.returncode == 0, r.stderr
+    (e,) = read_json(tmp_path / "r.json")["runs"]
+    assert e["requests"] > 1000
+    assert e["rps"] * 1e-6 <= e["client_cpu"] <= 1.0, e
 
 
 # --- items 1 and 5: errors beside throughput, no zeros for latency --------------------------

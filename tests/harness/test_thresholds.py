@@ -11,6 +11,7 @@ from loadtnt.results.thresholds import (
     evaluate,
     parse_slo,
     parse_threshold,
+    render,
 )
 from loadtnt.scenario import parse
 from loadtnt.scenario.model import ScenarioError
@@ -55,6 +56,21 @@ def test_median_of_trials_and_all_trials() -> None:
     rows = evaluate([parse_threshold("p99 < 2ms"), parse_threshold("rps > 101"),
                      parse_threshold("errors < 1%")], runs)
     assert [r["pass"] for r in rows] == [False, True, True]
+
+
+def test_star_over_mix_false_judges_every_op_alone() -> None:
+    # each op measured in a window of its own: their rates do not add up to any window's rate
+    runs = [_entry(1, 1000, n=60, op="a"), _entry(1, 1000, n=70, op="b")]
+    rows = evaluate([parse_threshold("rps > 100")], runs, mix=False)
+    assert [(r["of"], r["value"], r["pass"]) for r in rows] == [("a", 60.0, False),
+                                                                  ("b", 70.0, False)]
+    (row,) = evaluate([parse_threshold("rps > 100")], runs)  # a mix: one window, summed
+    assert row["value"] == 130.0 and row["pass"] and "of" not in row
+    # an op's own threshold is unchanged by mix: false
+    (row,) = evaluate([parse_threshold("rps > 50", op="b")], runs, mix=False)
+    assert row["pass"] and "of" not in row
+    table = render([parse_threshold("rps > 100")], rows)
+    assert "* (a)" in table and "* (b)" in table
 
 
 def test_validation_errors_name_file_line_and_field() -> None:
