@@ -205,7 +205,7 @@ class CapacitySession(Session):
                            f"service time within the SLO (p99 {_us(service.get('p99'))})"
                            + (f" and the server using {server_cpu:.2f} cores"
                               if server_cpu is not None else "")
-                           + ": the requests waited in the client for a free coroutine")
+                           + ": " + _client_side(mix, reached))
         step = {"step": number, "offered_rps": round(rate, 3), "achieved_rps": round(achieved, 3),
                 "requests": requests, "errors": errors,
                 "error_share": round(errors / requests, 6) if requests else 0.0,
@@ -249,6 +249,21 @@ class CapacitySession(Session):
         best = max(held, key=lambda s: s["offered_rps"])
         return {"step": best["step"], "offered_rps": best["offered_rps"],
                 "achieved_rps": best["achieved_rps"], "latency_us": best["latency_us"]}
+
+
+def _client_side(mix: list[dict[str, Any]], reached: bool) -> str:
+    """Where a step's time went before the send, from its entries' schedule figures."""
+    dropped = sum(int(e.get("dropped") or 0) for e in mix)
+    if dropped or not reached:
+        return "the requests waited in the client for a free coroutine"
+    late = [e["lateness_histogram"] for e in mix if e.get("lateness_histogram")]
+    p99 = histogram.percentiles(histogram.merge(late)).get("p99") if late else None
+    other = max((float(e.get("other_cpu_cores") or 0.0) for e in mix), default=0.0)
+    busy = (f" while other processes used {other:.2f} cores"
+            if other > machine.BUSY_CORES else "")
+    # every slot was sent, with coroutines to spare: the client's process was late to send
+    return (f"with coroutines to spare, the sends went out late (p99 {_us(p99)} after their "
+            f"time){busy}: the client machine could not keep the schedule")
 
 
 def _us(v: float | None) -> str:
