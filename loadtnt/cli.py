@@ -84,8 +84,10 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     span.add_argument("--requests", type=_positive_int, help="total over all workers")
     o.add_argument("--rate", type=_positive_float, help="open loop: total requests/s")
     where = o.add_mutually_exclusive_group()
-    where.add_argument("--server", metavar="HOST:PORT", help="a running server instead of the "
-                       "embedded one")
+    where.add_argument("--server", metavar="HOST:PORT[,HOST:PORT...]",
+                       help="a running server instead of the embedded one; several "
+                            "(comma-separated): the instances of a replica set, loaded "
+                            "through the pool")
     where.add_argument("--tarantool", metavar="PATH", action="append",
                        help="the embedded server runs this Tarantool binary, instead of the "
                             "scenario's server set-ups; repeat it to measure several side by "
@@ -107,7 +109,7 @@ def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
     server, servers = sc.server, sc.servers
     if args.server is not None:
         try:
-            server = parse.parse_server(args.server, args.user, args.password)
+            server = parse.parse_servers(args.server, args.user, args.password)
         except ValueError as e:
             raise model.ScenarioError(str(e), field="--server") from None
         servers = ()

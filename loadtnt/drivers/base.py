@@ -94,10 +94,21 @@ class ServerAddress:
     port: int
     user: str | None = None
     password: str | None = field(default=None, repr=False)
+    #: every instance of a replica set as ``host:port`` (the first is host:port); empty: one
+    endpoints: tuple[str, ...] = ()
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return self.endpoints or (f"{self.host}:{self.port}",)
 
     def __str__(self) -> str:
         who = f"{self.user}@" if self.user else ""
-        return f"{who}{self.host}:{self.port}"
+        return f"{who}{','.join(self.uris)}"
+
+    def instance(self, uri: str) -> ServerAddress:
+        """The address of one of the instances, with the same credentials."""
+        host, _, port = uri.rpartition(":")
+        return ServerAddress(host, int(port), self.user, self.password)
 
 
 class Adapter(abc.ABC):
@@ -107,6 +118,9 @@ class Adapter(abc.ABC):
     name: ClassVar[str]
     #: the ops this driver can send; a scenario asking for others is rejected before the run
     ops: ClassVar[frozenset[str]] = ALL_OPS
+    #: whether one adapter can load several instances of a replica set (a connection pool,
+    #: each op's ``mode`` choosing among them); without, such a server's runs skip the driver
+    pool: ClassVar[bool] = False
 
     def __init__(self, server: ServerAddress, *, request_timeout: float | None = None) -> None:
         """``request_timeout``: seconds per request, or None for the driver's default (none);

@@ -46,37 +46,69 @@ def _module() -> Any:
 
 
 class Admin:
+    """One connection per instance (a replica set has several): ``eval`` goes to the writable
+    one, ``box_stats`` samples every instance."""
+
     def __init__(self, server: ServerAddress) -> None:
         self.server = server
-        self._conn: Any = None
-        self.sent = 0  # requests this client sent (all EVALs)
+        self.uris = server.uris
+        self._conns: list[Any] = []
+        self.sent = [0] * len(self.uris)  # requests this client sent to each (all EVALs)
 
     async def connect(self) -> Admin:
         mod = _module()
-        s = self.server
-        self._conn = mod.Connection(host=s.host, port=s.port, username=s.user,
-                                    password=s.password, fetch_schema=False, auto_refetch_schema=False,
-                                    reconnect_timeout=0, connect_timeout=10, request_timeout=60,
-                                    ping_timeout=0)
-        await self._conn.connect()
+        try:
+            for uri in self.uris:
+                s = self.server.instance(uri)
+                conn = mod.Connection(host=s.host, port=s.port, username=s.user,
+                                      password=s.password, fetch_schema=False,
+                                      auto_refetch_schema=False, reconnect_timeout=0,
+                                      connect_timeout=10, request_timeout=60, ping_timeout=0)
+                await conn.connect()
+                self._conns.append(conn)
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.disconnect()
-            self._conn = None
+        conns, self._conns = self._conns, []
+        for conn in conns:
+            await conn.disconnect()
 
-    async def eval(self, lua: str, args: list[Any] | None = None) -> Any:
-        self.sent += 1
-        res = await self._conn.eval(lua, args or [])
+    async def _eval_on(self, i: int, lua: str, args: list[Any] | None = None) -> Any:
+        self.sent[i] += 1
+        res = await self._conns[i].eval(lua, args or [])
         return res[0] if len(res) else None
 
-    async def box_stat(self) -> dict[str, int]:
-        """box.stat() totals, and under ``OWN`` the count of this client's requests before it."""
-        own = self.sent
-        out = {str(k): int(v) for k, v in (await self.eval(_STAT_LUA)).items()}
-        out[OWN] = own
+    async def eval(self, lua: str, args: list[Any] | None = None) -> Any:
+        """``lua`` on the instance that takes writes (the only one, or a replica set's master:
+        ``before`` Lua fills spaces)."""
+        return await self._eval_on(await self._writable(), lua, args)
+
+    async def _writable(self) -> int:
+        if len(self._conns) == 1:
+            return 0
+        for i in range(len(self._conns)):
+            if not await self._eval_on(i, "return box.info.ro"):
+                return i
+        raise RuntimeError("no instance of " + ", ".join(self.uris) + " is writable "
+                           "(box.info.ro is true on every one)")
+
+    async def box_stats(self) -> list[dict[str, int]]:
+        """Per instance: box.stat() totals, and under ``OWN`` this client's requests to it
+        before the sample."""
+        out = []
+        for i in range(len(self._conns)):
+            own = self.sent[i]
+            stat = {str(k): int(v) for k, v in (await self._eval_on(i, _STAT_LUA)).items()}
+            stat[OWN] = own
+            out.append(stat)
         return out
+
+    async def box_stat(self) -> dict[str, int]:
+        """box.stat() totals of the only instance (see :meth:`box_stats` for several)."""
+        return (await self.box_stats())[0]
 
     async def info(self, keys: Sequence[str] = ()) -> dict[str, Any]:
         """The server's version and effective box.cfg: the essentials and ``keys``."""
@@ -95,6 +127,22 @@ def stat_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
         if k in delta:
             delta[k] -= own
     return delta
+
+
+def stat_deltas(before: list[dict[str, int]], after: list[dict[str, int]]
+                ) -> tuple[dict[str, int], list[dict[str, int]]]:
+    """The summed delta of a replica set's instances and each one's.
+
+    Every instance's ``REQUESTS`` (box.stat.net) counts only the requests clients sent it, so
+    their sum is the harness's count. The request types of a replica also count the rows it
+    applied from the master (an INSERT replicated is an INSERT there too, on 2.6 and 3.8), so
+    summed they can only exceed the client's: the cross-check's "no fewer" rule still holds."""
+    each = [stat_delta(b, a) for b, a in zip(before, after, strict=True)]
+    total: dict[str, int] = {}
+    for d in each:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return total, each
 
 
 def _plain(v: Any) -> Any:

@@ -33,7 +33,7 @@ from loadtnt.results.entries import (
 )
 from loadtnt.results.file import ResultFile
 from loadtnt.runner import machine
-from loadtnt.runner.admin import Admin, stat_delta
+from loadtnt.runner.admin import Admin, stat_deltas
 from loadtnt.runner.procs import WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, Server
 from loadtnt.server.embedded import EmbeddedServer
@@ -151,7 +151,8 @@ class Session:
         keys: list[str] = []
         if isinstance(target, Server):
             self.server_name = target.name
-            address = ServerAddress(target.host, target.port, target.user, target.password)
+            address = ServerAddress(target.host, target.port, target.user, target.password,
+                                    endpoints=target.endpoints)
         else:
             setup = target.setup
             self.server_name = setup.name
@@ -232,7 +233,8 @@ class Session:
             job = {"driver": driver, "loop": loop_name, "count": s.workers,
                    "scenario": s.normalized(),
                    "server": {"host": address.host, "port": address.port,
-                              "user": address.user, "password": address.password}}
+                              "user": address.user, "password": address.password,
+                              "endpoints": list(address.endpoints)}}
             for p in procs:
                 try:
                     await p.start({**job, "index": p.index})
@@ -298,7 +300,7 @@ class Session:
         if not alive:
             return
         quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
-        before = await self.admin.box_stat()
+        before = await self.admin.box_stats()
         pids = machine.own_pids([self.server_pid] if self.server_pid else [])
         cpu0 = machine.sample(pids)
         start_at = time.time() + START_LEAD_S
@@ -313,7 +315,7 @@ class Session:
         done = await self._wait(alive, events, "done", label, "measure", limit)
         other = machine.other_cores(cpu0, machine.sample(pids))
         try:
-            after: dict[str, int] | None = await self.admin.box_stat()
+            after: list[dict[str, int]] | None = await self.admin.box_stats()
         except Exception as e:  # noqa: BLE001 - e.g. the server died: keep what was measured
             after = None
             self._warn(f"{label}: cannot read the server's counters after the window: "
@@ -324,7 +326,7 @@ class Session:
             return
         total_weight = sum(op.weight for op in group)
         series = timeline(self._buckets["warmup"], self._buckets["measure"])
-        delta = stat_delta(before, after) if after is not None else {}
+        delta, each = stat_deltas(before, after) if after is not None else ({}, [])
         entries = []
         # each op, and after a transaction each of its steps (the step's latency inside it)
         measured: list[tuple[str, str, float | None, str | None]] = []
@@ -371,6 +373,9 @@ class Session:
             "server": self.server_name, "driver": driver, "loop": loop_name, "trial": trial,
             "ops": names, "duration_s": round(window_s(parts), 6), "delta": delta,
             "other_cpu_cores": other,
+            # a replica set: each instance's own (their REQUESTS add up to the harness's count)
+            **({"instances": dict(zip(self.admin.uris, each, strict=True))}
+               if len(each) > 1 else {}),
         })
 
     # --- waiting for the workers ----------------------------------------------------------
@@ -501,6 +506,10 @@ def unsupported_ops(s: Scenario) -> dict[str, str]:
         try:
             can = drivers.load(name).ops
         except Exception:  # noqa: BLE001, S112 - run_driver reports a driver that cannot load
+            continue
+        if s.instances > 1 and not drivers.load(name).pool:
+            out[name] = (f"{name} has no connection pool: it cannot load the {s.instances} "
+                         "instances of a replica set")
             continue
         missing = [op for op in s.operations if op.op not in can]
         missing += [st for op in s.operations for st in op.steps if st.op not in can]

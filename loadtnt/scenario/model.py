@@ -34,20 +34,31 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Server:
-    """A running server to load (``server: {uri: host:port, user:, password:, name:}``)."""
+    """A running server to load (``server: {uri: host:port, user:, password:, name:}``), or
+    several instances of one replica set loaded through the pool (``uris: [host:port, ...]``;
+    ``host``/``port`` are then the first)."""
 
     host: str
     port: int
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     name: str = EXTERNAL
+    #: every instance as ``host:port``, the first included; empty: just ``host:port``
+    endpoints: tuple[str, ...] = ()
 
     @property
     def uri(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return self.endpoints or (self.uri,)
+
     def normalized(self) -> dict[str, Any]:
-        return {"uri": self.uri, "user": self.user, "name": self.name}
+        out: dict[str, Any] = {"uri": self.uri, "user": self.user, "name": self.name}
+        if len(self.uris) > 1:
+            out["uris"] = list(self.uris)
+        return out
 
 
 @dataclass(frozen=True)
@@ -60,11 +71,15 @@ class ServerSetup:
     binary: str = "tarantool"
     cfg: dict[str, Any] = field(default_factory=dict)
     optional: bool = False
+    #: instances of an embedded replica set (1: a single server), loaded through the pool
+    replicas: int = 1
 
     def normalized(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "binary": self.binary, "cfg": dict(self.cfg)}
         if self.optional:
             out["optional"] = True
+        if self.replicas > 1:
+            out["replicas"] = self.replicas
         return out
 
 
@@ -117,6 +132,13 @@ class Scenario:
     before: str | None = None
     timeout: float | None = None  # per request; None: each driver's default (none)
     path: str | None = None
+
+    @property
+    def instances(self) -> int:
+        """How many instances every target has (1; more for a replica set or several uris)."""
+        if self.server is not None:
+            return len(self.server.uris)
+        return max((x.replicas for x in self.setups), default=1)
 
     @property
     def profile(self) -> Profile | None:
@@ -226,8 +248,18 @@ def check_model(s: Scenario) -> None:
     if s.server is not None and s.servers:
         raise ScenarioError("give server (a running one) or servers (embedded set-ups), not both",
                             path=s.path, field="servers")
+    several = s.server is not None and len(s.server.uris) > 1 or any(
+        x.replicas > 1 for x in s.servers)
+    for op in s.operations:
+        if "mode" in op.fields and not several:
+            raise ScenarioError("a mode picks among the instances of a replica set: give the "
+                                "server several uris, or replicas: N", path=s.path,
+                                line=op.line, field=f"{op.where or 'operations'}.mode")
     names = [x.name for x in s.servers]
     for i, x in enumerate(s.servers):
+        if x.replicas < 1:
+            raise ScenarioError(f"must be at least 1, got {x.replicas}", path=s.path,
+                                field=f"servers[{i}].replicas")
         if names.count(x.name) > 1:
             raise ScenarioError(f"duplicate server name {x.name!r}: give each set-up a distinct "
                                 "name", path=s.path, field=f"servers[{i}].name")

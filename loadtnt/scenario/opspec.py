@@ -27,6 +27,10 @@ OP_FIELDS: dict[str, tuple[str, ...]] = {
     "transaction": ("isolation", "steps"),
 }
 
+# the pool's modes (loadtnt.driver.Mode's names, lower case): which instance of a replica set
+# an op goes to; every op but a transaction may carry one (a transaction goes to the master)
+MODES: tuple[str, ...] = ("any", "rw", "ro", "prefer_ro", "prefer_rw")
+
 # ops that may be a transaction's steps: the data ops (not ping, not a transaction)
 STEP_OPS: tuple[str, ...] = ("select", "insert", "replace", "update", "upsert", "delete", "call",
                              "call16", "eval", "execute")
@@ -53,7 +57,7 @@ OP_REQUIRED: dict[str, tuple[str, ...]] = {
 # fields that name things and must be constants (a generator there is a scenario error)
 STATIC_FIELDS = frozenset(
     {"space", "index", "iterator", "limit", "offset", "function", "expression", "query",
-     "isolation"}
+     "isolation", "mode"}
 )
 
 

@@ -28,7 +28,14 @@ from loadtnt.scenario.model import (
     ServerSetup,
     check_model,
 )
-from loadtnt.scenario.opspec import ISOLATIONS, OP_FIELDS, OP_REQUIRED, STATIC_FIELDS, STEP_OPS
+from loadtnt.scenario.opspec import (
+    ISOLATIONS,
+    MODES,
+    OP_FIELDS,
+    OP_REQUIRED,
+    STATIC_FIELDS,
+    STEP_OPS,
+)
 from loadtnt.scenario.stages import Profile, Stage, check_stages
 
 # --- YAML with line numbers -------------------------------------------------------------
@@ -137,6 +144,19 @@ def parse_server(text: str, user: str | None = None, password: str | None = None
     return Server(host=host, port=int(port), user=user, password=password)
 
 
+def parse_servers(text: str, user: str | None = None, password: str | None = None) -> Server:
+    """``host:port``, or ``host:port,host:port,...``: the instances of one replica set."""
+    uris = [u.strip() for u in text.split(",")]
+    first = parse_server(uris[0], user, password)
+    if len(uris) == 1:
+        return first
+    seen = [parse_server(u).uri for u in uris]
+    dup = next((u for i, u in enumerate(seen) if u in seen[:i]), None)
+    if dup:
+        raise ValueError(f"{dup} is listed twice")
+    return dataclasses.replace(first, endpoints=tuple(seen))
+
+
 def load(path: str | os.PathLike[str]) -> Scenario:
     path = os.fspath(path)
     try:
@@ -229,13 +249,14 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         check_model(scenario)
     except ScenarioError as e:
         node = nodes.get(e.field or "")
-        raise ScenarioError(e.message, path=path, line=node.start_mark.line + 1 if node else None,
+        raise ScenarioError(e.message, path=path,
+                            line=node.start_mark.line + 1 if node else e.line,
                             field=e.field) from None
     return scenario
 
 
-_RUNNING_KEYS = ("uri", "user", "password")
-_SETUP_KEYS = ("name", "binary", "cfg", "optional")
+_RUNNING_KEYS = ("uri", "uris", "user", "password")
+_SETUP_KEYS = ("name", "binary", "cfg", "optional", "replicas")
 
 
 def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
@@ -250,21 +271,42 @@ def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
                                "binary or cfg; an embedded one (binary, cfg) has no " + key)
         return _setup(doc, node, "server", base_dir, default_name=EMBEDDED)
     uri = None
+    uris: tuple[str, ...] = ()
     extra: dict[str, str | None] = {"user": None, "password": None, "name": None}
     for key, knode, vnode in items:
         f = _join("server", key)
         if key == "uri":
             uri = doc.typed(vnode, f, lambda v: parse_server(_string(v)))
+        elif key == "uris":
+            uris = _uris(doc, vnode, f)
         elif key in extra:
             extra[key] = doc.typed(vnode, f, lambda v: None if v is None else _string(v))
         else:
-            raise doc.fail(knode, f, "unknown key (known: uri, user, password, name; or, for "
-                           "the embedded server: binary, cfg, name)")
+            raise doc.fail(knode, f, "unknown key (known: uri, uris, user, password, name; or, "
+                           "for the embedded server: binary, cfg, name, replicas)")
+    if uri is not None and uris:
+        raise doc.fail(node, "server.uris", "give uri (one instance) or uris (several), not "
+                       "both")
+    if uris:
+        uri = dataclasses.replace(parse_server(uris[0]), endpoints=uris)
     if uri is None:
-        raise doc.fail(node, "server.uri", "missing (host:port; or give binary/cfg for the "
-                       "embedded server)")
+        raise doc.fail(node, "server.uri", "missing (host:port, or uris: [host:port, ...]; or "
+                       "give binary/cfg/replicas for the embedded server)")
     named = {"name": extra["name"]} if extra["name"] else {}
     return dataclasses.replace(uri, user=extra["user"], password=extra["password"], **named)
+
+
+def _uris(doc: _Doc, node: yaml.Node, field: str) -> tuple[str, ...]:
+    """``uris: [host:port, ...]``: the instances of one replica set, each once."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise doc.fail(node, field, "expected a non-empty list of host:port")
+    out: list[str] = []
+    for i, unode in enumerate(node.value):
+        uri = doc.typed(unode, _join(field, i), lambda v: parse_server(_string(v)).uri)
+        if uri in out:
+            raise doc.fail(unode, _join(field, i), f"{uri} is listed twice")
+        out.append(uri)
+    return tuple(out)
 
 
 def _servers(doc: _Doc, node: yaml.Node, base_dir: str) -> tuple[ServerSetup, ...]:
@@ -295,6 +337,8 @@ def _setup(doc: _Doc, node: yaml.Node, where: str, base_dir: str, *,
             values["binary"] = doc.typed(vnode, f, lambda v: resolve_binary(_string(v), base_dir))
         elif key == "optional":
             values["optional"] = doc.typed(vnode, f, _bool)
+        elif key == "replicas":
+            values["replicas"] = doc.typed(vnode, f, _replicas)
         elif key == "cfg":
             cfg: dict[str, Any] = {}
             for ckey, cknode, cvnode in doc.mapping(vnode, f):
@@ -311,6 +355,13 @@ def _setup(doc: _Doc, node: yaml.Node, where: str, base_dir: str, *,
                            "a name (it labels their results)")
         values["name"] = default_name
     return ServerSetup(**values)
+
+
+def _replicas(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 9:
+        raise ValueError(f"expected the number of instances of the replica set (1 to 9), "
+                         f"got {v!r}")
+    return v
 
 
 def _name(v: Any) -> str:
@@ -378,11 +429,17 @@ def _operations(doc: _Doc, node: yaml.Node, field: str = "operations", *,
                 steps = _operations(doc, vnode, f, in_transaction=name)
             elif op == "transaction" and key == "isolation":
                 fields[key] = doc.typed(vnode, f, _isolation)
+            elif key == "mode" and in_transaction is None and op != "transaction":
+                fields[key] = doc.typed(vnode, f, _mode)
+            elif key == "mode":
+                raise doc.fail(knode, f, "a transaction runs on the master (its stream is one "
+                               "connection's): no mode for it or its steps")
             elif key in allowed:
                 fields[key] = _field_value(doc, vnode, f, static=key in STATIC_FIELDS)
             else:
-                known = ", ".join(("name", *(("weight",) if in_transaction is None else ()),
-                                   *allowed))
+                top = in_transaction is None
+                known = ", ".join(("name", *(("weight",) if top else ()), *allowed,
+                                   *(("mode",) if top and op != "transaction" else ())))
                 raise doc.fail(knode, f, f"unknown key for op {op!r} (known: {known})")
         for req in OP_REQUIRED[op]:
             if req not in fields and not (req == "steps" and steps):
@@ -398,6 +455,12 @@ def _operations(doc: _Doc, node: yaml.Node, field: str = "operations", *,
     if in_transaction is None:
         _check_step_entries(doc, node, ops)
     return tuple(ops)
+
+
+def _mode(v: Any) -> str:
+    if not isinstance(v, str) or v.lower() not in MODES:
+        raise ValueError(f"unknown mode {v!r} (known: {', '.join(MODES)})")
+    return v.lower()
 
 
 def _isolation(v: Any) -> str:

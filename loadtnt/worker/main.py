@@ -47,7 +47,7 @@ class Worker:
         self.count = int(job["count"])
         srv = job["server"]
         self.server = ServerAddress(srv["host"], srv["port"], srv.get("user"),
-                                    srv.get("password"))
+                                    srv.get("password"), tuple(srv.get("endpoints") or ()))
         scenario = job["scenario"]
         self.adapter_cls: type[Adapter] = drivers.load(job["driver"])
         ctx = Context(index=self.index, count=int(job["count"]), seed=job.get("seed"))

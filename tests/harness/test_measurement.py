@@ -25,7 +25,7 @@ def test_stat_delta_counts_exactly_the_load(bench_server: EmbeddedServer) -> Non
     async def go() -> list[dict[str, int]]:
         admin = await Admin(ServerAddress(bench_server.host, bench_server.port)).connect()
         try:
-            assert not admin._conn._ping_timeout  # no keep-alive ping to land in the delta
+            assert not admin._conns[0]._ping_timeout  # no keep-alive ping to land in the delta
             out = [stat_delta(await admin.box_stat(), await admin.box_stat())]
             async with asynctnt.Connection(host=bench_server.host, port=bench_server.port,
                                            fetch_schema=False, auto_refetch_schema=False,
