@@ -56,7 +56,7 @@ class AsynctntApiAdapter(Adapter):
     def request(self, spec: OpSpec) -> RequestFn:
         if spec.op == "transaction":
             return self._transaction(spec)
-        return _bind(self._conn, spec)
+        return bind(self._conn, spec)
 
     def _isolation(self, name: str) -> Any:
         mod = self._module()
@@ -88,7 +88,7 @@ class AsynctntApiAdapter(Adapter):
                 stream, steps = free.pop()
             else:
                 stream = conn.stream()
-                steps = [_bind(stream, st) for st in specs]
+                steps = [bind(stream, st) for st in specs]
             try:
                 await stream.begin(isolation)
                 states = sink.states
@@ -130,7 +130,7 @@ class AsynctntApiAdapter(Adapter):
         return other_error(exc)
 
 
-def _bind(c: Any, spec: OpSpec) -> RequestFn:
+def bind(c: Any, spec: OpSpec) -> RequestFn:
     """The request function of ``spec`` on ``c``: a connection, or a stream of one (a
     transaction's step), which has the same request methods."""
     op = spec.op

@@ -158,6 +158,12 @@ class Adapter(abc.ABC):
         values (call the returned function per request).  ``spec.op`` is one of :data:`ops`.
         """
 
+    def own_requests(self) -> dict[str, int]:
+        """Requests the driver sent on its own so far, by instance (``host:port``): a pool's
+        role polls, say. The server counts them too; the harness takes them out of box.stat's
+        delta. Default: none."""
+        return {}
+
     def classify(self, exc: BaseException) -> str:
         """The error kind of a failed request: ``timeout``, ``disconnect``, ``db:<code>``, other.
 

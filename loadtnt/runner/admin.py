@@ -129,8 +129,8 @@ def stat_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return delta
 
 
-def stat_deltas(before: list[dict[str, int]], after: list[dict[str, int]]
-                ) -> tuple[dict[str, int], list[dict[str, int]]]:
+def stat_deltas(before: list[dict[str, int]], after: list[dict[str, int]],
+                evals: list[int] | None = None) -> tuple[dict[str, int], list[dict[str, int]]]:
     """The summed delta of a replica set's instances and each one's.
 
     Every instance's ``REQUESTS`` (box.stat.net) counts only the requests clients sent it, so
@@ -138,6 +138,10 @@ def stat_deltas(before: list[dict[str, int]], after: list[dict[str, int]]
     applied from the master (an INSERT replicated is an INSERT there too, on 2.6 and 3.8), so
     summed they can only exceed the client's: the cross-check's "no fewer" rule still holds."""
     each = [stat_delta(b, a) for b, a in zip(before, after, strict=True)]
+    for d, n in zip(each, evals or [], strict=False):  # ``evals``: EVALs not of the load
+        for k in ("EVAL", "REQUESTS"):
+            if n and k in d:
+                d[k] -= n
     total: dict[str, int] = {}
     for d in each:
         for k, v in d.items():

@@ -36,7 +36,7 @@ from loadtnt.runner import machine
 from loadtnt.runner.admin import Admin, stat_deltas
 from loadtnt.runner.procs import WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, Server
-from loadtnt.server.embedded import EmbeddedServer
+from loadtnt.server.embedded import EmbeddedReplicaSet, EmbeddedServer
 from loadtnt.server.setups import (
     Checked,
     check,
@@ -61,7 +61,7 @@ class Session:
         self.result = ResultFile(scenario.normalized(), environment.collect())
         self.interrupted = False
         self.failed = False
-        self.server: EmbeddedServer | None = None  # the embedded server running now
+        self.server: EmbeddedServer | EmbeddedReplicaSet | None = None  # running now
         self.server_name = ""  # the set-up being measured now
         self.admin: Admin | None = None
         self.server_pid: int | None = None  # a local server not started here (its CPU is ours)
@@ -157,11 +157,19 @@ class Session:
             setup = target.setup
             self.server_name = setup.name
             keys = list(setup.cfg)
-            self.server = EmbeddedServer(binary=target.binary, cfg=setup.cfg).start()
-            self.progress.info(f"embedded Tarantool at {self.server.host}:{self.server.port} "
-                               f"(pid {self.server.pid}): {setup.name}, Tarantool "
-                               f"{short_version(target.version)}")
-            address = ServerAddress(self.server.host, self.server.port)
+            if setup.replicas > 1:
+                rs = EmbeddedReplicaSet(setup.replicas, binary=target.binary, cfg=setup.cfg)
+                self.server = rs.start()
+                self.progress.info(f"embedded replica set at {', '.join(rs.endpoints)} "
+                                   f"(master pid {rs.pid}): {setup.name}, Tarantool "
+                                   f"{short_version(target.version)}")
+                address = ServerAddress(rs.host, rs.port, endpoints=tuple(rs.endpoints))
+            else:
+                self.server = EmbeddedServer(binary=target.binary, cfg=setup.cfg).start()
+                self.progress.info(f"embedded Tarantool at {self.server.host}:"
+                                   f"{self.server.port} (pid {self.server.pid}): {setup.name}, "
+                                   f"Tarantool {short_version(target.version)}")
+                address = ServerAddress(self.server.host, self.server.port)
         self.admin = await Admin(address).connect()
         self.server_pid = None
         if isinstance(target, Server) and target.host in ("127.0.0.1", "localhost", "::1"):
@@ -177,6 +185,8 @@ class Session:
                 check_streams(self.scenario, str(info.get("version") or ""), target.name)
             else:
                 info.update(binary=target.binary, cfg=dict(target.setup.cfg))
+            if len(address.uris) > 1:  # a replica set: its instances, as box.stat names them
+                info["instances"] = list(address.uris)
             servers[self.server_name] = info
             if not env.get("tarantool"):  # the first server, as results before servers: had it
                 env["tarantool"] = {"version": info.get("version"),
@@ -326,7 +336,10 @@ class Session:
             return
         total_weight = sum(op.weight for op in group)
         series = timeline(self._buckets["warmup"], self._buckets["measure"])
-        delta, each = stat_deltas(before, after) if after is not None else ({}, [])
+        # the drivers' own requests in the window (a pool's role polls) are not the load
+        own = [sum(int((p.get("own_requests") or {}).get(uri, 0)) for p in parts)
+               for uri in self.admin.uris]
+        delta, each = stat_deltas(before, after, own) if after is not None else ({}, [])
         entries = []
         # each op, and after a transaction each of its steps (the step's latency inside it)
         measured: list[tuple[str, str, float | None, str | None]] = []

@@ -83,3 +83,48 @@ class EmbeddedServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+
+
+class EmbeddedReplicaSet:
+    """``replicas: N``: the benchmark server as a real replica set on loopback, member 0 its
+    master (see :class:`loadtnt.server.replicaset.ReplicaSet`); the workers load it through
+    the pool. ``host``/``port``/``pid`` are the master's, ``endpoints`` every member's."""
+
+    def __init__(self, size: int, *, binary: str = "tarantool",
+                 memtx_memory: int = MEMTX_MEMORY, cfg: Mapping[str, Any] | None = None) -> None:
+        from loadtnt.server.replicaset import ReplicaSet
+
+        self.replica_set = ReplicaSet(size, init_script=bench_lua(),
+                                      cfg={**BOX_CFG, **(cfg or {})},
+                                      lua=f"watch_parent({os.getpid()})",
+                                      memtx_memory=memtx_memory, binary=binary)
+
+    @property
+    def endpoints(self) -> list[str]:
+        return self.replica_set.endpoints
+
+    @property
+    def host(self) -> str:
+        return self.replica_set.host
+
+    @property
+    def port(self) -> int:
+        return self.replica_set.ports[0]
+
+    @property
+    def pid(self) -> int | None:
+        member = self.replica_set.members[0]
+        return member.pid if member is not None else None
+
+    def start(self) -> Self:
+        self.replica_set.start()
+        return self
+
+    def stop(self) -> None:
+        self.replica_set.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

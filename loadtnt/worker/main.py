@@ -93,6 +93,14 @@ class Worker:
             for a in self.adapters:
                 await a.close()
 
+    def _own_requests(self) -> dict[str, int]:
+        """What the driver sent on its own so far (a pool's role polls), by instance."""
+        out: dict[str, int] = {}
+        for a in self.adapters:
+            for uri, n in a.own_requests().items():
+                out[uri] = out.get(uri, 0) + n
+        return out
+
     async def run_phase(self, cmd: dict[str, Any]) -> None:
         specs = [self.specs[name] for name in cmd["ops"]]
         fns = [[a.request(s) for s in specs] for a in self.adapters]
@@ -112,6 +120,7 @@ class Worker:
             await asyncio.sleep(max(0.0, t0 - time.perf_counter() - 0.002))
             while time.perf_counter() < t0:
                 await asyncio.sleep(0)
+        own0 = self._own_requests()
         ticks = Ticker(phase, cmd["phase"], self.index, t0)
         ticker = asyncio.get_running_loop().create_task(ticks.run())
         try:
@@ -123,6 +132,9 @@ class Worker:
         msg = {"type": "done", "phase": cmd["phase"], "index": self.index}
         if cmd["phase"] == "measure":
             msg.update(phase.result())
+            own = {k: n - own0.get(k, 0) for k, n in self._own_requests().items()}
+            if any(own.values()):
+                msg["own_requests"] = own
         else:
             msg["stopped"] = phase.stopped
         channel.send(msg)
