@@ -29,6 +29,7 @@ from loadtnt.results.entries import TAIL_MERGE_S, timeline_point
 from loadtnt.runner import machine
 
 STAT_POLL_S = 1.0
+CPU_MIN_S = 0.5  # CPU is sampled at most this often (/proc counts in 10 ms ticks)
 BOX_TYPES = ("REQUESTS", "SELECT", "INSERT", "REPLACE", "UPDATE", "UPSERT", "DELETE", "CALL",
              "EVAL", "EXECUTE", "AUTH", "ERROR")
 
@@ -162,8 +163,11 @@ class LiveState(Observer):
             c = machine.cpu_seconds(pid)
             if c is not None:
                 seconds[pid] = c
-        last, self._cpu_last = self._cpu_last, (now, seconds)
-        if last is None or now <= last[0]:
+        last = self._cpu_last
+        if last is not None and now - last[0] < CPU_MIN_S:
+            return None  # ticks that came together (a phase's end): too short to tell
+        self._cpu_last = (now, seconds)
+        if last is None:
             return None
         dt = now - last[0]
 
