@@ -197,21 +197,24 @@ def run_command(args: argparse.Namespace) -> int:
     async def main() -> int:
         if live is None:
             return await session.run()
-        try:
-            await live.start()
-        except OSError as e:
-            raise model.ScenarioError(f"cannot listen: {e.strerror or e}",
-                                      field="--dashboard/--prometheus") from None
-        written = None
+        await live.start()  # BindError: exit 2, before any server or worker starts
+        written, code = None, None
         try:
             code = await session.run()
             written = out if out.is_file() and session.result.runs else None
             return code
         finally:
-            await live.finish(written)
+            # an interrupted or failed run does not linger: the user wants it over
+            await live.finish(written, linger=code is not None and not session.interrupted)
+
+    from loadtnt.live.serve import BindError
 
     try:
         code = asyncio.run(main())
+    except BindError as e:
+        progress.done()
+        print(f"loadtnt: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except model.ScenarioError as e:  # a server set-up that cannot run: found before any load
         progress.done()
         print(f"loadtnt: error: {e}", file=sys.stderr)

@@ -400,3 +400,17 @@ def test_missing_extra_is_a_clear_error() -> None:
     assert proc.returncode == 2, proc.stderr
     assert "--dashboard needs aiohttp" in proc.stderr
     assert "pip install 'loadtnt[live]'" in proc.stderr
+
+
+def test_an_address_in_use_is_a_bad_flag(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = tmp_path / "never.json"
+        proc = subprocess.run([sys.executable, "-m", "loadtnt", "run", "seed", "--dashboard",
+                               str(port), "--out", str(out)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot listen" in proc.stderr
+    assert not out.exists()

@@ -21,6 +21,10 @@ from loadtnt.live.observer import Observer
 INSTALL_HINT = "pip install 'loadtnt[live]'"
 
 
+class BindError(OSError):
+    """A view's address cannot be listened on: a bad flag (exit 2), found before any load."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LiveOptions:
     dashboard: tuple[str, int] | None = None
@@ -101,14 +105,19 @@ class LiveRun:
                 self.pusher = Pusher(exporter, opts.push, warn)
 
     async def start(self) -> None:
-        """Bind every server (OSError: the address cannot be used; nothing is left running)."""
+        """Bind every server (:class:`BindError`: an address cannot be used; then nothing is
+        left running)."""
         try:
-            if self.dashboard is not None:
-                await self.dashboard.start()
-                self._note(f"dashboard: {self.dashboard.url}")
-            if self.metrics is not None:
-                await self.metrics.start()
-                self._note(f"prometheus: {self.metrics.url}")
+            for flag, server, label in (("--dashboard", self.dashboard, "dashboard"),
+                                        ("--prometheus", self.metrics, "prometheus")):
+                if server is None:
+                    continue
+                try:
+                    await server.start()
+                except OSError as e:
+                    raise BindError(f"{flag} {server.host}:{server.port}: cannot listen: "
+                                    f"{e.strerror or e}") from None
+                self._note(f"{label}: {server.url}")
             if self.pusher is not None:
                 await self.pusher.start()
                 self._note(f"prometheus push: {self.pusher.url}")
@@ -116,23 +125,23 @@ class LiveRun:
             await self.stop()
             raise
 
-    async def finish(self, result_path: Path | None) -> None:
-        """After the run: publish, screenshot, final push, linger; then stop serving."""
+    async def finish(self, result_path: Path | None, *, linger: bool = True) -> None:
+        """After the run: publish, screenshot, final push, linger (unless ``linger`` is
+        False: the run was interrupted or failed); then stop serving."""
+        seconds = self.opts.linger if linger else 0.0
         try:
             if self.dashboard is not None and result_path is not None:
                 self.dashboard.publish_result(result_path)
-            lingering = self.opts.linger > 0 and self.dashboard is not None
             report = None
-            if lingering and result_path is not None:
+            if seconds > 0 and self.dashboard is not None and result_path is not None:
                 report = asyncio.get_running_loop().create_task(self._report(result_path))
             if self.opts.screenshot is not None and self.dashboard is not None:
                 await self._screenshot(self.opts.screenshot)
             if self.pusher is not None:
                 await self.pusher.close()
-            if self.opts.linger > 0:
-                self._note(f"serving the final state for {self.opts.linger:g} s "
-                           "(Ctrl-C to stop)")
-                await _sleep_unless_interrupted(self.opts.linger)
+            if seconds > 0:
+                self._note(f"serving the final state for {seconds:g} s (Ctrl-C to stop)")
+                await _sleep_unless_interrupted(seconds)
             if report is not None:
                 report.cancel()
         finally:
