@@ -57,6 +57,10 @@ operations:
   - op: select
     space: tester
     key: {uniform: [1, 1000]}
+  - op: call
+    name: missing
+    function: no_such_function
+    weight: 0.2
 """
 
 
@@ -284,7 +288,7 @@ def test_the_page_changes_while_the_run_measures(live: dict[str, Any]) -> None:
     assert len(b) > len(a) >= 2
     # the "now" table: requests so far in the window grew
     sofar = [{r[0]: int(r[6].replace(",", "")) for r in d["now"]} for d in (first, second)]
-    assert set(sofar[0]) == {"ping", "select"}
+    assert set(sofar[0]) == {"ping", "select", "missing"}
     assert all(sofar[1][op] > sofar[0][op] > 0 for op in sofar[0])
 
 
@@ -297,7 +301,7 @@ def test_the_final_page_is_the_result_files_timeline(live: dict[str, Any]) -> No
     charts = {c: _points(final, c) for c in ("chart-rps", "chart-p50", "chart-p99", "chart-p999")}
     want: dict[str, dict[tuple[str, int, str], float | None]] = {c: {} for c in charts}
     for e in result["runs"]:
-        key = f"{e['server']}|{e['driver']}|{e['loop']}|{e['trial']}|ping,select"
+        key = f"{e['server']}|{e['driver']}|{e['loop']}|{e['trial']}|ping,select,missing"
         assert any(p["t_s"] < 0 for p in e["timeline"]) and any(p["t_s"] >= 0
                                                                for p in e["timeline"])
         for p in e["timeline"]:
@@ -309,7 +313,15 @@ def test_the_final_page_is_the_result_files_timeline(live: dict[str, Any]) -> No
     for c, got in charts.items():
         assert got.keys() == want[c].keys(), c
         for k, v in want[c].items():
-            assert got[k] == pytest.approx(v, rel=1e-12), (c, k)
+            assert got[k] == (None if v is None else pytest.approx(v, rel=1e-12)), (c, k)
+    # the measured windows' table: requests and errors by kind as the file has them
+    windows = {r["op"]: r for r in final["windows"]}
+    assert set(windows) == {"ping", "select", "missing"}
+    for e in result["runs"]:
+        assert int(windows[e["op"]]["requests"].replace(",", "")) == e["requests"]
+        kinds = ", ".join(f"{k} {n:,}" for k, n in e["errors_by_kind"].items()) or "–"
+        assert windows[e["op"]]["kinds"] == kinds
+    assert result["runs"][2]["op"] == "missing" and result["runs"][2]["errors_by_kind"]
     cpu = {t["name"]: t["y"] for t in final["charts"]["chart-cpu"]}
     assert any(v and v > 0 for v in cpu["workers"]), cpu
     box = {t["name"]: t["y"] for t in final["charts"]["chart-box"]}
@@ -333,6 +345,12 @@ def test_metrics_scraped_during_the_run_and_at_its_end(live: dict[str, Any]) -> 
                             **labels) == e["ok"]
     assert 'loadtnt_phase{loadtnt_phase="done"} 1.0' in final
     assert _measure_sum(final, "loadtnt_server_box_stat_total", type="REQUESTS") > 0
+    [missing] = [e for e in runs if e["op"] == "missing"]
+    for kind, n in missing["errors_by_kind"].items():
+        assert _measure_sum(final, "loadtnt_errors_by_kind_total", op="missing",
+                            kind=kind) == n
+    assert _measure_sum(final, "loadtnt_errors_total", op="missing",
+                        phase="measure") == missing["errors"] > 0
 
 
 @pytest.mark.timeout(180)
@@ -389,6 +407,37 @@ def test_latency_buckets_are_cumulative_hdr_counts() -> None:
     assert len(got) == len(BUCKETS_US) + 1
     assert _measure_sum(text, "loadtnt_requests_total") == 8
     assert _measure_sum(text, "loadtnt_errors_total") == 1
+
+
+def test_pushes_are_puts_of_the_text_format(tmp_path: Path) -> None:
+    from loadtnt.live.prometheus import Pusher
+
+    records: list[tuple[str, str, str]] = []
+    warnings: list[str] = []
+
+    async def go() -> int:
+        runner = aiohttp.web.AppRunner(_fake_gateway(records))
+        await runner.setup()
+        port = free_port()
+        await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            ex = Exporter(scenario="a/b")
+            pusher = Pusher(ex, f"http://127.0.0.1:{port}", warnings.append)
+            await pusher.start()
+            ex.phase(PhaseStart(phase="measure", server="s", driver="d", loop="l", trial=1,
+                                ops=("op",), label="x", start_at=0.0, seconds=1.0))
+            ex.tick(Tick("measure", 1, 1.0, {"op": {"requests": 5, "errors": 0,
+                                                    "hist": [(100, 5)]}}))
+            await pusher.close()
+            return pusher.pushes
+        finally:
+            await runner.cleanup()
+
+    pushes = asyncio.run(go())
+    assert not warnings and pushes == len(records) >= 2
+    assert {(m, p) for m, p, _ in records} == {("PUT", "/metrics/job/loadtnt/scenario@base64/YS9i")}
+    assert _measure_sum(records[-1][2], "loadtnt_requests_total") == 5
+    assert 'loadtnt_phase{loadtnt_phase="measure"} 1.0' in records[-1][2]
 
 
 def test_missing_extra_is_a_clear_error() -> None:
