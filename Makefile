@@ -119,24 +119,24 @@ test-install: build tarantool
 # about 8 minutes), its result file, report and the seed-style tables.
 # `make bench-quick`: the same pipeline in seconds, for smoke tests and CI.
 
-# `make bench SCREENSHOT=1`: the run also serves its dashboard (on a free loopback port) and
-# writes results/bench-<stamp>-dashboard.png at the end (headless Chromium: `make chromium`).
+# `make bench SCREENSHOT=1` (or bench-quick): the run also serves its dashboard (on a free
+# loopback port) and writes results/bench-<stamp>-dashboard.png at the end (headless Chromium).
 BENCH_SCENARIO ?= scenarios/seed.yaml
 BENCH_ARGS ?=
 SCREENSHOT ?=
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
-BENCH_LIVE = $(if $(SCREENSHOT),--dashboard 127.0.0.1:0 \
-	--dashboard-screenshot results/bench-$(STAMP)-dashboard.png)
+bench_live = $(if $(SCREENSHOT),--dashboard 127.0.0.1:0 \
+	--dashboard-screenshot results/$(1)-$(STAMP)-dashboard.png)
 
 bench: build tarantool aiotarantool-env $(if $(SCREENSHOT),chromium)
-	$(PY) -m loadtnt run $(BENCH_SCENARIO) --out results/bench-$(STAMP).json $(BENCH_LIVE) \
-		$(BENCH_ARGS)
+	$(PY) -m loadtnt run $(BENCH_SCENARIO) --out results/bench-$(STAMP).json \
+		$(call bench_live,bench) $(BENCH_ARGS)
 	$(PY) -m loadtnt report results/bench-$(STAMP).json --out results/bench-$(STAMP)-report --tables
 	@echo "report: results/bench-$(STAMP)-report/report.html"
 
-bench-quick: build tarantool aiotarantool-env
+bench-quick: build tarantool aiotarantool-env $(if $(SCREENSHOT),chromium)
 	$(PY) -m loadtnt run $(BENCH_SCENARIO) --loops uvloop --trials 1 --warmup 0.5s \
-		--duration 1s --out results/quick-$(STAMP).json $(BENCH_ARGS)
+		--duration 1s --out results/quick-$(STAMP).json $(call bench_live,quick) $(BENCH_ARGS)
 	$(PY) -m loadtnt report results/quick-$(STAMP).json --out results/quick-$(STAMP)-report --tables
 	@echo "report: results/quick-$(STAMP)-report/report.html"
 
