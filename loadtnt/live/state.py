@@ -88,7 +88,6 @@ class LiveState(Observer):
                                "trial": ev.trial, "ops": list(ev.ops), "start_at": ev.start_at,
                                "seconds": ev.seconds, "t": 0}
         self._send("phase", {"current": self.doc["current"], "t0": g["t0"]})
-        self._cpu_last = None
         self._start_poller(ev)
 
     def tick(self, ev: Tick) -> None:
@@ -156,6 +155,11 @@ class LiveState(Observer):
     # --- probes ----------------------------------------------------------------------------
 
     def _sample_cpu(self, now: float, ph: PhaseStart) -> list[Any] | None:
+        """CPU since the previous sample, cores (a process not in both samples — workers of
+        a new group — is left out of that one)."""
+        last = self._cpu_last
+        if last is not None and now - last[0] < CPU_MIN_S:
+            return None  # ticks that came together (a phase's end): too short to tell
         pids = {"workers": list(ph.worker_pids), "coordinator": [os.getpid()],
                 "server": [ph.server_pid] if ph.server_pid else []}
         seconds: dict[int, float] = {}
@@ -163,9 +167,6 @@ class LiveState(Observer):
             c = machine.cpu_seconds(pid)
             if c is not None:
                 seconds[pid] = c
-        last = self._cpu_last
-        if last is not None and now - last[0] < CPU_MIN_S:
-            return None  # ticks that came together (a phase's end): too short to tell
         self._cpu_last = (now, seconds)
         if last is None:
             return None
