@@ -43,6 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = shutil.which("prometheus")
 PUSHGATEWAY = shutil.which("prometheus-pushgateway")
 CHROMIUM = browser.find()
+try:
+    import matplotlib  # noqa: F401 - the report extra: the lingering page links an HTML report
+    HAVE_REPORT = True
+except ImportError:
+    HAVE_REPORT = False
 
 SCENARIO = """\
 name: live-test
@@ -243,6 +248,10 @@ async def _watch(tmp: Path, procs: list[subprocess.Popen[Any]]) -> dict[str, Any
         if PUSHGATEWAY:
             async with session.get(gateway + "/metrics") as r:
                 out["gateway"] = await r.text()
+        if HAVE_REPORT:  # built while the page lingers, then linked
+            done = await page.dump_when(lambda d: (d["links"] or {}).get("report"), 60)
+            async with session.get(dash.rstrip("/") + done["links"]["report"]) as r:
+                out["report"] = (r.status, await r.text())
         run.send_signal(signal.SIGINT)  # ends the linger
         out["code"] = await asyncio.to_thread(run.wait, 30)
         await asyncio.sleep(0.1)
@@ -298,6 +307,9 @@ def test_the_final_page_is_the_result_files_timeline(live: dict[str, Any]) -> No
     result, final = live["result"], live["final"]
     assert live["served_result"] == result
     assert final["links"]["result"] == "/result.json"
+    if HAVE_REPORT:
+        status, html = live["report"]
+        assert status == 200 and "<img" in html
     charts = {c: _points(final, c) for c in ("chart-rps", "chart-p50", "chart-p99", "chart-p999")}
     want: dict[str, dict[tuple[str, int, str], float | None]] = {c: {} for c in charts}
     for e in result["runs"]:
