@@ -56,7 +56,7 @@ loops: [uvloop]
 workers: 1
 concurrency: 20
 warmup: 1s
-duration: 5s
+duration: 6s
 operations:
   - op: ping
   - op: select
