@@ -1,7 +1,7 @@
 """``loadtnt run … --dashboard [HOST:]PORT``: a live page served by the coordinator (aiohttp).
 
-Routes: ``/`` the page (templates/dashboard.html), ``/plotly.min.js`` the chart library's file from the
-installed ``plotly`` package (nothing fetched at view time), ``/events`` the server-sent event
+Routes: ``/`` the page (templates/dashboard.html), ``/plotly.min.js`` the chart library's
+file from the installed ``plotly`` package (nothing fetched at view time), ``/events`` the server-sent event
 stream (a ``snapshot`` of :class:`~loadtnt.live.state.LiveState` first, then its ``phase``,
 ``tick``, ``group`` and ``end`` messages as they happen, about one a second), ``/state.json`` the
 same document once (``/?static=1`` draws it without the stream: screenshots), and after the run
@@ -45,7 +45,8 @@ class Dashboard:
         self._clients: set[asyncio.Queue[str | None]] = set()
         self._runner: web.AppRunner | None = None
         self._plotly = plotly_js()
-        self._page = (importlib.resources.files("loadtnt.live") / "templates" / _PAGE).read_text("utf-8")
+        self._page = (importlib.resources.files("loadtnt.live") / "templates" / _PAGE
+                      ).read_text("utf-8")
         state.listeners.append(self._broadcast)
 
     @property
