@@ -475,3 +475,24 @@ def test_an_address_in_use_is_a_bad_flag(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "cannot listen" in proc.stderr
     assert not out.exists()
+
+
+def test_an_observer_that_raises_is_dropped_with_a_warning() -> None:
+    from loadtnt.live.observer import Observer, Observers
+
+    seen: list[int] = []
+    warned: list[str] = []
+
+    class Broken(Observer):
+        def tick(self, ev: Tick) -> None:
+            raise ValueError("boom")
+
+    class Counting(Observer):
+        def tick(self, ev: Tick) -> None:
+            seen.append(ev.t)
+
+    obs = Observers([Broken(), Counting()], warn=warned.append)
+    for t in (1, 2):
+        obs.tick(Tick("measure", t, 1.0, {}))
+    assert seen == [1, 2] and len(obs.items) == 1
+    assert warned == ["Broken stopped: ValueError: boom"]
