@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: all venv build debug test test-driver lint tarantool clean bench bench-quick aiotarantool-env chromium test-install
+.PHONY: all venv build debug test test-driver lint tarantool clean bench bench-quick aiotarantool-env chromium prometheus test-install
 
 all: build
 
@@ -73,10 +73,18 @@ $(AIOTNT_VENV)/.installed:
 
 aiotarantool-env: $(AIOTNT_VENV)/.installed
 
-# Headless Chromium for the HTML report test (tests/report/test_html_chromium.py).
+# Headless Chromium for the HTML report and dashboard tests (tests/report/test_html_chromium.py,
+# tests/test_live.py) and for `make bench SCREENSHOT=1`.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# A real Prometheus and Pushgateway for tests/test_live.py (it scrapes `--prometheus` and
+# receives `--prometheus-push`); the test starts them itself, on free loopback ports.
+prometheus:
+	@(command -v prometheus && command -v prometheus-pushgateway) >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends prometheus prometheus-pushgateway)
 
 # --- checks ----------------------------------------------------------------
 
@@ -89,7 +97,7 @@ lint: venv
 TARANTOOL_3 ?= $(wildcard $(CURDIR)/../shared/tarantool-3.8/bin/tarantool)
 DRIVER_SUITE := tests --ignore=tests/harness --ignore=tests/report --ignore=tests/packaging
 
-test: build tarantool aiotarantool-env chromium
+test: build tarantool aiotarantool-env chromium prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -n "$(TARANTOOL_3)" ]; then \
 		echo "== the driver suite again, on $$($(TARANTOOL_3) --version | head -1)"; \
@@ -111,18 +119,24 @@ test-install: build tarantool
 # about 8 minutes), its result file, report and the seed-style tables.
 # `make bench-quick`: the same pipeline in seconds, for smoke tests and CI.
 
+# `make bench SCREENSHOT=1` (or bench-quick): the run also serves its dashboard (on a free
+# loopback port) and writes results/bench-<stamp>-dashboard.png at the end (headless Chromium).
 BENCH_SCENARIO ?= scenarios/seed.yaml
 BENCH_ARGS ?=
+SCREENSHOT ?=
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+bench_live = $(if $(SCREENSHOT),--dashboard 127.0.0.1:0 \
+	--dashboard-screenshot results/$(1)-$(STAMP)-dashboard.png)
 
-bench: build tarantool aiotarantool-env
-	$(PY) -m loadtnt run $(BENCH_SCENARIO) --out results/bench-$(STAMP).json $(BENCH_ARGS)
+bench: build tarantool aiotarantool-env $(if $(SCREENSHOT),chromium)
+	$(PY) -m loadtnt run $(BENCH_SCENARIO) --out results/bench-$(STAMP).json \
+		$(call bench_live,bench) $(BENCH_ARGS)
 	$(PY) -m loadtnt report results/bench-$(STAMP).json --out results/bench-$(STAMP)-report --tables
 	@echo "report: results/bench-$(STAMP)-report/report.html"
 
-bench-quick: build tarantool aiotarantool-env
+bench-quick: build tarantool aiotarantool-env $(if $(SCREENSHOT),chromium)
 	$(PY) -m loadtnt run $(BENCH_SCENARIO) --loops uvloop --trials 1 --warmup 0.5s \
-		--duration 1s --out results/quick-$(STAMP).json $(BENCH_ARGS)
+		--duration 1s --out results/quick-$(STAMP).json $(call bench_live,quick) $(BENCH_ARGS)
 	$(PY) -m loadtnt report results/quick-$(STAMP).json --out results/quick-$(STAMP)-report --tables
 	@echo "report: results/quick-$(STAMP)-report/report.html"
 

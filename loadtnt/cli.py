@@ -30,6 +30,8 @@ RUN_EPILOG = """examples:
   loadtnt run scenarios/mixed-zipf.yaml --server 10.0.0.5:3301 --user bench --password secret
   loadtnt run scenarios/open-loop.yaml --rate 20000 --out results/open.json
   loadtnt run seed --tarantool /usr/bin/tarantool --tarantool ~/tarantool-3.8/bin/tarantool
+  loadtnt run seed --dashboard 8080 --prometheus 9464   (http://127.0.0.1:8080/, /metrics)
+  loadtnt run seed --prometheus-push http://127.0.0.1:9091 --dashboard 0 --linger 60
 """
 
 
@@ -98,7 +100,41 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="result file (default: results/<name>-<time>.json)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="lifecycle messages (server, worker pids) even without a terminal")
+    lv = p.add_argument_group("watching the run live (the `live` extra: pip install "
+                              "'loadtnt[live]')")
+    lv.add_argument("--dashboard", metavar="[HOST:]PORT", type=_bind,
+                    help="serve a live page while the run goes (host default 127.0.0.1; "
+                         "port 0: any free one, printed)")
+    lv.add_argument("--prometheus", metavar="[HOST:]PORT", type=_bind,
+                    help="serve Prometheus metrics at /metrics while the run goes")
+    lv.add_argument("--prometheus-push", metavar="URL",
+                    help="push the metrics to this Pushgateway once a second and at the end")
+    lv.add_argument("--linger", metavar="SECONDS", type=_nonnegative_float, default=0.0,
+                    help="keep the dashboard and /metrics up this long after the run, showing "
+                         "its final state and linking the result and the HTML report "
+                         "(Ctrl-C ends it; default 0)")
+    lv.add_argument("--dashboard-screenshot", metavar="PNG", type=Path,
+                    help="at the end, a screenshot of the dashboard (headless Chromium)")
     p.set_defaults(func=run_command)
+
+
+def _bind(text: str) -> tuple[str, int]:
+    from loadtnt.live.serve import parse_bind
+
+    try:
+        return parse_bind(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
@@ -137,13 +173,50 @@ def run_command(args: argparse.Namespace) -> int:
     except model.ScenarioError as e:
         print(f"loadtnt: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    from loadtnt.live.serve import LiveOptions, missing_extras
     from loadtnt.runner.session import Session
 
+    opts = LiveOptions(dashboard=args.dashboard, prometheus=args.prometheus,
+                       push=args.prometheus_push, linger=args.linger,
+                       screenshot=args.dashboard_screenshot)
+    if opts.screenshot is not None and opts.dashboard is None:
+        print("loadtnt: error: --dashboard-screenshot needs --dashboard", file=sys.stderr)
+        return EXIT_USAGE
+    if opts.any and (why := missing_extras(opts)):
+        print(f"loadtnt: error: {why}", file=sys.stderr)
+        return EXIT_USAGE
     out = args.out or default_path(sc.name)
     progress = Progress(verbose=args.verbose)
-    session = Session(sc, out=out, progress=progress)
+    live = None
+    if opts.any:
+        from loadtnt.live.serve import LiveRun
+
+        live = LiveRun(opts, scenario=sc.normalized(), several_servers=len(sc.server_names) > 1,
+                       note=progress.note, warn=progress.warn)
+    session = Session(sc, out=out, progress=progress,
+                      observers=live.observers if live is not None else ())
+
+    async def main() -> int:
+        if live is None:
+            return await session.run()
+        await live.start()  # BindError: exit 2, before any server or worker starts
+        written, code = None, None
+        try:
+            code = await session.run()
+            written = out if out.is_file() and session.result.runs else None
+            return code
+        finally:
+            # an interrupted or failed run does not linger: the user wants it over
+            await live.finish(written, linger=code is not None and not session.interrupted)
+
+    from loadtnt.live.serve import BindError
+
     try:
-        code = asyncio.run(session.run())
+        code = asyncio.run(main())
+    except BindError as e:
+        progress.done()
+        print(f"loadtnt: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except model.ScenarioError as e:  # a server set-up that cannot run: found before any load
         progress.done()
         print(f"loadtnt: error: {e}", file=sys.stderr)

@@ -208,15 +208,21 @@ def timeline(warmup: dict[int, dict[str, Any]], measure: dict[int, dict[str, Any
             b = buckets[t]
             t_s = t - 1 - last if back else t - 1
             for name, o in b["ops"].items():
-                point: dict[str, Any] = {
-                    "t_s": t_s, "requests": o["requests"], "errors": o["errors"],
-                    "p99_us": histogram.sparse_percentile(o["hist"], 99.0)}
-                if "sent" in o:
-                    point["sent"] = o["sent"]
-                if abs(b["len_s"] - 1.0) >= 0.0005:
-                    point["len_s"] = round(b["len_s"], 3)
-                out.setdefault(name, []).append(point)
+                out.setdefault(name, []).append(timeline_point(o, t_s, b["len_s"]))
     return out
+
+
+def timeline_point(o: dict[str, Any], t_s: int, len_s: float) -> dict[str, Any]:
+    """One second of one op in the timeline (``o``: its merged tick, ``{"requests", "errors",
+    "hist"}``); the live dashboard and Prometheus draw the same points."""
+    p50, p99, p999 = histogram.sparse_percentiles(o["hist"], (50.0, 99.0, 99.9))
+    point: dict[str, Any] = {"t_s": t_s, "requests": o["requests"], "errors": o["errors"],
+                             "p99_us": p99, "p50_us": p50, "p999_us": p999}
+    if "sent" in o:
+        point["sent"] = o["sent"]
+    if abs(len_s - 1.0) >= 0.0005:
+        point["len_s"] = round(len_s, 3)
+    return point
 
 
 def _merge_tail(buckets: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:

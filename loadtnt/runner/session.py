@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from loadtnt import drivers, histogram
 from loadtnt.drivers.base import ServerAddress
+from loadtnt.live.observer import GroupEnd, Observer, Observers, PhaseStart, RunEnd, Tick
 from loadtnt.live.progress import Progress, fmt_us
 from loadtnt.results import environment, thresholds
 from loadtnt.results.entries import (
@@ -54,10 +56,13 @@ TICK_S = 1.0  # the workers' tick (loadtnt/worker/main.py)
 
 
 class Session:
-    def __init__(self, scenario: Scenario, *, out: Path, progress: Progress) -> None:
+    def __init__(self, scenario: Scenario, *, out: Path, progress: Progress,
+                 observers: Iterable[Observer] = ()) -> None:
         self.scenario = scenario
         self.out = out
         self.progress = progress
+        # the live views (loadtnt/live/observer.py): told of phases, merged ticks, groups, the end
+        self.observers = Observers(observers, warn=self._warn)
         self.result = ResultFile(scenario.normalized(), environment.collect())
         self.interrupted = False
         self.failed = False
@@ -134,11 +139,13 @@ class Session:
                 self.result.data["thresholds"] = {
                     "aborted": self.aborted, "rows": self.threshold_rows,
                     "passed": all(r["pass"] for r in self.threshold_rows) and not self.aborted}
+            written = None
             if self._started and (self.result.runs or self.interrupted):
                 self.result.data["partial"] = self.interrupted or self.aborted is not None
-                path = self.result.write(self.out)
+                path = written = self.result.write(self.out)
                 self.progress.done()
                 self.progress.note(f"result written to {path}")
+            self.observers.run_end(RunEnd(self.result.data, written))
         if self.interrupted:
             return EXIT_INTERRUPTED
         if self.aborted or any(not r["pass"] for r in self.threshold_rows):
@@ -297,6 +304,8 @@ class Session:
         warm_rate = profile.first_rate if profile is not None else s.rate
         if s.warmup > 0:
             start_at = time.time() + START_LEAD_S
+            self._observe_phase("warmup", driver, loop_name, trial, names, label, start_at,
+                                s.warmup, alive)
             for i, p in enumerate(alive):
                 # open loop: one schedule at the total rate, worker i of n sends its i-th slots
                 # (with stages: at the first rate they reach)
@@ -314,6 +323,8 @@ class Session:
         pids = machine.own_pids([self.server_pid] if self.server_pid else [])
         cpu0 = machine.sample(pids)
         start_at = time.time() + START_LEAD_S
+        self._observe_phase("measure", driver, loop_name, trial, names, label, start_at,
+                            s.duration, alive)
         for i, (p, quota) in enumerate(zip(alive, quotas, strict=True)):
             p.send({"cmd": "run", "phase": "measure", "ops": names, "seconds": s.duration,
                     "requests": quota, "rate": s.rate, "share": [i, len(alive)],
@@ -390,6 +401,7 @@ class Session:
             **({"instances": dict(zip(self.admin.uris, each, strict=True))}
                if len(each) > 1 else {}),
         })
+        self.observers.group_end(GroupEnd(entries, self.result.data["server"][-1]))
 
     # --- waiting for the workers ----------------------------------------------------------
 
@@ -457,6 +469,7 @@ class Session:
         rate = total / length if length > 0.05 else total / TICK_S
         self.progress.status(f"{label} {phase} {t:>3}s  {rate:>9,.0f} req/s  p99 {fmt_us(p99)}"
                              f"  errors {errors}")
+        self.observers.tick(Tick(phase, t, length, per_op))
         buckets = self._buckets.get(phase)
         if buckets is None:
             return
@@ -472,6 +485,17 @@ class Session:
         if phase == "measure" and self._live is not None:
             self._check_live(per_op, t)
 
+    def _observe_phase(self, phase: str, driver: str, loop_name: str, trial: int,
+                       names: list[str], label: str, start_at: float, seconds: float | None,
+                       procs: list[WorkerProc]) -> None:
+        if not self.observers:
+            return
+        server_pid = self.server.pid if self.server is not None else self.server_pid
+        self.observers.phase(PhaseStart(
+            phase=phase, server=self.server_name, driver=driver, loop=loop_name, trial=trial,
+            ops=tuple(names), label=label, start_at=start_at, seconds=seconds,
+            worker_pids=tuple(p.pid for p in procs if p.pid is not None), server_pid=server_pid,
+            box_stat=self.admin.box_stat if self.admin is not None else None))
 
     def _check_live(self, per_op: dict[str, dict[str, Any]], t: int) -> None:
         """``abort_on_fail``: the window so far, once a second; the first breach stops the run

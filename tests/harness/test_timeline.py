@@ -18,7 +18,8 @@ def test_measured_seconds_then_a_partial_last_one() -> None:
     assert [(p["t_s"], p["requests"], p.get("len_s")) for p in out["a"]] == [
         (0, 100, None), (1, 90, None), (2, 50, 0.5)]
     assert [p["errors"] for p in out["a"]] == [10, 9, 5]
-    assert out["b"][-1] == {"t_s": 2, "requests": 0, "errors": 0, "p99_us": None, "len_s": 0.5}
+    assert out["b"][-1] == {"t_s": 2, "requests": 0, "errors": 0, "p99_us": None,
+                            "p50_us": None, "p999_us": None, "len_s": 0.5}
     assert out["a"][0]["p99_us"] == 100
 
 

@@ -5,16 +5,15 @@ how many <img> decoded (naturalWidth > 0). Every chart must have loaded."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from loadtnt.live import browser
 from loadtnt.report import build_report
 
-CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))
-                 if p), None)
+CHROMIUM = browser.find()
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -23,10 +22,8 @@ pytestmark = pytest.mark.skipif(
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-           "--virtual-time-budget=10000", *args]
+    cmd = browser.command(tmp_path / "profile", "--virtual-time-budget=10000", *args,
+                          binary=CHROMIUM)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
 
 
