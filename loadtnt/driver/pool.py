@@ -307,9 +307,10 @@ class Pool:
             select = self._select[Mode.of(mode)]
         return select()
 
-    def connection(self, mode: Mode | str = Mode.ANY) -> Connection:
-        """The Connection the next request of this mode would go to (round robin)."""
-        return self._pick(mode)
+    def connection(self, mode: Mode | str | None = None) -> Connection:
+        """The Connection the next request of ``mode`` (default_mode) goes to, taking its
+        turn in the round robin: for what the pool does not wrap (watch, streams, ...)."""
+        return self._read() if mode is None else self._pick(mode)
 
     # -- lifecycle ------------------------------------------------------------
 
