@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -111,7 +112,7 @@ async def test_modes_and_round_robin(replicaset: ReplicaSet, loop: Any) -> None:
         assert await where(4, mode=Mode.PREFER_RW) == [False] * 4
         anyw = await where(6, mode="any")
         assert sorted(anyw) == [False] * 3 + [True] * 3             # round robin
-        assert all(a != b for a, b in zip(anyw, anyw[1:]))
+        assert all(a != b for a, b in itertools.pairwise(anyw))
         assert await where(3) == [False] * 3                         # call_mode: RW
 
         # writes default to RW, reads to default_mode (ANY): the write lands on the master
