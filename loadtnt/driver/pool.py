@@ -327,8 +327,12 @@ class Pool:
             # should a keeper end (only by a bug), connect() does not wait for it forever
             task.add_done_callback(functools.partial(self._keeper_done, inst))
             self._tasks.append(task)
+        # each instance: connected with its role known, or its first connect failed; a role
+        # that does not come (no right to eval on 2.6?) leaves it 'unknown' after a while
+        conn = self._instances[0].connection
+        patience = 2 * (conn.connect_timeout or 10.0) + 1.0
         try:
-            await asyncio.wait(list(self._ready.values()))
+            await asyncio.wait(list(self._ready.values()), timeout=patience)
         except BaseException:
             await self.disconnect()
             raise
@@ -367,6 +371,10 @@ class Pool:
                     if inst.watcher is None:
                         # follows reconnects by itself; its first value comes at once
                         inst.watcher = conn.watch(STATUS_KEY, inst._on_status)
+                    if inst.role is None:
+                        # (re)connected: ask too, should the first event have come before
+                        # the pool saw the connection up
+                        await self._poll_role(inst)
                 else:
                     await self._poll_role(inst)
             inst.wake.clear()
