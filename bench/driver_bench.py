@@ -18,6 +18,9 @@ Drivers:
   netbox        Tarantool's own net.box (bench/netbox_bench.lua, run by the tarantool binary)
   loadtnt-base  loadtnt.driver from another checkout (``--baseline-tree DIR``, built in place),
                 for before/after comparisons of a change in one interleaved run
+  loadtnt-pool  ``loadtnt.driver.Pool`` with the one server behind it (its dispatch cost
+                against a single Connection: ``--drivers loadtnt-pool,loadtnt --reference
+                loadtnt-pool --ops ping``, target >= 0.95x)
 
 Example::
 
@@ -45,7 +48,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NETBOX_LUA = REPO / "bench" / "netbox_bench.lua"
-ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox", "loadtnt-base")
+ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox", "loadtnt-base", "loadtnt-pool")
 DEFAULT_OPS = ("ping", "call", "eval", "select", "insert", "update")
 # txn: begin + 2 inserts + commit in a stream (Tarantool 2.10+; loadtnt and asynctnt only)
 ALL_OPS = (*DEFAULT_OPS, "txn")
@@ -59,6 +62,7 @@ TARGETS = {
                               "insert": 3.0, "update": 3.0, "txn": 2.0},
     ("loadtnt", "aiotarantool"): {"ping": 6.0},
     ("loadtnt", "netbox"): {"ping": 2.0, "select": 2.0},
+    ("loadtnt-pool", "loadtnt"): {"ping": 0.95},
 }
 
 SERVER_LUA = """
@@ -135,11 +139,15 @@ async def _measure(args: argparse.Namespace) -> dict:
         request = _aiotarantool_requests(conn, args.op, args.keys, args.key_base, conc)
         version = aiotarantool.__version__
     else:
-        if args.driver == "loadtnt":
+        if args.driver in ("loadtnt", "loadtnt-pool"):
             from loadtnt import driver as module
         else:
             import asynctnt as module
-        conn = module.Connection(host="127.0.0.1", port=args.port)
+        if args.driver == "loadtnt-pool":
+            # the same request methods, each dispatched by its mode (one instance: always it)
+            conn = module.Pool([f"127.0.0.1:{args.port}"])
+        else:
+            conn = module.Connection(host="127.0.0.1", port=args.port)
         await conn.connect()
         request = _asynctnt_like_requests(conn, args.op, args.keys, args.key_base, conc)
         version = getattr(module, "__version__", "?")
@@ -178,7 +186,8 @@ async def _measure(args: argparse.Namespace) -> dict:
 
 def client_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="driver_bench.py client")
-    parser.add_argument("--driver", required=True, choices=("loadtnt", "asynctnt", "aiotarantool"))
+    parser.add_argument("--driver", required=True,
+                        choices=("loadtnt", "asynctnt", "aiotarantool", "loadtnt-pool"))
     parser.add_argument("--op", required=True, choices=ALL_OPS)
     parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     parser.add_argument("--port", type=int, required=True)

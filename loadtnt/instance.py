@@ -129,6 +129,9 @@ class TarantoolInstance:
       start_timeout   seconds to wait for the greeting.
       stop_timeout    seconds between SIGTERM and SIGKILL in ``stop()``.
       binary          the tarantool executable; default: $TARANTOOL, else ``tarantool``.
+      keep_files      keep the snapshot and WAL files across ``restart()`` (a real restart
+                      that recovers its data, e.g. a replica set member with
+                      ``wal_mode='write'``); by default every start is a fresh server.
     """
 
     def __init__(
@@ -146,6 +149,7 @@ class TarantoolInstance:
         start_timeout: float = 15.0,
         stop_timeout: float = 5.0,
         binary: str | None = None,
+        keep_files: bool = False,
     ) -> None:
         self._tcp_host = host
         self._fixed_port = port
@@ -163,6 +167,7 @@ class TarantoolInstance:
         # the server under test: TARANTOOL names it (make test runs the driver
         # suite twice, on Debian's 2.6 and on 3.8), else tarantool on PATH
         self.binary = binary or os.environ.get("TARANTOOL") or "tarantool"
+        self.keep_files = bool(keep_files)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
@@ -273,7 +278,7 @@ class TarantoolInstance:
             fh.write(self.render_init_lua())
         if self._unix and self.unix_path and os.path.exists(self.unix_path):
             os.unlink(self.unix_path)  # stale socket of a killed predecessor
-        for name in os.listdir(self._work_dir):
+        for name in [] if self.keep_files else os.listdir(self._work_dir):
             if name.endswith((".snap", ".xlog", ".vylog", ".inprogress")):
                 # wal_mode='none': every start is a fresh server, as after a real crash
                 os.unlink(os.path.join(self._work_dir, name))

@@ -15,6 +15,7 @@ from . import exceptions, prepared
 from .connection import Connection, ConnectionState, connect
 from .exceptions import (
     ErrorCode,
+    PoolNoCandidateError,
     ProtocolError,
     TarantoolDatabaseError,
     TarantoolError,
@@ -39,6 +40,7 @@ from .iproto.protocol import (
     SchemaSpace,
     TarantoolTuple,
 )
+from .pool import Mode, Pool
 from .prepared import PreparedStatement
 from .stream import Isolation, Stream
 from .watcher import Watcher
@@ -59,6 +61,9 @@ __all__ = (
     "MPInterval",
     "MPTimezone",
     "Metadata",
+    "Mode",
+    "Pool",
+    "PoolNoCandidateError",
     "PreparedStatement",
     "ProtocolError",
     "PushIterator",

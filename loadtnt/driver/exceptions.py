@@ -11,6 +11,7 @@ from typing import Any
 __all__ = (
     "ErrorCode",
     "IntegerOutOfRangeError",
+    "PoolNoCandidateError",
     "ProtocolError",
     "TarantoolDatabaseError",
     "TarantoolError",
@@ -45,6 +46,17 @@ class TarantoolNetworkError(TarantoolError):
 
 class TarantoolNotConnectedError(TarantoolNetworkError):
     """A request was made, or was in flight, while not connected."""
+
+
+class PoolNoCandidateError(TarantoolNotConnectedError):
+    """A Pool has no instance that can serve a request's mode (e.g. RW while there is no
+    master): ``mode`` is the mode's name ('rw', ...), ``states`` each instance's state by
+    its endpoint ('rw', 'ro', 'down', 'connecting', 'unknown' role)."""
+
+    def __init__(self, message: str, mode: str = "", states: dict[str, str] | None = None):
+        super().__init__(message)
+        self.mode = mode
+        self.states = dict(states or {})
 
 
 class ProtocolError(TarantoolNetworkError):

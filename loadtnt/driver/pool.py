@@ -1,0 +1,577 @@
+"""Pool: one Connection per instance of a replica set, each request sent by its mode.
+
+::
+
+    async with Pool(['127.0.0.1:3301', '127.0.0.1:3302'], username='u', password='p') as pool:
+        await pool.insert('tester', [1, 'a'])          # a write: on the master (Mode.RW)
+        await pool.select('tester', [1])               # a read: the pool's default_mode
+        await pool.select('tester', [1], mode='ro')    # per call: any Mode, or its name
+
+Modes (those of tarantool-python and go-tarantool): ANY - every instance; RW - the writable
+ones; RO - the read-only ones; PREFER_RO / PREFER_RW - those, or else the others. Candidates
+take turns (round robin, one cursor per mode).
+
+Default mode per request kind:
+
+- writes (insert, replace, update, upsert, delete) and ``stream()``: RW;
+- reads (select, ping, pages): ``default_mode`` (ANY unless given);
+- call, call16, eval, execute, prepare: ``call_mode`` (RW unless given). These may write, and
+  only the pool's user knows whether they do: RW is the choice that never sends a write to a
+  read-only instance (go-tarantool's first pool defaulted them to RW too; tarantool-python's
+  pool makes ``mode=`` mandatory for them). Read-only functions go anywhere with
+  ``mode=Mode.ANY`` per call, or ``call_mode=Mode.ANY`` for the pool.
+
+Roles come from ``box.status`` (watched, Tarantool 2.10+) or, on older servers, from
+``box.info.ro`` polled every ``role_poll_interval`` seconds (an EVAL: the user needs the right
+to eval there). Each Connection reconnects by itself; an instance that is down, reconnecting,
+draining for a graceful shutdown, or whose role is not known yet (just reconnected) is no
+candidate until it is back and its role known. A request whose mode has no candidate raises
+:class:`~loadtnt.driver.exceptions.PoolNoCandidateError` at once, naming the mode and every
+instance's state. The pool never resends a request: one in flight to an instance that dies
+fails as on a Connection.
+
+The request path is a couple of attribute lookups: the candidates of each mode are
+precomputed (``itertools.cycle``) whenever a role or a connection changes, and a request
+method returns the chosen Connection's own awaitable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from .connection import Connection, ConnectionState
+from .exceptions import PoolNoCandidateError
+from .iproto.protocol import Response
+from .prepared import PreparedStatement
+from .stream import Stream
+from .watcher import Watcher
+
+__all__ = ("InstanceInfo", "Mode", "Pool")
+
+logger = logging.getLogger("loadtnt.driver")
+
+STATUS_KEY = "box.status"
+_ROLE_LUA = "return box.info.ro"
+
+
+class Mode(str, enum.Enum):
+    """Which instances may serve a request. Its value (``'rw'``, ...) works wherever a Mode
+    does."""
+
+    ANY = "any"
+    RW = "rw"
+    RO = "ro"
+    PREFER_RO = "prefer_ro"
+    PREFER_RW = "prefer_rw"
+
+    @classmethod
+    def of(cls, value: Mode | str) -> Mode:
+        """A Mode from a Mode or its name (any case); ValueError for anything else."""
+        if isinstance(value, Mode):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.lower())
+            except ValueError:
+                pass
+        names = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"unknown pool mode {value!r}: use a loadtnt.driver.Mode or one of {names}")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# an instance's state, as PoolNoCandidateError.states and InstanceInfo.state say it
+RW, RO, UNKNOWN, DOWN, CONNECTING = "rw", "ro", "unknown", "down", "connecting"
+
+
+class InstanceInfo:
+    """One instance of a Pool: ``endpoint``, ``state`` ('rw', 'ro', 'unknown' - connected,
+    role not known yet -, 'connecting', 'down'), ``error`` (why it is down, if known),
+    ``connection``, ``role_polls`` (EVALs sent to learn its role, on servers before 2.10)."""
+
+    __slots__ = ("_pool", "connection", "endpoint", "error", "role", "role_polls", "tried",
+                 "up", "wake", "watcher")
+
+    def __init__(self, pool: Pool, endpoint: str, connection: _PoolConnection):
+        self._pool = pool
+        self.endpoint = endpoint
+        self.connection = connection
+        self.role: str | None = None     # RW or RO once known
+        self.up = False                  # connected and ready for requests
+        self.error: str | None = None
+        self.role_polls = 0
+        self.tried = False               # its first connect has ended (either way)
+        self.watcher: Watcher | None = None
+        self.wake: asyncio.Event | None = None
+
+    @property
+    def state(self) -> str:
+        if self.up:
+            return self.role or UNKNOWN
+        return DOWN if self.tried else CONNECTING
+
+    def describe(self) -> str:
+        state = self.state
+        return f"{self.endpoint} {state}" + (f" ({self.error})" if state == DOWN and self.error
+                                             else "")
+
+    def __repr__(self) -> str:
+        return f"<InstanceInfo {self.describe()}>"
+
+    # -- from the connection and the role's source ----------------------------
+
+    def _check(self) -> None:
+        # the connection's readiness may have changed: a lost connection, a reconnect, the
+        # server's shutdown announcement. A new connection's role is not known until the
+        # next box.status event or poll.
+        protocol = self.connection._protocol
+        up = protocol is not None and protocol.is_ready()
+        if up == self.up:
+            return
+        self.up = up
+        if up:
+            self.error = None
+            self.tried = True
+        self.role = None
+        self._pool._rebuild()
+        if self.wake is not None:
+            self.wake.set()
+
+    def _set_role(self, read_only: Any) -> None:
+        role = RO if read_only else RW
+        up = self.connection.is_fully_connected
+        if role == self.role and up == self.up:
+            return
+        if self.role is not None and role != self.role:
+            logger.info("pool: %s is now %s", self.endpoint, role)
+        self.role = role
+        self.up = up
+        self._pool._rebuild()
+
+    def _on_status(self, key: str, value: Any) -> None:
+        # box.status: {is_ro = ..., is_ro_cfg = ..., status = ...}
+        if isinstance(value, dict):
+            ro = value.get("is_ro")
+            if ro is None:
+                ro = value.get(b"is_ro")
+            if ro is not None:
+                self._set_role(bool(ro))
+
+
+class _PoolConnection(Connection):
+    """A Connection that tells its pool when it goes up or down (no per-request cost)."""
+
+    _pool_instance: InstanceInfo | None = None
+
+    async def _open(self, timeout: float | None) -> None:
+        await super()._open(timeout)
+        if self._pool_instance is not None:
+            self._pool_instance._check()
+
+    def _on_connection_lost(self, protocol: Any, exc: BaseException | None) -> None:
+        super()._on_connection_lost(protocol, exc)
+        if self._pool_instance is not None:
+            if self._protocol is None:
+                self._pool_instance.error = (str(exc) or type(exc).__name__) if exc \
+                    else "connection lost"
+            self._pool_instance._check()
+
+    def _on_shutdown_announced(self, protocol: Any) -> None:
+        super()._on_shutdown_announced(protocol)
+        if self._pool_instance is not None:
+            self._pool_instance.error = "announced its shutdown"
+            self._pool_instance._check()
+
+
+def _split(endpoint: str | tuple[str, int | str]) -> tuple[str, int | str]:
+    if isinstance(endpoint, tuple):
+        host, port = endpoint
+        return str(host), port
+    if not isinstance(endpoint, str):
+        raise TypeError(f"an endpoint is 'host:port' or (host, port), not {endpoint!r}")
+    if endpoint.startswith("unix/:"):
+        return "unix/", endpoint[len("unix/:"):]
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"an endpoint is 'host:port' (or 'unix/:path'), not {endpoint!r}")
+    return host.strip("[]"), int(port)
+
+
+class Pool:
+    """Connections to every endpoint of a replica set; requests by mode (see the module).
+
+    :param endpoints: ``'host:port'`` strings (or ``'unix/:path'``, or ``(host, port)``)
+    :param username, password: for every instance (the password is never shown)
+    :param default_mode: the mode of reads (select, ping, pages); ANY unless given
+    :param call_mode: the mode of call, call16, eval, execute and prepare; RW unless given
+    :param role_poll_interval: seconds between ``box.info.ro`` polls on servers without
+        watchers (before 2.10)
+    :param kwargs: any other Connection argument (connect_timeout, request_timeout,
+        reconnect_timeout, ...), for every instance
+
+    ``connect()`` returns once every instance is connected with its role known or has
+    failed its first connect (a failed one is retried in the background); it raises
+    PoolNoCandidateError when no instance could be reached at all.
+    """
+
+    def __init__(
+        self,
+        endpoints: Iterable[str | tuple[str, int | str]],
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        default_mode: Mode | str = Mode.ANY,
+        call_mode: Mode | str = Mode.RW,
+        role_poll_interval: float = 0.1,
+        **kwargs: Any,
+    ):
+        eps = list(endpoints) if not isinstance(endpoints, str) else [endpoints]
+        if not eps:
+            raise ValueError("a pool needs at least one endpoint")
+        if "host" in kwargs or "port" in kwargs:
+            raise TypeError("a pool takes its hosts and ports from endpoints, not host=/port=")
+        self._default_mode = Mode.of(default_mode)
+        self._call_mode = Mode.of(call_mode)
+        if role_poll_interval <= 0:
+            raise ValueError(f"role_poll_interval must be positive, not {role_poll_interval!r}")
+        self._poll_interval = float(role_poll_interval)
+        self._instances: list[InstanceInfo] = []
+        seen = set()
+        for ep in eps:
+            host, port = _split(ep)
+            name = f"unix/:{port}" if host == "unix/" else f"{host}:{port}"
+            if name in seen:
+                raise ValueError(f"endpoint {name} is given twice")
+            seen.add(name)
+            conn = _PoolConnection(host=host, port=port, username=username, password=password,
+                                   **kwargs)
+            inst = InstanceInfo(self, name, conn)
+            conn._pool_instance = inst
+            self._instances.append(inst)
+        self._tasks: list[asyncio.Task] = []
+        self._connected = False
+        self._ready: dict[InstanceInfo, asyncio.Future] = {}
+        self._changed: asyncio.Event | None = None
+        self._select: dict[Any, Callable[[], Connection]] = {}
+        self._rebuild()
+
+    # -- candidates -----------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """Precompute each mode's candidates (on a role or connection change only)."""
+        live = [i for i in self._instances if i.up and i.role is not None] \
+            if self._connected else []
+        rw = [i.connection for i in live if i.role == RW]
+        ro = [i.connection for i in live if i.role == RO]
+        every = [i.connection for i in live]
+        lists = {Mode.ANY: every, Mode.RW: rw, Mode.RO: ro,
+                 Mode.PREFER_RO: ro or rw, Mode.PREFER_RW: rw or ro}
+        select: dict[Any, Callable[[], Connection]] = {}
+        for mode, conns in lists.items():
+            # by the Mode and by its name: a str enum's hash is not its value's
+            select[mode] = select[mode.value] = (
+                itertools.cycle(conns).__next__ if conns
+                else functools.partial(self._no_candidate, mode))
+        self._select = select
+        self._read = self._select[self._default_mode]
+        self._write = self._select[Mode.RW]
+        self._calls = self._select[self._call_mode]
+        for inst, fut in list(self._ready.items()):
+            if inst.up and inst.role is not None and not fut.done():
+                fut.set_result(None)
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def _no_candidate(self, mode: Mode) -> Connection:
+        states = {i.endpoint: i.state for i in self._instances}
+        if not self._connected:
+            raise PoolNoCandidateError(
+                f"the pool is not connected (call connect()); its instances: "
+                f"{', '.join(self.endpoints)}", mode.value, states)
+        raise PoolNoCandidateError(
+            f"no instance of the pool can serve mode {mode.value!r}: "
+            + ", ".join(i.describe() for i in self._instances), mode.value, states)
+
+    def _pick(self, mode: Mode | str) -> Connection:
+        try:
+            select = self._select[mode]
+        except (KeyError, TypeError):
+            select = self._select[Mode.of(mode)]
+        return select()
+
+    def connection(self, mode: Mode | str | None = None) -> Connection:
+        """The Connection the next request of ``mode`` (default_mode) goes to, taking its
+        turn in the round robin: for what the pool does not wrap (watch, streams, ...)."""
+        return self._read() if mode is None else self._pick(mode)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def connect(self) -> Pool:
+        if self._connected:
+            return self
+        self._connected = True
+        loop = asyncio.get_running_loop()
+        self._ready = {i: loop.create_future() for i in self._instances}
+        for inst in self._instances:
+            inst.wake = asyncio.Event()
+            inst.tried = False
+            task = asyncio.ensure_future(self._run(inst))
+            # should a keeper end (only by a bug), connect() does not wait for it forever
+            task.add_done_callback(functools.partial(self._keeper_done, inst))
+            self._tasks.append(task)
+        # each instance: connected with its role known, or its first connect failed; a role
+        # that does not come (no right to eval on 2.6?) leaves it 'unknown' after a while
+        conn = self._instances[0].connection
+        patience = 2 * (conn.connect_timeout or 10.0) + 1.0
+        try:
+            await asyncio.wait(list(self._ready.values()), timeout=patience)
+        except BaseException:
+            await self.disconnect()
+            raise
+        self._ready = {}
+        if not any(i.up for i in self._instances):
+            message = "could not connect to any instance of the pool: " + ", ".join(
+                i.describe() for i in self._instances)
+            states = {i.endpoint: i.state for i in self._instances}
+            await self.disconnect()
+            raise PoolNoCandidateError(message, "", states)
+        self._rebuild()
+        return self
+
+    async def _run(self, inst: InstanceInfo) -> None:
+        """An instance's keeper: its first connect (and again if its Connection gave up),
+        the box.status watcher or the role poll."""
+        conn = inst.connection
+        backoff = max(conn.reconnect_timeout, 0.1)
+        assert inst.wake is not None
+        while self._connected:
+            if conn.state == ConnectionState.DISCONNECTED:
+                try:
+                    await conn.connect()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001  any failure: named in the state, retried
+                    inst.error = str(e) or type(e).__name__
+                    self._first_done(inst)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, max(conn._reconnect_max_timeout, backoff))
+                    continue
+                backoff = max(conn.reconnect_timeout, 0.1)
+                inst._check()
+            if conn.is_fully_connected:
+                if conn.features.watchers:
+                    if inst.watcher is None:
+                        # follows reconnects by itself; its first value comes at once
+                        inst.watcher = conn.watch(STATUS_KEY, inst._on_status)
+                    if inst.role is None:
+                        # (re)connected: ask too, should the first event have come before
+                        # the pool saw the connection up
+                        await self._poll_role(inst)
+                else:
+                    await self._poll_role(inst)
+            inst.wake.clear()
+            try:
+                await asyncio.wait_for(inst.wake.wait(), self._poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _poll_role(self, inst: InstanceInfo) -> None:
+        inst.role_polls += 1
+        try:
+            resp = await inst.connection.eval(_ROLE_LUA, timeout=max(1.0, self._poll_interval))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001  a lost connection is seen by _check
+            logger.debug("pool: box.info.ro of %s failed: %s", inst.endpoint, e)
+            return
+        if len(resp):
+            inst._set_role(resp[0])
+
+    def _keeper_done(self, inst: InstanceInfo, task: asyncio.Task) -> None:
+        self._first_done(inst)
+
+    def _first_done(self, inst: InstanceInfo) -> None:
+        inst.tried = True
+        fut = self._ready.get(inst)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def disconnect(self) -> None:
+        """Stop following the roles and close every connection."""
+        self._connected = False
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for inst in self._instances:
+            if inst.watcher is not None:
+                inst.watcher.unwatch()
+                inst.watcher = None
+            inst.wake = None
+        await asyncio.gather(*(i.connection.disconnect() for i in self._instances),
+                             return_exceptions=True)
+        for inst in self._instances:
+            inst.up = False
+            inst.role = None
+        self._rebuild()
+
+    async def __aenter__(self) -> Pool:  # noqa: PYI034
+        return await self.connect()
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        await self.disconnect()
+
+    async def wait_for(self, mode: Mode | str, *, timeout: float | None = None) -> Connection:
+        """Wait (up to ``timeout`` seconds) until ``mode`` has a candidate; returns it.
+
+        Raises PoolNoCandidateError when the time runs out."""
+        mode = Mode.of(mode)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            try:
+                return self._pick(mode)
+            except PoolNoCandidateError:
+                remaining = None if deadline is None else deadline - loop.time()
+                if not self._connected or (remaining is not None and remaining <= 0):
+                    raise
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [i.endpoint for i in self._instances]
+
+    @property
+    def instances(self) -> list[InstanceInfo]:
+        return list(self._instances)
+
+    @property
+    def default_mode(self) -> Mode:
+        return self._default_mode
+
+    @property
+    def call_mode(self) -> Mode:
+        return self._call_mode
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def states(self) -> dict[str, str]:
+        """Each instance's state ('rw', 'ro', 'unknown', 'connecting', 'down') by endpoint."""
+        return {i.endpoint: i.state for i in self._instances}
+
+    def candidates(self, mode: Mode | str) -> list[str]:
+        """The endpoints a request of ``mode`` may go to now."""
+        mode = Mode.of(mode)
+        live = [i for i in self._instances if i.up and i.role is not None] \
+            if self._connected else []
+        rw = [i.endpoint for i in live if i.role == RW]
+        ro = [i.endpoint for i in live if i.role == RO]
+        return {Mode.ANY: [i.endpoint for i in live], Mode.RW: rw, Mode.RO: ro,
+                Mode.PREFER_RO: ro or rw, Mode.PREFER_RW: rw or ro}[mode]
+
+    def __repr__(self) -> str:
+        return (f"<Pool default_mode={self._default_mode.value} "
+                f"{', '.join(i.describe() for i in self._instances)}>")
+
+    # -- requests: the Connection's, each by its mode -------------------------
+    # Each returns the chosen Connection's awaitable as it is (no coroutine of its own).
+
+    def ping(self, *, mode: Mode | str | None = None, timeout: float = -1.0) -> Any:
+        """Ping an instance (default_mode)."""
+        if mode is None:
+            return self._read().ping(timeout=timeout)
+        return self._pick(mode).ping(timeout=timeout)
+
+    def select(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
+               **kwargs: Any) -> Any:
+        """Connection.select on an instance of ``mode`` (default_mode)."""
+        conn = self._read() if mode is None else self._pick(mode)
+        return conn.select(space, key, **kwargs)
+
+    def pages(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
+              **kwargs: Any) -> AsyncIterator[Response]:
+        """Connection.pages (the whole walk on one instance of ``mode``; default_mode)."""
+        conn = self._read() if mode is None else self._pick(mode)
+        return conn.pages(space, key, **kwargs)
+
+    def insert(self, space: Any, t: Any, *, mode: Mode | str | None = None,
+               **kwargs: Any) -> Any:
+        """Connection.insert on the master (RW) unless ``mode`` says otherwise."""
+        conn = self._write() if mode is None else self._pick(mode)
+        return conn.insert(space, t, **kwargs)
+
+    def replace(self, space: Any, t: Any, *, mode: Mode | str | None = None,
+                **kwargs: Any) -> Any:
+        """Connection.replace (RW)."""
+        conn = self._write() if mode is None else self._pick(mode)
+        return conn.replace(space, t, **kwargs)
+
+    def update(self, space: Any, key: Any, operations: Any, *,
+               mode: Mode | str | None = None, **kwargs: Any) -> Any:
+        """Connection.update (RW)."""
+        conn = self._write() if mode is None else self._pick(mode)
+        return conn.update(space, key, operations, **kwargs)
+
+    def upsert(self, space: Any, t: Any, operations: Any, *,
+               mode: Mode | str | None = None, **kwargs: Any) -> Any:
+        """Connection.upsert (RW)."""
+        conn = self._write() if mode is None else self._pick(mode)
+        return conn.upsert(space, t, operations, **kwargs)
+
+    def delete(self, space: Any, key: Any, *, mode: Mode | str | None = None,
+               **kwargs: Any) -> Any:
+        """Connection.delete (RW)."""
+        conn = self._write() if mode is None else self._pick(mode)
+        return conn.delete(space, key, **kwargs)
+
+    def call(self, func_name: str, args: Any = None, *, mode: Mode | str | None = None,
+             **kwargs: Any) -> Any:
+        """Connection.call (call_mode: RW unless the pool says otherwise)."""
+        conn = self._calls() if mode is None else self._pick(mode)
+        return conn.call(func_name, args, **kwargs)
+
+    def call16(self, func_name: str, args: Any = None, *, mode: Mode | str | None = None,
+               **kwargs: Any) -> Any:
+        """Connection.call16 (call_mode)."""
+        conn = self._calls() if mode is None else self._pick(mode)
+        return conn.call16(func_name, args, **kwargs)
+
+    def eval(self, expression: str, args: Any = None, *, mode: Mode | str | None = None,
+             **kwargs: Any) -> Any:
+        """Connection.eval (call_mode)."""
+        conn = self._calls() if mode is None else self._pick(mode)
+        return conn.eval(expression, args, **kwargs)
+
+    def execute(self, query: Any, args: Any = None, *, mode: Mode | str | None = None,
+                **kwargs: Any) -> Any:
+        """Connection.execute (call_mode)."""
+        conn = self._calls() if mode is None else self._pick(mode)
+        return conn.execute(query, args, **kwargs)
+
+    def prepare(self, query: str, *, mode: Mode | str | None = None) -> PreparedStatement:
+        """Connection.prepare: a statement prepared on one instance (call_mode)."""
+        conn = self._calls() if mode is None else self._pick(mode)
+        return conn.prepare(query)
+
+    def stream(self, *, mode: Mode | str | None = None) -> Stream:
+        """Connection.stream on one instance (RW: a transaction writes, as a rule)."""
+        conn = self._write() if mode is None else self._pick(mode)
+        return conn.stream()

@@ -1,0 +1,351 @@
+"""Pool over a real replica set (loadtnt.server.ReplicaSet: two instances replicating over
+loopback, member 0 the first master): modes, round robin, per-call mode, no candidate, roles
+followed (box.status watched on 2.10+, box.info.ro polled on 2.6), and the design's headline
+cases under a 300-coroutine mixed load: a master switch and a killed instance.
+
+The figures of the load tests are printed (``pytest -s``) for the closing note.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from loadtnt.server.replicaset import ReplicaSet
+from tests import _testbase as tb
+
+pytestmark = tb.only_loadtnt
+
+USER, SECRET = "pool_user", "pool-secret-7f3a9"
+POOL_LUA = tb.INIT_LUA + f"""
+box.schema.user.create('{USER}', {{password = '{SECRET}', if_not_exists = true}})
+box.schema.user.grant('{USER}', 'super', nil, nil, {{if_not_exists = true}})
+"""
+CONCURRENCY = 300
+KEYS = 1000
+
+
+@pytest.fixture(scope="module")
+def rs() -> Iterator[ReplicaSet]:
+    with ReplicaSet(2, lua=POOL_LUA) as replicaset:
+        yield replicaset
+
+
+@pytest.fixture
+def replicaset(rs: ReplicaSet) -> ReplicaSet:
+    """The module's replica set as each test expects it: both members up, member 0 the
+    master, tester empty."""
+    for i in range(rs.size):
+        if not rs.is_running(i):
+            rs.restart(i)
+    if rs.master != 0:
+        rs.switch_master(0)
+    rs.eval(0, "box.space.tester:truncate()")
+    return rs
+
+
+def version(rs: ReplicaSet) -> tuple[int, ...]:
+    text = str(rs.eval(0, "return box.info.version")[0])
+    return tuple(int(p) for p in text.split("-")[0].split(".") if p.isdigit())
+
+
+def make_pool(rs: ReplicaSet, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {"username": USER, "password": SECRET,
+                               "reconnect_timeout": 0.1, "reconnect_max_timeout": 0.3,
+                               "connect_timeout": 3.0}
+    options.update(kwargs)
+    return tb.driver.Pool(rs.endpoints, **options)
+
+
+async def in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def until(cond: Any, timeout: float = 5.0) -> float:
+    """Seconds until cond() holds (fails the test after timeout)."""
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            pytest.fail(f"not within {timeout:g} s: {cond}")
+        await asyncio.sleep(0.002)
+    return time.monotonic() - t0
+
+
+# --- modes ---------------------------------------------------------------------------------
+
+
+def test_mode_names() -> None:
+    Mode = tb.driver.Mode
+    assert [Mode.of(s) for s in ("any", "rw", "ro", "prefer_ro", "prefer_rw")] == [
+        Mode.ANY, Mode.RW, Mode.RO, Mode.PREFER_RO, Mode.PREFER_RW]
+    assert Mode.of("RW") is Mode.RW and Mode.of(Mode.RO) is Mode.RO
+    for bad in ("master", "", None, 1):
+        with pytest.raises(ValueError, match="unknown pool mode"):
+            Mode.of(bad)
+    with pytest.raises(ValueError, match="unknown pool mode 'primary'"):
+        tb.driver.Pool(["127.0.0.1:3301"], default_mode="primary")
+    with pytest.raises(ValueError, match="host:port"):
+        tb.driver.Pool(["localhost"])
+    with pytest.raises(ValueError, match="at least one"):
+        tb.driver.Pool([])
+
+
+async def test_modes_and_round_robin(replicaset: ReplicaSet, loop: Any) -> None:
+    ep0, ep1 = replicaset.endpoints
+    Mode = tb.driver.Mode
+    async with make_pool(replicaset) as pool:
+        assert pool.states() == {ep0: "rw", ep1: "ro"}
+
+        async def where(n: int, **kw: Any) -> list[bool]:
+            # box.info.ro of the instance each request went to
+            return [(await pool.eval("return box.info.ro", **kw))[0] for _ in range(n)]
+
+        assert await where(4, mode=Mode.RW) == [False] * 4
+        assert await where(4, mode="ro") == [True] * 4
+        assert await where(4, mode="prefer_ro") == [True] * 4
+        assert await where(4, mode=Mode.PREFER_RW) == [False] * 4
+        anyw = await where(6, mode="any")
+        assert sorted(anyw) == [False] * 3 + [True] * 3             # round robin
+        assert all(a != b for a, b in itertools.pairwise(anyw))
+        assert await where(3) == [False] * 3                         # call_mode: RW
+
+        # writes default to RW, reads to default_mode (ANY): the write lands on the master
+        # and is read back from both instances in turn
+        await pool.insert("tester", [1, "one"])
+        await pool.replace("tester", [2, "two"])
+        await pool.update("tester", [2], [["=", 1, "deux"]])
+        await pool.upsert("tester", [3, "three"], [["=", 1, "x"]])
+        await pool.delete("tester", [3])
+        await until(lambda: replicaset.eval(1, "return box.space.tester:len()")[0] == 2)
+        seen = set()
+        for _ in range(4):
+            conn = pool.connection()
+            seen.add(conn.port)
+        assert len(seen) == 2
+        rows = [list(r) for _ in range(4) for r in await pool.select("tester", [2])]
+        assert rows == [[2, "deux"]] * 4
+        assert (await pool.call("func_param", [5], mode="ro"))[0] == 5
+        assert len(await pool.ping()) == 0 and len(await pool.ping(mode="ro")) == 0
+        with pytest.raises(ValueError, match="unknown pool mode 'primary'"):
+            pool.select("tester", mode="primary")
+        if version(replicaset) >= (2, 11):
+            pages = [len(p) async for p in pool.pages("tester", page_size=1, mode="ro")]
+            assert pages == [1, 1]
+
+    async with make_pool(replicaset, default_mode="ro", call_mode="any") as pool:
+        assert [(await pool.eval("return box.info.ro"))[0] for _ in range(4)].count(True) == 2
+        assert pool.connection().port == replicaset.ports[1]   # reads: RO
+        assert (await pool.select("tester", [1]))[0][1] == "one"
+
+
+async def test_no_candidate_and_secrets(replicaset: ReplicaSet, loop: Any) -> None:
+    exc = tb.exceptions
+    async with make_pool(replicaset) as pool:
+        await in_thread(replicaset.set_read_only, 0, True)          # no master at all
+        await until(lambda: not pool.candidates("rw"))
+        with pytest.raises(exc.PoolNoCandidateError) as info:
+            pool.insert("tester", [1, "one"])
+        err = info.value
+        assert isinstance(err, exc.TarantoolNotConnectedError)
+        assert err.mode == "rw" and set(err.states.values()) == {"ro"}
+        assert "'rw'" in str(err) and replicaset.endpoints[0] in str(err)
+        assert len(await pool.select("tester", [1], mode="prefer_rw")) == 0  # falls back to RO
+        assert SECRET not in repr(pool) + str(err) + repr(pool.instances)
+        await in_thread(replicaset.set_read_only, 0, False)
+        await pool.wait_for("rw", timeout=5)
+        await pool.insert("tester", [1, "one"])
+    with pytest.raises(exc.PoolNoCandidateError, match="not connected"):
+        pool.ping()
+
+    wrong = "wrong-secret-4c2e"
+    pool = make_pool(replicaset, password=wrong, connect_timeout=0.5)
+    with pytest.raises(exc.PoolNoCandidateError) as info:
+        await pool.connect()
+    assert "could not connect to any instance" in str(info.value)
+    assert wrong not in str(info.value) + repr(pool) and SECRET not in str(info.value)
+
+
+async def test_instance_down_at_connect(replicaset: ReplicaSet, loop: Any) -> None:
+    from loadtnt.instance import free_port
+    dead = f"127.0.0.1:{free_port()}"
+    pool = tb.driver.Pool([replicaset.endpoints[0], dead], username=USER, password=SECRET,
+                          connect_timeout=0.3, reconnect_timeout=0.1)
+    async with pool:
+        assert pool.states()[dead] == "down"
+        assert "down" in repr(pool) and dead in repr(pool)
+        for _ in range(4):
+            assert len(await pool.ping()) == 0                     # all on the live one
+    pool = tb.driver.Pool([dead], connect_timeout=0.3, reconnect_timeout=0.1)
+    with pytest.raises(tb.exceptions.PoolNoCandidateError, match=dead):
+        await pool.connect()
+
+
+async def test_role_change_followed(replicaset: ReplicaSet, loop: Any) -> None:
+    ep0, ep1 = replicaset.endpoints
+    watched = version(replicaset) >= (2, 10)
+    async with make_pool(replicaset) as pool:
+        how = [i.watcher is not None for i in pool.instances]
+        assert how == [watched] * 2            # box.status watched, else box.info.ro polled
+        polls = [i.role_polls for i in pool.instances]
+        await asyncio.sleep(0.35)              # 3 poll intervals: polled only where not watched
+        assert all((i.role_polls > p) != watched for i, p in zip(pool.instances, polls,
+                                                                  strict=True))
+        t0 = time.monotonic()
+        await in_thread(replicaset.switch_master, 1)
+        await until(lambda: pool.candidates("rw") == [ep1], 1.0)
+        took = time.monotonic() - t0
+        assert pool.states() == {ep0: "ro", ep1: "rw"}
+        assert (await pool.eval("return box.info.ro"))[0] is False
+        await pool.insert("tester", [1, "one"])
+        print(f"\nrole change followed in {took * 1000:.0f} ms "
+              f"({'watched' if watched else 'polled'})")
+
+
+# --- under load ------------------------------------------------------------------------------
+
+
+class Load:
+    """CONCURRENCY coroutines: a third write (replace on RW), the rest read (select, ANY).
+    Each outcome is counted by its kind and the phase it was sent in."""
+
+    def __init__(self, pool: Any):
+        self.pool = pool
+        self.phase = "before"
+        self.stop = False
+        self.counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self.samples: dict[tuple[str, str], str] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self.tasks = [asyncio.ensure_future(self._worker(n)) for n in range(CONCURRENCY)]
+
+    async def _worker(self, n: int) -> None:
+        write = n % 3 == 0
+        kind = "write" if write else "read"
+        rnd = random.Random(n)
+        while not self.stop:
+            phase = self.phase
+            try:
+                if write:
+                    await self.pool.replace("tester", [rnd.randrange(KEYS), "w"], timeout=5)
+                else:
+                    await self.pool.select("tester", [rnd.randrange(KEYS)], timeout=5)
+            except Exception as e:  # noqa: BLE001  counted by kind, named in the figures
+                code = getattr(e, "code", None)
+                what = ("ER_READONLY" if code == tb.exceptions.ErrorCode.ER_READONLY
+                        else type(e).__name__)
+                self.counts[(kind, phase, what)] += 1
+                self.samples.setdefault((kind, what), str(e)[:150])
+                await asyncio.sleep(0.01)   # a pool without a candidate fails at once
+            else:
+                self.counts[(kind, phase, "ok")] += 1
+
+    async def finish(self) -> None:
+        self.stop = True
+        await asyncio.gather(*self.tasks)
+
+    def count(self, kind: str, phase: str, what: str | None = None) -> int:
+        return sum(v for (k, p, w), v in self.counts.items()
+                   if k == kind and p == phase and (what is None or w == what))
+
+    def report(self, title: str) -> None:
+        print(f"\n{title}")
+        phases = list(dict.fromkeys(p for _, p, _ in self.counts))
+        for phase in phases:
+            row = {f"{k} {w}": v for (k, p, w), v in sorted(self.counts.items()) if p == phase}
+            print(f"  {phase:>10}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+        for (kind, what), text in sorted(self.samples.items()):
+            print(f"  e.g. {kind} {what}: {text}")
+
+
+@pytest.mark.parametrize("loop", ["uvloop"], indirect=True)
+@pytest.mark.async_timeout(60)
+async def test_master_switch_under_load(replicaset: ReplicaSet, loop: Any) -> None:
+    ep1 = replicaset.endpoints[1]
+    async with make_pool(replicaset) as pool:
+        load = Load(pool)
+        load.start()
+        await asyncio.sleep(0.5)
+        load.phase = "switching"
+        t0 = time.monotonic()
+        switch = asyncio.ensure_future(in_thread(replicaset.switch_master, 1))
+        switch.add_done_callback(lambda _: switched.append(time.monotonic() - t0))
+        switched: list[float] = []
+        await until(lambda: pool.candidates("rw") == [ep1], 1.0)
+        followed = time.monotonic() - t0
+        load.phase = "after"
+        ok_at_follow = load.count("write", "after", "ok")
+        await switch
+        await asyncio.sleep(0.05)
+        first_write = load.count("write", "after", "ok") > ok_at_follow
+        await asyncio.sleep(0.7)
+        await load.finish()
+    load.report(f"master switch under {CONCURRENCY} coroutines "
+                f"(Tarantool {'.'.join(map(str, version(replicaset)))}): the launcher's "
+                f"switch took {switched[0] * 1000:.0f} ms, the pool had the new master "
+                f"{followed * 1000:.0f} ms after the switch began")
+    assert followed < 1.0                                       # writes follow within a second
+    assert first_write and load.count("write", "after", "ok") > 0
+    assert load.count("write", "after", "ER_READONLY") == 0      # none reaches the old master
+    assert load.count("write", "after") == load.count("write", "after", "ok")
+    for phase in ("before", "switching", "after"):               # reads keep flowing
+        assert load.count("read", phase) == load.count("read", phase, "ok") > 0
+
+
+@pytest.mark.parametrize("loop", ["uvloop"], indirect=True)
+@pytest.mark.async_timeout(90)
+async def test_kill_under_load(replicaset: ReplicaSet, loop: Any) -> None:
+    ep0, ep1 = replicaset.endpoints
+    async with make_pool(replicaset) as pool:
+        load = Load(pool)
+        load.start()
+        await asyncio.sleep(0.4)
+
+        # the replica dies: reads go on from the master, writes are untouched
+        load.phase = "replica down"
+        await in_thread(replicaset.kill, 1)
+        await until(lambda: pool.candidates("any") == [ep0], 1.0)
+        load.phase = "replica out"
+        await asyncio.sleep(0.4)
+        load.phase = "replica restarting"
+        await in_thread(replicaset.restart, 1)
+        back = await until(lambda: pool.candidates("any") == [ep0, ep1], 5.0)
+        load.phase = "replica back"
+        await asyncio.sleep(0.3)
+
+        # the master dies: reads go on from the replica; writes have no candidate
+        load.phase = "master down"
+        await in_thread(replicaset.kill, 0)
+        await until(lambda: pool.candidates("any") == [ep1], 1.0)
+        load.phase = "master out"
+        await asyncio.sleep(0.4)
+        load.phase = "master restarting"
+        await in_thread(replicaset.restart, 0)
+        master_back = await until(lambda: pool.candidates("rw") == [ep0], 5.0)
+        load.phase = "master back"
+        await asyncio.sleep(0.3)
+        await load.finish()
+    load.report(f"killed instances under {CONCURRENCY} coroutines "
+                f"(Tarantool {'.'.join(map(str, version(replicaset)))}): the restarted "
+                f"replica served again {back * 1000:.0f} ms after its restart returned, "
+                f"the master {master_back * 1000:.0f} ms after")
+    # reads never stop; only those in flight to an instance when it is killed fail
+    in_flight_at_kill = ("before", "replica down", "replica back", "master down")
+    for phase in dict.fromkeys(p for _, p, _ in load.counts):
+        failed = load.count("read", phase) - load.count("read", phase, "ok")
+        assert load.count("read", phase, "ok") > 0, phase
+        assert failed == load.count("read", phase, "TarantoolNotConnectedError"), phase
+        assert failed <= CONCURRENCY if phase in in_flight_at_kill else failed == 0, phase
+    # writes are untouched by the replica's death
+    for phase in ("replica out", "replica restarting", "master back"):
+        assert load.count("write", phase) == load.count("write", phase, "ok") > 0, phase
+    # no master: every write fails at once with PoolNoCandidateError, none hangs
+    assert load.count("write", "master out", "ok") == 0
+    assert load.count("write", "master out") == \
+        load.count("write", "master out", "PoolNoCandidateError") > 0
