@@ -242,6 +242,9 @@ class Pool:
         if role_poll_interval <= 0:
             raise ValueError(f"role_poll_interval must be positive, not {role_poll_interval!r}")
         self._poll_interval = float(role_poll_interval)
+        self._polls_paused = False
+        self._polls_in_flight = 0
+        self._polls_drained: asyncio.Event | None = None
         self._instances: list[InstanceInfo] = []
         seen = set()
         for ep in eps:
@@ -384,7 +387,10 @@ class Pool:
                 pass
 
     async def _poll_role(self, inst: InstanceInfo) -> None:
+        if self._polls_paused:
+            return
         inst.role_polls += 1
+        self._polls_in_flight += 1
         try:
             resp = await inst.connection.eval(_ROLE_LUA, timeout=max(1.0, self._poll_interval))
         except asyncio.CancelledError:
@@ -392,8 +398,26 @@ class Pool:
         except Exception as e:  # noqa: BLE001  a lost connection is seen by _check
             logger.debug("pool: box.info.ro of %s failed: %s", inst.endpoint, e)
             return
+        finally:
+            self._polls_in_flight -= 1
+            if not self._polls_in_flight and self._polls_drained is not None:
+                self._polls_drained.set()
         if len(resp):
             inst._set_role(resp[0])
+
+    async def pause_role_polls(self) -> None:
+        """Send no role poll until :meth:`resume_role_polls`, and return once none is in
+        flight: for a load tool that samples the servers' request counters (box.stat) and
+        must know how many requests the pool sent on its own in between (``role_polls`` of
+        each instance). Roles learnt from box.status events are followed as before."""
+        self._polls_paused = True
+        while self._polls_in_flight:
+            self._polls_drained = asyncio.Event()
+            await self._polls_drained.wait()
+        self._polls_drained = None
+
+    def resume_role_polls(self) -> None:
+        self._polls_paused = False
 
     def _keeper_done(self, inst: InstanceInfo, task: asyncio.Task) -> None:
         self._first_done(inst)

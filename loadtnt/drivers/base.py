@@ -158,6 +158,13 @@ class Adapter(abc.ABC):
         values (call the returned function per request).  ``spec.op`` is one of :data:`ops`.
         """
 
+    async def quiesce(self) -> None:
+        """Stop sending requests of the driver's own (see :meth:`own_requests`) and return once
+        none is in flight: between phases, while the parent samples box.stat. Default: none."""
+
+    def resume(self) -> None:
+        """Requests of the driver's own may go again (a phase starts)."""
+
     def own_requests(self) -> dict[str, int]:
         """Requests the driver sent on its own so far, by instance (``host:port``): a pool's
         role polls, say. The server counts them too; the harness takes them out of box.stat's

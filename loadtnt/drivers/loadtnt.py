@@ -49,6 +49,16 @@ class Adapter(AsynctntApiAdapter):
             return bind(_ModeView(self._pool, mode), spec)
         return super().request(spec)
 
+    async def quiesce(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            await pool.pause_role_polls()
+
+    def resume(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.resume_role_polls()
+
     def own_requests(self) -> dict[str, int]:
         pool = getattr(self, "_pool", None)
         if pool is None:

@@ -188,7 +188,7 @@ class Scenario:
         elif "duration" in changes:
             changes["requests"] = None
         new = dataclasses.replace(self, **changes)
-        check_model(new)
+        check_model(new, targets=False)
         return new
 
     def normalized(self) -> dict[str, Any]:
@@ -207,8 +207,10 @@ class Scenario:
         }
 
 
-def check_model(s: Scenario) -> None:
-    """Cross-field checks that CLI overrides can break too."""
+def check_model(s: Scenario, *, targets: bool = True) -> None:
+    """Cross-field checks that CLI overrides can break too. ``targets=False``: not yet the
+    checks that need the server to load, which the command line may still give (a file's
+    ``mode:`` for a ``--server a,b``)."""
     for key in ("workers", "connections", "concurrency", "trials"):
         if getattr(s, key) < 1:
             raise ScenarioError(f"must be at least 1, got {getattr(s, key)}", path=s.path,
@@ -251,7 +253,7 @@ def check_model(s: Scenario) -> None:
     several = s.server is not None and len(s.server.uris) > 1 or any(
         x.replicas > 1 for x in s.servers)
     for op in s.operations:
-        if "mode" in op.fields and not several:
+        if targets and "mode" in op.fields and not several:
             raise ScenarioError("a mode picks among the instances of a replica set: give the "
                                 "server several uris, or replicas: N", path=s.path,
                                 line=op.line, field=f"{op.where or 'operations'}.mode")

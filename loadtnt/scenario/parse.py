@@ -246,7 +246,7 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         values["name"] = os.path.splitext(os.path.basename(path))[0]
     scenario = Scenario(path=path, **values)
     try:
-        check_model(scenario)
+        check_model(scenario, targets=False)  # the command line may still give the server
     except ScenarioError as e:
         node = nodes.get(e.field or "")
         raise ScenarioError(e.message, path=path,

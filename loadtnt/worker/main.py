@@ -76,6 +76,7 @@ class Worker:
         for _ in range(self.connections):
             a = self.adapter_cls(self.server, request_timeout=self.timeout)
             await a.connect()
+            await a.quiesce()  # nothing of the driver's own while the parent samples box.stat
             self.adapters.append(a)
         channel.send({"type": "ready", "pid": os.getpid(), "index": self.index,
                       "driver_version": self.adapter_cls.version(),
@@ -121,6 +122,8 @@ class Worker:
             while time.perf_counter() < t0:
                 await asyncio.sleep(0)
         own0 = self._own_requests()
+        for a in self.adapters:
+            a.resume()
         ticks = Ticker(phase, cmd["phase"], self.index, t0)
         ticker = asyncio.get_running_loop().create_task(ticks.run())
         try:
@@ -128,6 +131,8 @@ class Worker:
         finally:
             ticker.cancel()
             self.phase = None
+            # the driver's own requests stay inside the window the parent's samples bound
+            await asyncio.gather(*(a.quiesce() for a in self.adapters))
         ticks.last()
         msg = {"type": "done", "phase": cmd["phase"], "index": self.index}
         if cmd["phase"] == "measure":

@@ -56,7 +56,7 @@ def _check_counts(res: dict[str, Any]) -> dict[str, dict[str, int]]:
     for e in runs.values():
         assert e["errors"] == 0, e["errors_by_kind"]
         assert e["requests"] > 100
-        assert not e.get("warnings"), e["warnings"]  # the cross-check agreed
+        assert not [w for w in e.get("warnings", []) if "disagree" in w], e["warnings"]
     instances = _window(res)["instances"]
     assert len(instances) == 2
     total = sum(e["requests"] for e in runs.values())
