@@ -229,6 +229,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(summary.render(session.result.runs, drivers=sc.drivers, loops=sc.loops,
                              ops=[n for op in sc.operations for n in (op.name, *op.step_names)],
                              servers=sc.server_names))
+        for line in summary.instances(session.result.data["server"], session.result.runs):
+            print(line)
     if sc.thresholds and session.result.runs:
         from loadtnt.results import thresholds
 

@@ -57,3 +57,22 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
     note = (f"(successful requests/s, median of trials ± half their range; {kind}; "
             "err = share of requests that failed; ! = see warnings)")
     return "\n\n".join(blocks) + "\n" + note
+
+
+def instances(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[str]:
+    """A line per measured window of a replica set: each instance's requests as its box.stat
+    counted them, and their sum beside the harness's own count of the window."""
+    out = []
+    for w in windows:
+        each = w.get("instances")
+        if not each:
+            continue
+        mine = [e for e in runs if e.get("step_of") is None and e.get("trial") == w.get("trial")
+                and (e.get("server"), e.get("driver"), e.get("loop")) ==
+                (w.get("server"), w.get("driver"), w.get("loop")) and e["op"] in w["ops"]]
+        counted = sum(int(e["requests"]) for e in mine)
+        parts = " + ".join(f"{uri} {int(d.get('REQUESTS', 0)):,}" for uri, d in each.items())
+        total = sum(int(d.get("REQUESTS", 0)) for d in each.values())
+        out.append(f"{w.get('driver')}/{w.get('loop')} trial {w.get('trial')}: box.stat "
+                   f"requests {parts} = {total:,} (the harness counted {counted:,})")
+    return out

@@ -8,6 +8,7 @@ Real instances replicating over loopback: Debian's Tarantool (roles polled, 2.6)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,9 @@ def test_embedded_replica_set_through_the_pool(tmp_path: Path, binary: str) -> N
     assert r.returncode == 0, r.stdout + r.stderr
     res = read_json(out)
     instances = _check_counts(res)
+    # the summary says it too: each instance's count, their sum, the harness's
+    assert re.search(r"box\.stat requests \S+ [\d,]+ \+ \S+ [\d,]+ = ([\d,]+) "
+                     r"\(the harness counted \1\)", r.stdout), r.stdout
     master, replica = instances.values()  # member 0 is the master
     runs = {e["op"]: e for e in res["runs"]}
     # the writes all went to the master; the replica applied them as replicated rows
