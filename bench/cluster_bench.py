@@ -33,8 +33,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from loadtnt.results.environment import cpu_model, git_commit  # noqa: E402
-from loadtnt.server.embedded import EmbeddedServer  # noqa: E402
+from loadtnt.results.environment import cpu_model, git_commit
+from loadtnt.server.embedded import EmbeddedServer
 
 OPS = {
     "ping": "  - op: ping\n",

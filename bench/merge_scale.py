@@ -35,11 +35,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from loadtnt import histogram  # noqa: E402
-from loadtnt.live.progress import Progress  # noqa: E402
-from loadtnt.results.entries import op_entry, timeline  # noqa: E402
-from loadtnt.runner.session import Session  # noqa: E402
-from loadtnt.scenario.model import Operation, Scenario  # noqa: E402
+from loadtnt import histogram
+from loadtnt.live.progress import Progress
+from loadtnt.results.entries import op_entry, timeline
+from loadtnt.runner.session import Session
+from loadtnt.scenario.model import Operation, Scenario
 
 TEMPLATES = 16
 RPS_PER_WORKER = 50_000  # a loadtnt worker's ping rate on one core, roughly

@@ -21,15 +21,15 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from loadtnt.runner.cluster import (  # noqa: E402
-    ClusterError,
+from loadtnt.runner.cluster import (
     Clock,
+    ClusterError,
     DaskWorker,
     check_clocks,
     compare_versions,
 )
-from loadtnt.server.embedded import EmbeddedServer  # noqa: E402
-from tests.harness.conftest import (  # noqa: E402
+from loadtnt.server.embedded import EmbeddedServer
+from tests.harness.conftest import (
     ROOT,
     loadtnt_cmd,
     read_json,
@@ -126,11 +126,14 @@ operations:
 """
 
 
-def _run(tmp_path: Path, srv: EmbeddedServer, cluster: Cluster, extra: str) -> dict[str, Any]:
-    path = write_scenario(tmp_path, COUNTED + extra)
+def _run(tmp_path: Path, srv: EmbeddedServer, cluster: Cluster, extra: str,
+         in_file: bool = False) -> dict[str, Any]:
+    """``in_file``: the scenario's ``cluster:`` names the scheduler, else ``--cluster``."""
+    text = COUNTED + extra + (f"cluster: {cluster.address}\n" if in_file else "")
+    flag = () if in_file else ("--cluster", cluster.address)
     out = tmp_path / "out.json"
-    proc = run_loadtnt("run", path, "--server", f"{srv.host}:{srv.port}", "--cluster",
-                       cluster.address, "--out", out)
+    proc = run_loadtnt("run", write_scenario(tmp_path, text), "--server",
+                       f"{srv.host}:{srv.port}", *flag, "--out", out)
     assert proc.returncode == 0, proc.stderr
     return read_json(out)
 
@@ -151,7 +154,8 @@ def _check_counts(result: dict[str, Any], srv: EmbeddedServer) -> dict[str, Any]
 
 def test_closed_loop_count_equals_the_servers(tmp_path: Path, server: EmbeddedServer,
                                               cluster: Cluster) -> None:
-    result = _run(tmp_path, server, cluster, "warmup: 0\nrequests: 3001\n")
+    result = _run(tmp_path, server, cluster, "warmup: 0\nrequests: 3001\n", in_file=True)
+    assert result["scenario"]["cluster"] == cluster.address
     run = _check_counts(result, server)
     assert run["requests"] == 3001 == _eval(server, "return counted_total()")
 
@@ -183,18 +187,21 @@ def _start_long(tmp_path: Path, srv: EmbeddedServer, cluster: Cluster
     return proc, out
 
 
-def test_ctrl_c_stops_all_remote_load(tmp_path: Path, server: EmbeddedServer,
-                                      cluster: Cluster) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_no_remote_load_outlives_the_coordinator(tmp_path: Path, server: EmbeddedServer,
+                                                 cluster: Cluster, sig: signal.Signals) -> None:
+    """Ctrl-C, and a coordinator that dies without a word: the remote workers stop at once."""
     proc, out = _start_long(tmp_path, server, cluster)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     time.sleep(1.0)
     stopped = _eval(server, "return counted_total()")
     time.sleep(0.5)
     assert _eval(server, "return counted_total()") == stopped  # no load within a second
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
-    result = read_json(out)
-    assert result["partial"] is True and result["runs"][0]["requests"] > 0
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, stderr
+        result = read_json(out)
+        assert result["partial"] is True and result["runs"][0]["requests"] > 0
 
 
 def test_killed_dask_worker_is_named_and_others_kept(tmp_path: Path, server: EmbeddedServer,
@@ -212,7 +219,7 @@ def test_killed_dask_worker_is_named_and_others_kept(tmp_path: Path, server: Emb
     dead = [w for w in result["warnings"] if "died during measure" in w]
     assert len(dead) == 1, result["warnings"]
     host = result["environment"]["cluster"]["hosts"][0]["name"]
-    assert re.search(rf"worker \d on {re.escape(host)} \(Dask worker {re.escape(address)}\) "
+    assert re.search(rf"worker \d on {re.escape(host)} \(Dask worker w1 at {re.escape(address)}\) "
                      "died during measure: its Dask worker .* died", dead[0]), dead[0]
 
 

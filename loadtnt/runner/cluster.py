@@ -314,7 +314,7 @@ class DaskExecutor:
 def _slots(workers: list[DaskWorker]) -> list[DaskWorker]:
     """Dask worker threads in the order workers take them: a thread of every Dask worker
     before a second one of any, so that load spreads over processes and hosts first."""
-    out = []
+    out: list[DaskWorker] = []
     for r in range(max((w.nthreads for w in workers), default=0)):
         out.extend(w for w in workers if w.nthreads > r)
     return out
@@ -352,7 +352,8 @@ class RemoteProc:
         return f"{self.slot.name}@{self.host}"
 
     def __str__(self) -> str:
-        return f"worker {self.index} on {self.host} (Dask worker {self.slot.address})"
+        name = "" if self.slot.name == self.slot.address else f"{self.slot.name} at "
+        return f"worker {self.index} on {self.host} (Dask worker {name}{self.slot.address})"
 
     async def start(self, job: dict[str, Any]) -> None:
         """Submit the task; it connects back, gets the job and starts the worker."""
@@ -397,7 +398,8 @@ class RemoteProc:
         """The task's connection, or None with :attr:`reason` (the task failed or never ran)."""
         task_end = asyncio.ensure_future(self._task_result())
         try:
-            done, _ = await asyncio.wait({expected.conn, task_end}, timeout=CONNECT_TIMEOUT,
+            waits: set[asyncio.Future[Any]] = {expected.conn, task_end}
+            done, _ = await asyncio.wait(waits, timeout=CONNECT_TIMEOUT,
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not expected.conn.done():

@@ -24,8 +24,8 @@ from typing import Any
 
 import loadtnt
 from loadtnt import drivers
-from loadtnt.runner.procs import worker_env
 from loadtnt.results.environment import cpu_model, git_commit
+from loadtnt.runner.procs import worker_env
 
 CONNECT_TIMEOUT = 10.0
 CLOCK_PROBES = 8
