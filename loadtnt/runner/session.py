@@ -457,7 +457,8 @@ class Session:
             acc = bucket["ops"].setdefault(name, {"requests": 0, "errors": 0, "hist": []})
             acc["requests"] += o["requests"]
             acc["errors"] += o["errors"]
-            acc["hist"].extend(o["hist"])
+            # kept until the window ends: one pair per bucket, not one per worker and bucket
+            acc["hist"] = histogram.sparse_sum(acc["hist"], o["hist"])
             if "sent" in o:
                 acc["sent"] = acc.get("sent", 0) + o["sent"]
         if phase == "measure" and self._live is not None:
