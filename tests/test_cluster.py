@@ -130,7 +130,7 @@ def _run(tmp_path: Path, srv: EmbeddedServer, cluster: Cluster, extra: str,
          in_file: bool = False) -> dict[str, Any]:
     """``in_file``: the scenario's ``cluster:`` names the scheduler, else ``--cluster``."""
     text = COUNTED + extra + (f"cluster: {cluster.address}\n" if in_file else "")
-    flag = () if in_file else ("--cluster", cluster.address)
+    flag = () if in_file else ("--cluster", cluster.address, "--listen", HOST)
     out = tmp_path / "out.json"
     proc = run_loadtnt("run", write_scenario(tmp_path, text), "--server",
                        f"{srv.host}:{srv.port}", *flag, "--out", out)
@@ -261,3 +261,23 @@ def test_without_distributed_cluster_says_how_to_install(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert "pip install 'loadtnt[cluster]'" in proc.stderr
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_a_loopback_server_is_refused_for_other_hosts() -> None:
+    """From another host 127.0.0.1 is that host: its worker is refused, naming why."""
+    from loadtnt.runner.cluster import DaskExecutor, RemoteProc
+    from loadtnt.scenario.model import Operation, Scenario
+
+    async def go() -> tuple[RemoteProc, Any]:
+        sc = Scenario(name="s", operations=(Operation(op="ping", name="ping"),))
+        executor = DaskExecutor(sc, "tcp://10.0.0.9:8786")
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        w = _worker()
+        w.clock = Clock(offset_s=0.0, rtt_s=0.001)
+        proc = RemoteProc(0, w, executor, events, key="1-0")
+        await proc.start({"driver": "loadtnt", "server": {"host": "127.0.0.1", "port": 3301}})
+        return proc, await asyncio.wait_for(events.get(), 5)
+
+    proc, (who, msg) = asyncio.run(go())
+    assert who is proc and msg is None and not proc.alive and proc.future is None
+    assert proc.reason is not None and "loopback address, which on hostB" in proc.reason

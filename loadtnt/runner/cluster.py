@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import secrets
 import socket
@@ -320,6 +321,13 @@ def _slots(workers: list[DaskWorker]) -> list[DaskWorker]:
     return out
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _line(msg: dict[str, Any]) -> bytes:
     return (json.dumps(msg, separators=(",", ":")) + "\n").encode()
 
@@ -357,8 +365,15 @@ class RemoteProc:
 
     async def start(self, job: dict[str, Any]) -> None:
         """Submit the task; it connects back, gets the job and starts the worker."""
+        server = str(job["server"]["host"])
+        if _loopback(server) and self.host != socket.gethostname():
+            # from another host a loopback address is that host itself, not the server
+            self.reason = (f"the server's address {server} is a loopback address, which on "
+                           f"{self.host} is not this machine: give --server (or --listen) an "
+                           "address the Dask workers can reach")
         expected = self.executor._expect(self)
-        self.future = self.executor._submit(self, job["driver"])
+        if self.reason is None:
+            self.future = self.executor._submit(self, job["driver"])
         self.alive = True
         self._task = asyncio.create_task(self._run(expected, job))
 
@@ -378,7 +393,7 @@ class RemoteProc:
 
     async def _run(self, expected: _Expected, job: dict[str, Any]) -> None:
         try:
-            reader = await self._connect(expected)
+            reader = await self._connect(expected) if self.reason is None else None
             if reader is not None:
                 await self._relay(reader, job)
         except asyncio.CancelledError:
