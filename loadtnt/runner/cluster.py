@@ -184,6 +184,12 @@ class DaskExecutor:
         await self._measure_clocks()
         limit = s.warmup / 10 if s.warmup > 0 else NO_WARMUP_OFFSET_S
         check_clocks(self.workers, limit, s.warmup)
+        busy = {a: keys for a, keys in (await self.client.processing()).items() if keys}
+        if busy:
+            address, keys = next(iter(busy.items()))
+            raise ClusterError(f"the cluster is busy: Dask worker {address} is running "
+                               f"{len(keys)} task(s), e.g. {next(iter(keys))!r} (another "
+                               "loadtnt run?); a run needs its Dask worker threads to itself")
         self.slots = _slots(self.workers)
         if s.workers > len(self.slots):
             raise ClusterError(
