@@ -202,6 +202,10 @@ def test_no_remote_load_outlives_the_coordinator(tmp_path: Path, server: Embedde
         assert proc.returncode == 130, stderr
         result = read_json(out)
         assert result["partial"] is True and result["runs"][0]["requests"] > 0
+    deadline = time.monotonic() + 10  # and the Dask tasks are gone too
+    while any(cluster.client.processing().values()):
+        assert time.monotonic() < deadline, cluster.client.processing()
+        time.sleep(0.1)
 
 
 def test_killed_dask_worker_is_named_and_others_kept(tmp_path: Path, server: EmbeddedServer,
