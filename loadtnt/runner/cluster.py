@@ -36,7 +36,8 @@ from loadtnt.runner.procs import LINE_LIMIT, describe_exit
 from loadtnt.scenario.model import Scenario, ScenarioError
 
 INSTALL = "pip install 'loadtnt[cluster]'"
-CONNECT_TIMEOUT = 20.0  # the scheduler; and a task's connection back to us
+SCHEDULER_TIMEOUT = 10.0  # Dask's client retries a refused connection until then
+CONNECT_TIMEOUT = 20.0  # a task's connection back to us (it may wait for a thread first)
 START_LEAD_S = 0.25  # the barrier's lead over a network: the run command reaches every host first
 NO_WARMUP_OFFSET_S = 0.01  # the clock check's limit when there is no warm-up
 
@@ -154,7 +155,7 @@ class DaskExecutor:
         self.listen_host = self.listen_host or reach_host(self.scheduler)
         try:
             self.client = await distributed.Client(self.scheduler, asynchronous=True,
-                                                   timeout=CONNECT_TIMEOUT)
+                                                   timeout=SCHEDULER_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as e:
             raise ClusterError(f"cannot reach the Dask scheduler at {self.scheduler}: "
                                f"{type(e).__name__}: {e}") from None
