@@ -172,8 +172,9 @@ class DaskExecutor:
             raise ClusterError(f"the Dask scheduler at {self.scheduler} has no workers: start "
                                f"`dask worker {self.scheduler} --nthreads 1` on each host")
         infos = await self.client.run(remote.host_info, list(s.drivers), on_error="return")
-        for address, w in sorted(found.items(), key=lambda x: (x[1].get("host"), str(x[1].get(
-                "name")), x[0])):
+        # in a stable order: by host, then name (threads are handed out in this order)
+        for address, w in sorted(found.items(), key=lambda x: (str(x[1].get("host")),
+                                                               str(x[1].get("name")), x[0])):
             info = infos.get(address)
             if isinstance(info, BaseException) or info is None:
                 raise ClusterError(f"Dask worker {address} (host {w.get('host')}) cannot run "
