@@ -32,6 +32,7 @@ RUN_EPILOG = """examples:
   loadtnt run seed --tarantool /usr/bin/tarantool --tarantool ~/tarantool-3.8/bin/tarantool
   loadtnt run seed --dashboard 8080 --prometheus 9464   (http://127.0.0.1:8080/, /metrics)
   loadtnt run seed --prometheus-push http://127.0.0.1:9091 --dashboard 0 --linger 60
+  loadtnt run seed --workers 8 --cluster tcp://10.0.0.9:8786    (workers on Dask workers)
 """
 
 
@@ -66,6 +67,29 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def add_cluster_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("load from several machines (pip install 'loadtnt[cluster]')")
+    g.add_argument("--cluster", metavar="tcp://SCHEDULER:8786",
+                   help="run the workers on this Dask cluster's workers, one per Dask worker "
+                        "thread (start them with `dask worker SCHEDULER --nthreads 1`)")
+    g.add_argument("--listen", metavar="HOST",
+                   help="with --cluster: the address the embedded server and the coordinator "
+                        "listen on for the workers (default: the one by which this machine "
+                        "reaches the scheduler)")
+
+
+def require_cluster(sc: model.Scenario) -> None:
+    """``--cluster`` without Dask's distributed installed: a bad-input error saying how."""
+    if sc.cluster is None:
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise model.ScenarioError("needs Dask's distributed, which is not installed: "
+                                  "pip install 'loadtnt[cluster]'", path=sc.path,
+                                  field="--cluster") from None
+
+
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a scenario and write its result",
                        description="Run a YAML scenario: live progress, a summary table, "
@@ -97,6 +121,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--user")
     o.add_argument("--password", help="never written to results or logs; with --user, "
                    "LOADTNT_PASSWORD may give it instead (not visible in ps)")
+    add_cluster_args(p)
     p.add_argument("--out", type=Path, help="result file (default: results/<name>-<time>.json)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="lifecycle messages (server, worker pids) even without a terminal")
@@ -160,10 +185,11 @@ def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
         server, servers = None, tarantool_setups(args.tarantool)
     opt = {k: getattr(args, k, None) for k in (
         "drivers", "loops", "workers", "connections", "concurrency", "trials", "warmup",
-        "duration", "requests", "rate")}
+        "duration", "requests", "rate", "cluster", "listen")}
     sc = sc.override(**opt)
     sc = dataclasses.replace(sc, server=server, servers=servers)
     model.check_model(sc)
+    require_cluster(sc)
     return sc
 
 
@@ -300,6 +326,7 @@ def add_capacity_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--tarantool", metavar="PATH", action="append")
     o.add_argument("--user")
     o.add_argument("--password")
+    add_cluster_args(p)
     p.add_argument("--out", type=Path, help="result file (default: "
                    "results/<name>-capacity-<time>.json); the chart goes next to it")
     p.add_argument("-v", "--verbose", action="store_true")

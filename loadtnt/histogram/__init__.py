@@ -24,7 +24,8 @@ except ImportError:  # extension not built: correct, but ~1 µs per record
 
 __all__ = ["FAST", "PERCENTILES", "Recorder", "decode", "empty", "encode", "encode_all",
            "from_counts",
-           "merge", "percentiles", "sparse_percentile", "sparse_percentiles"]
+           "merge", "percentiles", "sparse_percentile", "sparse_percentiles",
+           "sparse_sum"]
 
 # the `latency_us` keys of a result and the percentiles they stand for
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
@@ -95,6 +96,15 @@ def percentiles(h: HdrHistogram, max_us: int | None = None) -> dict[str, int | N
                                   for k, q in PERCENTILES.items()}
     out["max"] = int(max_us) if max_us is not None else int(h.get_max_value())
     return out
+
+
+def sparse_sum(*pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``(index, count)`` pairs (each may repeat an index) summed: one pair per index, sorted."""
+    merged: dict[int, int] = {}
+    for seq in pairs:
+        for i, c in seq:
+            merged[i] = merged.get(i, 0) + c
+    return sorted(merged.items())
 
 
 def sparse_percentile(pairs: Iterable[tuple[int, int]], q: float) -> int | None:

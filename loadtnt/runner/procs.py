@@ -39,16 +39,16 @@ class WorkerProc:
     def __str__(self) -> str:
         return f"worker {self.index} (pid {self.pid})"
 
+    @property
+    def where(self) -> str:
+        """How the progress line names it where it runs: its pid."""
+        return str(self.pid)
+
     async def start(self, job: dict[str, Any]) -> None:
-        env = dict(os.environ)
-        # the source tree first, so a driver venv with an older installed copy runs this code
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
-        env["PYTHONUNBUFFERED"] = "1"
         self.proc = await asyncio.create_subprocess_exec(
             self.python, "-m", "loadtnt.worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, limit=LINE_LIMIT)
+            stderr=asyncio.subprocess.PIPE, env=worker_env(), limit=LINE_LIMIT)
         self.alive = True
         self._tasks = [asyncio.create_task(self._read_stdout()),
                        asyncio.create_task(self._read_stderr())]
@@ -111,6 +111,47 @@ class WorkerProc:
             self.kill("did not exit when asked")
             await self.proc.wait()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker process (here, or under a Dask worker)."""
+    env = dict(os.environ)
+    # the source tree first, so a driver venv with an older installed copy runs this code
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class LocalExecutor:
+    """Workers as child processes of this one (the default; ``--cluster``: :mod:`.cluster`).
+
+    The executor seam: :class:`~loadtnt.runner.session.Session` asks it for its workers and
+    where the server must listen, and never knows which executor it has.
+    """
+
+    listen_host = "127.0.0.1"  # the embedded server's address
+    start_lead = 0.05  # the barrier: the start instant this far after the command, seconds
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def procs(self, n: int, python: str, events: asyncio.Queue[Any]) -> list[WorkerProc]:
+        return [WorkerProc(i, python, events) for i in range(n)]
+
+    def local_pids(self) -> list[int]:
+        """Processes on this machine that are ours though not our children."""
+        return []
+
+    def per_host(self, done: dict[Any, Any], op: str) -> dict[str, Any] | None:
+        """Each host's part of op ``op`` in the workers' ``done`` messages (None: one host)."""
+        return None
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the result's environment records about the executor (None: nothing)."""
+        return None
 
 
 def describe_exit(code: int, stderr_tail: list[str]) -> str:

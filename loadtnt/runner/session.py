@@ -36,7 +36,7 @@ from loadtnt.results.entries import (
 from loadtnt.results.file import ResultFile
 from loadtnt.runner import machine
 from loadtnt.runner.admin import Admin, stat_deltas
-from loadtnt.runner.procs import WorkerProc
+from loadtnt.runner.procs import LocalExecutor, WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, Server
 from loadtnt.server.embedded import EmbeddedReplicaSet, EmbeddedServer
 from loadtnt.server.setups import (
@@ -49,8 +49,6 @@ from loadtnt.server.setups import (
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 READY_TIMEOUT = 60.0
-# the barrier: every worker gets the same wall-clock start time, this far ahead of the command
-START_LEAD_S = 0.05
 SLACK = 30.0
 TICK_S = 1.0  # the workers' tick (loadtnt/worker/main.py)
 
@@ -71,6 +69,8 @@ class Session:
         self.admin: Admin | None = None
         self.server_pid: int | None = None  # a local server not started here (its CPU is ours)
         self._procs: list[WorkerProc] = []
+        # where the workers run: child processes, or Dask workers (--cluster)
+        self.executor = new_executor(scenario)
         self._started = False
         # the workers' merged ticks of the current group, {phase: {t: bucket}}, for the timeline
         self._buckets: dict[str, dict[int, dict[str, Any]]] = {}
@@ -89,6 +89,10 @@ class Session:
             loop.add_signal_handler(sig, self._on_stop_signal)
         try:
             s = self.scenario
+            await self.executor.open()  # a cluster is checked before any server starts
+            cluster = self.executor.describe()
+            if cluster is not None:
+                self.result.data["environment"]["cluster"] = cluster
             targets: list[Server | Checked]
             if s.server is not None:
                 targets = [s.server]
@@ -131,6 +135,7 @@ class Session:
                 loop.remove_signal_handler(sig)
             for p in self._procs:
                 p.kill("the run ended")
+            await self.executor.close()
             await self._stop_server()
             if self.scenario.thresholds and self.result.runs:
                 self.threshold_rows = thresholds.evaluate(self.scenario.thresholds,
@@ -172,7 +177,8 @@ class Session:
                                    f"{short_version(target.version)}")
                 address = ServerAddress(rs.host, rs.port, endpoints=tuple(rs.endpoints))
             else:
-                self.server = EmbeddedServer(binary=target.binary, cfg=setup.cfg).start()
+                self.server = EmbeddedServer(binary=target.binary, cfg=setup.cfg,
+                                             host=self.executor.listen_host).start()
                 self.progress.info(f"embedded Tarantool at {self.server.host}:"
                                    f"{self.server.port} (pid {self.server.pid}): {setup.name}, "
                                    f"Tarantool {short_version(target.version)}")
@@ -244,7 +250,7 @@ class Session:
             self.failed = True
             self._warn(f"{label}: skipped: {e}")
             return
-        procs = [WorkerProc(i, python, events) for i in range(s.workers)]
+        procs = self.executor.procs(s.workers, python, events)
         self._procs = procs
         try:
             job = {"driver": driver, "loop": loop_name, "count": s.workers,
@@ -259,7 +265,7 @@ class Session:
                     self.failed = True
                     self._warn(f"{label}: cannot start a worker with {python}: {e.strerror}")
                     return
-            self.progress.info(f"{label}: workers " + ", ".join(str(p.pid) for p in procs)
+            self.progress.info(f"{label}: workers " + ", ".join(p.where for p in procs)
                                + f" ({python})")
             ready = await self._wait(procs, events, "ready", label, "start", READY_TIMEOUT)
             if not ready:
@@ -303,7 +309,7 @@ class Session:
         profile = s.profile
         warm_rate = profile.first_rate if profile is not None else s.rate
         if s.warmup > 0:
-            start_at = time.time() + START_LEAD_S
+            start_at = time.time() + self.executor.start_lead
             self._observe_phase("warmup", driver, loop_name, trial, names, label, start_at,
                                 s.warmup, alive)
             for i, p in enumerate(alive):
@@ -320,9 +326,10 @@ class Session:
             return
         quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
         before = await self.admin.box_stats()
-        pids = machine.own_pids([self.server_pid] if self.server_pid else [])
+        pids = machine.own_pids([*([self.server_pid] if self.server_pid else []),
+                                 *self.executor.local_pids()])
         cpu0 = machine.sample(pids)
-        start_at = time.time() + START_LEAD_S
+        start_at = time.time() + self.executor.start_lead
         self._observe_phase("measure", driver, loop_name, trial, names, label, start_at,
                             s.duration, alive)
         for i, (p, quota) in enumerate(zip(alive, quotas, strict=True)):
@@ -366,6 +373,9 @@ class Session:
             if step_of is not None:
                 entry["step_of"] = step_of
             entry["timeline"] = series.get(name, [])
+            hosts = self.executor.per_host(done, name)
+            if hosts is not None:
+                entry["hosts"] = hosts
             if target is not None and mean_rate:
                 share = target / mean_rate
                 add_targets(entry["timeline"], share=share, warmup_rate=warm_rate,
@@ -479,7 +489,8 @@ class Session:
             acc = bucket["ops"].setdefault(name, {"requests": 0, "errors": 0, "hist": []})
             acc["requests"] += o["requests"]
             acc["errors"] += o["errors"]
-            acc["hist"].extend(o["hist"])
+            # kept until the window ends: one pair per bucket, not one per worker and bucket
+            acc["hist"] = histogram.sparse_sum(acc["hist"], o["hist"])
             if "sent" in o:
                 acc["sent"] = acc.get("sent", 0) + o["sent"]
         if phase == "measure" and self._live is not None:
@@ -528,6 +539,15 @@ class Session:
                 for p in self._procs:
                     p.send({"cmd": "stop"})
                 return
+
+
+def new_executor(s: Scenario) -> Any:
+    """Where the workers run: the one place that chooses (the session never asks which)."""
+    if s.cluster is None:
+        return LocalExecutor()
+    from loadtnt.runner.cluster import DaskExecutor
+
+    return DaskExecutor(s, s.cluster, listen=s.listen)
 
 
 def _split(total: int, n: int) -> list[int]:

@@ -131,6 +131,11 @@ class Scenario:
     mix: bool = True
     before: str | None = None
     timeout: float | None = None  # per request; None: each driver's default (none)
+    #: ``--cluster`` / ``cluster:``: the Dask scheduler whose workers run the load (None: here)
+    cluster: str | None = None
+    #: ``--listen``: the address the embedded server and the coordinator listen on for a
+    #: cluster's workers (None: the one by which this machine reaches the scheduler)
+    listen: str | None = None
     path: str | None = None
 
     @property
@@ -204,6 +209,7 @@ class Scenario:
             "servers": [x.normalized() for x in self.setups],
             "mix": self.mix, "before": self.before, "timeout": self.timeout,
             "operations": [op.normalized() for op in self.operations],
+            **({"cluster": self.cluster} if self.cluster else {}),
         }
 
 
@@ -247,6 +253,12 @@ def check_model(s: Scenario, *, targets: bool = True) -> None:
     if not s.drivers or not s.loops:
         raise ScenarioError("needs at least one driver and one loop", path=s.path,
                             field="drivers" if not s.drivers else "loops")
+    if s.cluster is not None and not s.cluster.strip():
+        raise ScenarioError("expected the Dask scheduler's address, e.g. tcp://10.0.0.9:8786",
+                            path=s.path, field="cluster")
+    if s.listen is not None and s.cluster is None:
+        raise ScenarioError("--listen is for a cluster's workers: give --cluster too",
+                            path=s.path, field="--listen")
     if s.server is not None and s.servers:
         raise ScenarioError("give server (a running one) or servers (embedded set-ups), not both",
                             path=s.path, field="servers")

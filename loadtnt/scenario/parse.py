@@ -189,6 +189,7 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
         "requests": (_positive_int, "requests"), "warmup": (parse_duration, "warmup"),
         "duration": (parse_duration, "duration"), "timeout": (_positive_duration, "timeout"),
         "mix": (_bool, "mix"), "before": (_string, "before"),
+        "cluster": (_string, "cluster"),
     }
     values: dict[str, Any] = {}
     nodes: dict[str, yaml.Node] = {}

@@ -50,9 +50,11 @@ class EmbeddedServer:
     """
 
     def __init__(self, *, binary: str = "tarantool", memtx_memory: int = MEMTX_MEMORY,
-                 cfg: Mapping[str, Any] | None = None) -> None:
-        # the server exits by itself if this process dies without stopping it (SIGKILL)
+                 cfg: Mapping[str, Any] | None = None, host: str = "127.0.0.1") -> None:
+        # the server exits by itself if this process dies without stopping it (SIGKILL);
+        # ``host``: where it listens (a cluster's workers reach it from other machines)
         self.instance = TarantoolInstance(init_script=bench_lua(), cfg={**BOX_CFG, **(cfg or {})},
+                                          host=host,
                                           lua=f"watch_parent({os.getpid()})",
                                           memtx_memory=memtx_memory, binary=binary)
 
