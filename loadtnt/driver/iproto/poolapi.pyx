@@ -51,9 +51,7 @@ cdef class PoolApi:
     def ping(self, *, mode=None, double timeout=-1.0):
         """Ping an instance of ``mode`` (default_mode)."""
         conn = self._read.next() if mode is None else self._pick(mode)
-        if timeout == -1.0:
-            return conn.ping()
-        return conn.ping(timeout=timeout)
+        return (<Api?> conn)._ping(timeout)     # Connection.ping's body, no lookup
 
     def select(self, space, key=None, *, mode=None, **kwargs):
         """Connection.select on an instance of ``mode`` (default_mode)."""
