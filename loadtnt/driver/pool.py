@@ -313,7 +313,7 @@ class Pool(PoolApi):
 
     def connection(self, mode: Mode | str | None = None) -> Connection:
         """The Connection the next request of ``mode`` (default_mode) goes to, taking its
-        turn in the round robin: for what the pool does not wrap (watch, streams, ...)."""
+        turn in the round robin: for what the pool does not wrap (watch, push, ...)."""
         return self._read() if mode is None else self._pick_py(mode)
 
     # -- lifecycle ------------------------------------------------------------
