@@ -349,3 +349,33 @@ async def test_kill_under_load(replicaset: ReplicaSet, loop: Any) -> None:
     assert load.count("write", "master out", "ok") == 0
     assert load.count("write", "master out") == \
         load.count("write", "master out", "PoolNoCandidateError") > 0
+
+
+@pytest.mark.parametrize("loop", ["uvloop"], indirect=True)
+@pytest.mark.async_timeout(60)
+async def test_graceful_shutdown_of_a_member(replicaset: ReplicaSet, loop: Any) -> None:
+    if version(replicaset) < (2, 10):
+        pytest.skip("needs Tarantool 2.10+ for box.shutdown; the server is "
+                    + ".".join(map(str, version(replicaset))))
+    ep0, ep1 = replicaset.endpoints
+    async with make_pool(replicaset) as pool:
+        load = Load(pool)
+        load.start()
+        await asyncio.sleep(0.3)
+        load.phase = "stopping"
+        stopping = asyncio.ensure_future(in_thread(replicaset.stop_member, 1))   # SIGTERM
+        await until(lambda: pool.states()[ep1] == "down", 5.0)
+        assert "announced its shutdown" in repr(pool)
+        load.phase = "stopped"
+        await stopping
+        await asyncio.sleep(0.2)
+        await in_thread(replicaset.restart, 1)
+        await until(lambda: pool.candidates("any") == [ep0, ep1], 5.0)
+        load.phase = "back"
+        await asyncio.sleep(0.2)
+        await load.finish()
+    load.report("a replica SIGTERMed (graceful shutdown) and restarted under load")
+    # the pool leaves it on the announcement: nothing fails, not even what was in flight
+    assert sum(v for (_, _, w), v in load.counts.items() if w != "ok") == 0
+    assert all(load.count(k, p, "ok") > 0 for k in ("read", "write")
+               for p in ("stopping", "stopped", "back"))
