@@ -163,6 +163,12 @@ async def test_no_candidate_and_secrets(replicaset: ReplicaSet, loop: Any) -> No
     with pytest.raises(exc.PoolNoCandidateError, match="not connected"):
         pool.ping()
 
+    # the replica set's own generated password is in no server log, nor in its repr
+    for member in replicaset.members:
+        assert member is not None and member.log_path is not None
+        assert replicaset._password not in member.log_tail(100_000)
+    assert replicaset._password not in repr(replicaset)
+
     wrong = "wrong-secret-4c2e"
     pool = make_pool(replicaset, password=wrong, connect_timeout=0.5)
     with pytest.raises(exc.PoolNoCandidateError) as info:
@@ -277,7 +283,7 @@ async def test_master_switch_under_load(replicaset: ReplicaSet, loop: Any) -> No
         switch = asyncio.ensure_future(in_thread(replicaset.switch_master, 1))
         switch.add_done_callback(lambda _: switched.append(time.monotonic() - t0))
         switched: list[float] = []
-        await until(lambda: pool.candidates("rw") == [ep1], 1.0)
+        await until(lambda: pool.candidates("rw") == [ep1], 5.0)
         followed = time.monotonic() - t0
         load.phase = "after"
         ok_at_follow = load.count("write", "after", "ok")
@@ -290,7 +296,9 @@ async def test_master_switch_under_load(replicaset: ReplicaSet, loop: Any) -> No
                 f"(Tarantool {'.'.join(map(str, version(replicaset)))}): the launcher's "
                 f"switch took {switched[0] * 1000:.0f} ms, the pool had the new master "
                 f"{followed * 1000:.0f} ms after the switch began")
-    assert followed < 1.0                                       # writes follow within a second
+    # writes follow within a second of the new master being writable (the launcher, a thread
+    # of this busy process, may take a while to get there)
+    assert followed - switched[0] < 1.0
     assert first_write and load.count("write", "after", "ok") > 0
     assert load.count("write", "after", "ER_READONLY") == 0      # none reaches the old master
     assert load.count("write", "after") == load.count("write", "after", "ok")
@@ -349,3 +357,33 @@ async def test_kill_under_load(replicaset: ReplicaSet, loop: Any) -> None:
     assert load.count("write", "master out", "ok") == 0
     assert load.count("write", "master out") == \
         load.count("write", "master out", "PoolNoCandidateError") > 0
+
+
+@pytest.mark.parametrize("loop", ["uvloop"], indirect=True)
+@pytest.mark.async_timeout(60)
+async def test_graceful_shutdown_of_a_member(replicaset: ReplicaSet, loop: Any) -> None:
+    if version(replicaset) < (2, 10):
+        pytest.skip("needs Tarantool 2.10+ for box.shutdown; the server is "
+                    + ".".join(map(str, version(replicaset))))
+    ep0, ep1 = replicaset.endpoints
+    async with make_pool(replicaset) as pool:
+        load = Load(pool)
+        load.start()
+        await asyncio.sleep(0.3)
+        load.phase = "stopping"
+        stopping = asyncio.ensure_future(in_thread(replicaset.stop_member, 1))   # SIGTERM
+        await until(lambda: pool.states()[ep1] == "down", 5.0)
+        assert "announced its shutdown" in repr(pool)
+        load.phase = "stopped"
+        await stopping
+        await asyncio.sleep(0.2)
+        await in_thread(replicaset.restart, 1)
+        await until(lambda: pool.candidates("any") == [ep0, ep1], 5.0)
+        load.phase = "back"
+        await asyncio.sleep(0.2)
+        await load.finish()
+    load.report("a replica SIGTERMed (graceful shutdown) and restarted under load")
+    # the pool leaves it on the announcement: nothing fails, not even what was in flight
+    assert sum(v for (_, _, w), v in load.counts.items() if w != "ok") == 0
+    assert all(load.count(k, p, "ok") > 0 for k in ("read", "write")
+               for p in ("stopping", "stopped", "back"))

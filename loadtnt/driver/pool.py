@@ -30,9 +30,10 @@ candidate until it is back and its role known. A request whose mode has no candi
 instance's state. The pool never resends a request: one in flight to an instance that dies
 fails as on a Connection.
 
-The request path is a couple of attribute lookups: the candidates of each mode are
-precomputed (``itertools.cycle``) whenever a role or a connection changes, and a request
-method returns the chosen Connection's own awaitable.
+The request path is in C (``PoolApi``, the core's base class of Pool, as ``Api`` is
+Connection's): the candidates of each mode are precomputed (a ``Candidates`` turn) whenever a
+role or a connection changes, and a request method returns the chosen Connection's own
+awaitable, no Python frame in between.
 """
 
 from __future__ import annotations
@@ -40,14 +41,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from .connection import Connection, ConnectionState
-from .exceptions import PoolNoCandidateError
-from .iproto.protocol import Response
+from .exceptions import PoolNoCandidateError, TarantoolDatabaseError
+from .iproto.protocol import Candidates, PoolApi, Response
 from .prepared import PreparedStatement
 from .stream import Stream
 from .watcher import Watcher
@@ -119,8 +119,8 @@ class InstanceInfo:
 
     def describe(self) -> str:
         state = self.state
-        return f"{self.endpoint} {state}" + (f" ({self.error})" if state == DOWN and self.error
-                                             else "")
+        return f"{self.endpoint} {state}" + (
+            f" ({self.error})" if state in (DOWN, UNKNOWN) and self.error else "")
 
     def __repr__(self) -> str:
         return f"<InstanceInfo {self.describe()}>"
@@ -147,6 +147,8 @@ class InstanceInfo:
     def _set_role(self, read_only: Any) -> None:
         role = RO if read_only else RW
         up = self.connection.is_fully_connected
+        if up:
+            self.error = None
         if role == self.role and up == self.up:
             return
         if self.role is not None and role != self.role:
@@ -204,7 +206,7 @@ def _split(endpoint: str | tuple[str, int | str]) -> tuple[str, int | str]:
     return host.strip("[]"), int(port)
 
 
-class Pool:
+class Pool(PoolApi):
     """Connections to every endpoint of a replica set; requests by mode (see the module).
 
     :param endpoints: ``'host:port'`` strings (or ``'unix/:path'``, or ``(host, port)``)
@@ -262,7 +264,6 @@ class Pool:
         self._connected = False
         self._ready: dict[InstanceInfo, asyncio.Future] = {}
         self._changed: asyncio.Event | None = None
-        self._select: dict[Any, Callable[[], Connection]] = {}
         self._rebuild()
 
     # -- candidates -----------------------------------------------------------
@@ -276,12 +277,11 @@ class Pool:
         every = [i.connection for i in live]
         lists = {Mode.ANY: every, Mode.RW: rw, Mode.RO: ro,
                  Mode.PREFER_RO: ro or rw, Mode.PREFER_RW: rw or ro}
-        select: dict[Any, Callable[[], Connection]] = {}
+        select: dict[Any, Candidates] = {}
         for mode, conns in lists.items():
             # by the Mode and by its name: a str enum's hash is not its value's
-            select[mode] = select[mode.value] = (
-                itertools.cycle(conns).__next__ if conns
-                else functools.partial(self._no_candidate, mode))
+            select[mode] = select[mode.value] = Candidates(
+                conns, functools.partial(self._no_candidate, mode))
         self._select = select
         self._read = self._select[self._default_mode]
         self._write = self._select[Mode.RW]
@@ -303,17 +303,21 @@ class Pool:
             f"no instance of the pool can serve mode {mode.value!r}: "
             + ", ".join(i.describe() for i in self._instances), mode.value, states)
 
-    def _pick(self, mode: Mode | str) -> Connection:
+    def _pick_py(self, mode: Mode | str) -> Connection:
         try:
             select = self._select[mode]
         except (KeyError, TypeError):
             select = self._select[Mode.of(mode)]
         return select()
 
+    @staticmethod
+    def _mode_of(mode: Any) -> Mode:
+        return Mode.of(mode)     # PoolApi's slow path: a mode that is not a key (yet)
+
     def connection(self, mode: Mode | str | None = None) -> Connection:
         """The Connection the next request of ``mode`` (default_mode) goes to, taking its
-        turn in the round robin: for what the pool does not wrap (watch, streams, ...)."""
-        return self._read() if mode is None else self._pick(mode)
+        turn in the round robin: for what the pool does not wrap (watch, push, ...)."""
+        return self._read() if mode is None else self._pick_py(mode)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -395,6 +399,15 @@ class Pool:
             resp = await inst.connection.eval(_ROLE_LUA, timeout=max(1.0, self._poll_interval))
         except asyncio.CancelledError:
             raise
+        except TarantoolDatabaseError as e:
+            # the server refused (no right to eval?): the instance stays 'unknown', and says why
+            if inst.error is None:
+                logger.warning("pool: cannot learn the role of %s: %s", inst.endpoint, e)
+            inst.error = (f"cannot learn its role: {e.message} (on servers before 2.10 the "
+                          f"pool's user must be able to eval box.info.ro)")
+            if not inst.connection.features.watchers:
+                self._first_done(inst)     # connect() need not wait for it
+            return
         except Exception as e:  # noqa: BLE001  a lost connection is seen by _check
             logger.debug("pool: box.info.ro of %s failed: %s", inst.endpoint, e)
             return
@@ -463,7 +476,7 @@ class Pool:
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             try:
-                return self._pick(mode)
+                return self._pick_py(mode)
             except PoolNoCandidateError:
                 remaining = None if deadline is None else deadline - loop.time()
                 if not self._connected or (remaining is not None and remaining <= 0):
@@ -516,86 +529,21 @@ class Pool:
                 f"{', '.join(i.describe() for i in self._instances)}>")
 
     # -- requests: the Connection's, each by its mode -------------------------
-    # Each returns the chosen Connection's awaitable as it is (no coroutine of its own).
-
-    def ping(self, *, mode: Mode | str | None = None, timeout: float = -1.0) -> Any:
-        """Ping an instance (default_mode)."""
-        if mode is None:
-            return self._read().ping(timeout=timeout)
-        return self._pick(mode).ping(timeout=timeout)
-
-    def select(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
-               **kwargs: Any) -> Any:
-        """Connection.select on an instance of ``mode`` (default_mode)."""
-        conn = self._read() if mode is None else self._pick(mode)
-        return conn.select(space, key, **kwargs)
+    # ping, select, insert, replace, update, upsert, delete, call, call16, eval and execute
+    # are PoolApi's (in C); these are the others.
 
     def pages(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
               **kwargs: Any) -> AsyncIterator[Response]:
         """Connection.pages (the whole walk on one instance of ``mode``; default_mode)."""
-        conn = self._read() if mode is None else self._pick(mode)
+        conn = self._read() if mode is None else self._pick_py(mode)
         return conn.pages(space, key, **kwargs)
-
-    def insert(self, space: Any, t: Any, *, mode: Mode | str | None = None,
-               **kwargs: Any) -> Any:
-        """Connection.insert on the master (RW) unless ``mode`` says otherwise."""
-        conn = self._write() if mode is None else self._pick(mode)
-        return conn.insert(space, t, **kwargs)
-
-    def replace(self, space: Any, t: Any, *, mode: Mode | str | None = None,
-                **kwargs: Any) -> Any:
-        """Connection.replace (RW)."""
-        conn = self._write() if mode is None else self._pick(mode)
-        return conn.replace(space, t, **kwargs)
-
-    def update(self, space: Any, key: Any, operations: Any, *,
-               mode: Mode | str | None = None, **kwargs: Any) -> Any:
-        """Connection.update (RW)."""
-        conn = self._write() if mode is None else self._pick(mode)
-        return conn.update(space, key, operations, **kwargs)
-
-    def upsert(self, space: Any, t: Any, operations: Any, *,
-               mode: Mode | str | None = None, **kwargs: Any) -> Any:
-        """Connection.upsert (RW)."""
-        conn = self._write() if mode is None else self._pick(mode)
-        return conn.upsert(space, t, operations, **kwargs)
-
-    def delete(self, space: Any, key: Any, *, mode: Mode | str | None = None,
-               **kwargs: Any) -> Any:
-        """Connection.delete (RW)."""
-        conn = self._write() if mode is None else self._pick(mode)
-        return conn.delete(space, key, **kwargs)
-
-    def call(self, func_name: str, args: Any = None, *, mode: Mode | str | None = None,
-             **kwargs: Any) -> Any:
-        """Connection.call (call_mode: RW unless the pool says otherwise)."""
-        conn = self._calls() if mode is None else self._pick(mode)
-        return conn.call(func_name, args, **kwargs)
-
-    def call16(self, func_name: str, args: Any = None, *, mode: Mode | str | None = None,
-               **kwargs: Any) -> Any:
-        """Connection.call16 (call_mode)."""
-        conn = self._calls() if mode is None else self._pick(mode)
-        return conn.call16(func_name, args, **kwargs)
-
-    def eval(self, expression: str, args: Any = None, *, mode: Mode | str | None = None,
-             **kwargs: Any) -> Any:
-        """Connection.eval (call_mode)."""
-        conn = self._calls() if mode is None else self._pick(mode)
-        return conn.eval(expression, args, **kwargs)
-
-    def execute(self, query: Any, args: Any = None, *, mode: Mode | str | None = None,
-                **kwargs: Any) -> Any:
-        """Connection.execute (call_mode)."""
-        conn = self._calls() if mode is None else self._pick(mode)
-        return conn.execute(query, args, **kwargs)
 
     def prepare(self, query: str, *, mode: Mode | str | None = None) -> PreparedStatement:
         """Connection.prepare: a statement prepared on one instance (call_mode)."""
-        conn = self._calls() if mode is None else self._pick(mode)
+        conn = self._calls() if mode is None else self._pick_py(mode)
         return conn.prepare(query)
 
     def stream(self, *, mode: Mode | str | None = None) -> Stream:
         """Connection.stream on one instance (RW: a transaction writes, as a rule)."""
-        conn = self._write() if mode is None else self._pick(mode)
+        conn = self._write() if mode is None else self._pick_py(mode)
         return conn.stream()

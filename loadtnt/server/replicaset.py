@@ -264,9 +264,10 @@ class ReplicaSet:
 
     # --- internals ------------------------------------------------------------------
 
-    def _uri(self, i: int, *, secret: bool = True) -> str:
-        auth = f"{REPLICATION_USER}:{self._password}@" if secret else ""
-        return f"{auth}{self.host}:{self._ports[i]}"
+    def _uri(self, i: int) -> str:
+        # with the replication user's password: only ever written to the members' init.lua
+        # (in the private work directory) and sent over their consoles
+        return f"{REPLICATION_USER}:{self._password}@{self.host}:{self._ports[i]}"
 
     def _peer_uris(self, i: int) -> list[str]:
         return [self._uri(j) for j in range(self.size) if j != i]

@@ -6,6 +6,7 @@ cdef class Api:
     cdef public uint64_t _stream_id  # a Stream's IPROTO_STREAM_ID; 0: none
 
     cdef BaseProtocol _proto(self)
+    cdef object _ping(self, double timeout)
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe)
     cdef object _end_txn(self, Request req, uint32_t op, double timeout)
     cdef object _prepare(self, query, double timeout)

@@ -60,6 +60,10 @@ cdef class Api:
 
     def ping(self, *, double timeout=-1.0):
         """Ping the server."""
+        return self._ping(timeout)
+
+    cdef object _ping(self, double timeout):
+        # also Pool's ping, straight from C
         cdef BaseProtocol p = self._proto()
         cdef PingRequest req = PingRequest.__new__(PingRequest)
         req.check_schema = False    # nothing in it depends on the client's schema

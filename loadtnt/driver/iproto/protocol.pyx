@@ -74,6 +74,7 @@ include "push.pyx"
 include "coreproto.pyx"
 include "baseproto.pyx"
 include "api.pyx"
+include "poolapi.pyx"
 
 
 DEBUG = bool(LOADTNT_DEBUG)   # built with `make debug`

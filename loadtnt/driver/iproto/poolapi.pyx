@@ -1,0 +1,104 @@
+# PoolApi: the request methods of loadtnt.driver.Pool. Each picks a connection
+# by the request's mode - the mode's Candidates, precomputed by the Python side
+# whenever a role or a connection changes - and returns that connection's own
+# request (an awaitable), as if the caller had called it.
+
+
+@cython.final
+cdef class Candidates:
+    """One mode's candidates in turn (round robin); with none, ``fail()`` raises."""
+
+    def __cinit__(self, conns, fail):
+        self._conns = tuple(conns)
+        self._n = len(self._conns)
+        self._i = -1
+        self._fail = fail
+
+    cdef object next(self):
+        if self._n == 1:
+            return self._conns[0]
+        if self._n == 0:
+            return self._fail()
+        self._i += 1
+        if self._i >= self._n:
+            self._i = 0
+        return self._conns[self._i]
+
+    def __call__(self):
+        return self.next()
+
+    def __len__(self):
+        return self._n
+
+    @property
+    def connections(self):
+        return self._conns
+
+
+cdef class PoolApi:
+
+    def __cinit__(self):
+        self._select = {}
+
+    cdef object _pick(self, mode):
+        cdef object c
+        try:
+            c = self._select[mode]
+        except (KeyError, TypeError):
+            c = self._select[self._mode_of(mode)]    # a ValueError for a bad one
+        return (<Candidates> c).next()
+
+    def ping(self, *, mode=None, double timeout=-1.0):
+        """Ping an instance of ``mode`` (default_mode)."""
+        conn = self._read.next() if mode is None else self._pick(mode)
+        return (<Api?> conn)._ping(timeout)     # Connection.ping's body, no lookup
+
+    def select(self, space, key=None, *, mode=None, **kwargs):
+        """Connection.select on an instance of ``mode`` (default_mode)."""
+        conn = self._read.next() if mode is None else self._pick(mode)
+        return conn.select(space, key, **kwargs)
+
+    def insert(self, space, t, *, mode=None, **kwargs):
+        """Connection.insert on an instance of ``mode`` (RW)."""
+        conn = self._write.next() if mode is None else self._pick(mode)
+        return conn.insert(space, t, **kwargs)
+
+    def replace(self, space, t, *, mode=None, **kwargs):
+        """Connection.replace on an instance of ``mode`` (RW)."""
+        conn = self._write.next() if mode is None else self._pick(mode)
+        return conn.replace(space, t, **kwargs)
+
+    def update(self, space, key, operations, *, mode=None, **kwargs):
+        """Connection.update on an instance of ``mode`` (RW)."""
+        conn = self._write.next() if mode is None else self._pick(mode)
+        return conn.update(space, key, operations, **kwargs)
+
+    def upsert(self, space, t, operations, *, mode=None, **kwargs):
+        """Connection.upsert on an instance of ``mode`` (RW)."""
+        conn = self._write.next() if mode is None else self._pick(mode)
+        return conn.upsert(space, t, operations, **kwargs)
+
+    def delete(self, space, key, *, mode=None, **kwargs):
+        """Connection.delete on an instance of ``mode`` (RW)."""
+        conn = self._write.next() if mode is None else self._pick(mode)
+        return conn.delete(space, key, **kwargs)
+
+    def call(self, func_name, args=None, *, mode=None, **kwargs):
+        """Connection.call on an instance of ``mode`` (call_mode: RW unless the pool says)."""
+        conn = self._calls.next() if mode is None else self._pick(mode)
+        return conn.call(func_name, args, **kwargs)
+
+    def call16(self, func_name, args=None, *, mode=None, **kwargs):
+        """Connection.call16 on an instance of ``mode`` (call_mode)."""
+        conn = self._calls.next() if mode is None else self._pick(mode)
+        return conn.call16(func_name, args, **kwargs)
+
+    def eval(self, expression, args=None, *, mode=None, **kwargs):
+        """Connection.eval on an instance of ``mode`` (call_mode)."""
+        conn = self._calls.next() if mode is None else self._pick(mode)
+        return conn.eval(expression, args, **kwargs)
+
+    def execute(self, query, args=None, *, mode=None, **kwargs):
+        """Connection.execute on an instance of ``mode`` (call_mode)."""
+        conn = self._calls.next() if mode is None else self._pick(mode)
+        return conn.execute(query, args, **kwargs)
