@@ -270,6 +270,31 @@ class Load:
             print(f"  e.g. {kind} {what}: {text}")
 
 
+async def test_role_polls_pause_for_a_counter_sample(replicaset: ReplicaSet, loop: Any) -> None:
+    # what the harness relies on: while paused no poll is in flight or sent, so the servers'
+    # EVAL counters move only by what role_polls counted between two samples
+    ep0, ep1 = replicaset.endpoints
+    async with make_pool(replicaset) as pool:
+        if version(replicaset) >= (2, 10):
+            pytest.skip("needs a server before 2.10 (roles are polled there; 3.x watches)")
+
+        def evals() -> int:
+            return sum(int(replicaset.eval(i, "return box.stat().EVAL.total")[0])
+                       for i in range(2))
+
+        await pool.pause_role_polls()
+        polls, before = sum(i.role_polls for i in pool.instances), evals()
+        await asyncio.sleep(0.35)                   # 3 poll intervals: none sent
+        assert sum(i.role_polls for i in pool.instances) == polls
+        pool.resume_role_polls()
+        await asyncio.sleep(0.35)
+        await pool.pause_role_polls()
+        sent = sum(i.role_polls for i in pool.instances) - polls
+        assert sent >= 4                            # polled again while resumed
+        assert evals() - before == sent             # (the console samples are no IProto EVAL)
+        assert pool.states() == {ep0: "rw", ep1: "ro"}  # roles still known
+
+
 @pytest.mark.parametrize("loop", ["uvloop"], indirect=True)
 @pytest.mark.async_timeout(60)
 async def test_master_switch_under_load(replicaset: ReplicaSet, loop: Any) -> None:
