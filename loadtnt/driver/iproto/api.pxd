@@ -7,6 +7,8 @@ cdef class Api:
 
     cdef BaseProtocol _proto(self)
     cdef object _ping(self, double timeout)
+    cdef object _select(self, space, key, offset, limit, index, iterator, double timeout,
+                        bint check_schema_change, after, bint fetch_pos)
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe)
     cdef object _end_txn(self, Request req, uint32_t op, double timeout)
     cdef object _prepare(self, query, double timeout)

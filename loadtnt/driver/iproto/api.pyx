@@ -118,6 +118,12 @@ cdef class Api:
         of an earlier ``response.position``) or after a tuple (a list or a
         TarantoolTuple); ``fetch_pos=True`` returns the last tuple's position in
         ``response.position``."""
+        return self._select(space, key, offset, limit, index, iterator, timeout,
+                            check_schema_change, after, fetch_pos)
+
+    cdef object _select(self, space, key, offset, limit, index, iterator, double timeout,
+                        bint check_schema_change, after, bint fetch_pos):
+        # also Pool's select, straight from C
         cdef BaseProtocol p = self._proto()
         cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
         if after is not None or fetch_pos:

@@ -53,10 +53,14 @@ cdef class PoolApi:
         conn = self._read.next() if mode is None else self._pick(mode)
         return (<Api?> conn)._ping(timeout)     # Connection.ping's body, no lookup
 
-    def select(self, space, key=None, *, mode=None, **kwargs):
+    def select(self, space, key=None, *, mode=None, offset=0, limit=0xffffffff, index=0,
+               iterator=0, double timeout=-1.0, bint check_schema_change=True, after=None,
+               bint fetch_pos=False):
         """Connection.select on an instance of ``mode`` (default_mode)."""
         conn = self._read.next() if mode is None else self._pick(mode)
-        return conn.select(space, key, **kwargs)
+        # Connection.select's body, no lookup and no keyword dict
+        return (<Api?> conn)._select(space, key, offset, limit, index, iterator, timeout,
+                                     check_schema_change, after, fetch_pos)
 
     def insert(self, space, t, *, mode=None, **kwargs):
         """Connection.insert on an instance of ``mode`` (RW)."""
