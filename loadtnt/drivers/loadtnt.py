@@ -18,7 +18,10 @@ class _ModeView:
         self._pool, self._mode = pool, mode
 
     def __getattr__(self, name: str) -> Any:
-        return functools.partial(getattr(self._pool, name), mode=self._mode)
+        # once per method: the request functions look it up per request (``c.select``)
+        fn = functools.partial(getattr(self._pool, name), mode=self._mode)
+        setattr(self, name, fn)
+        return fn
 
 
 class Adapter(AsynctntApiAdapter):

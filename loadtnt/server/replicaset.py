@@ -54,6 +54,9 @@ _MEMBER_CFG: dict[str, Any] = {
     "wal_mode": "write",
     "replication_timeout": 0.5,
     "replication_connect_timeout": 10,
+    # a restarted member's box.cfg waits this long for it to sync (default 300 s), before it
+    # listens; the launcher waits for follow and for the master's writability itself
+    "replication_sync_timeout": 5,
 }
 _MEMTX_MEMORY = 128 << 20
 
@@ -193,7 +196,17 @@ class ReplicaSet:
         if read_only is not None:
             self._read_only[i] = bool(read_only)
         self._spawn(i, bootstrap=False, peers=self._peer_uris(i))
-        self.wait_follow()
+        try:
+            self.wait_follow(min(10.0, self.follow_timeout))
+        except ReplicaSetError:
+            # seen once on 2.6 under load, after a SIGKILL: a peer's link with the restarted
+            # member never came back to follow. Reconnect every member's replication, as an
+            # operator would, then wait the whole follow timeout.
+            for j in range(self.size):
+                if self.is_running(j):
+                    self.eval(j, "box.cfg{replication = {}}")
+                    self.eval(j, f"box.cfg{{replication = {lua_literal(self._peer_uris(j))}}}")
+            self.wait_follow()
         if not self._read_only[i]:
             # an instance that recovers is read-only (orphan) until it has synced
             self._wait(lambda: self.eval(i, "return box.info.ro")[0] is False,
