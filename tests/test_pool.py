@@ -31,6 +31,20 @@ CONCURRENCY = 300
 KEYS = 1000
 
 
+def test_pool_methods_take_connections_arguments_and_mode() -> None:
+    """Every request method of Pool has Connection's signature plus ``mode`` (the pool's are
+    written out in C, so a new Connection argument must be added there too)."""
+    import inspect
+
+    for name in ("ping", "select", "insert", "replace", "update", "upsert", "delete", "call",
+                 "call16", "eval", "execute"):
+        conn_sig = inspect.signature(getattr(tb.driver.Connection, name))
+        pool_sig = inspect.signature(getattr(tb.driver.Pool, name))
+        pool_params = [p for p in pool_sig.parameters.values() if p.name != "mode"]
+        assert pool_params == list(conn_sig.parameters.values()), name
+        assert pool_sig.parameters["mode"].kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
 @pytest.fixture(scope="module")
 def rs() -> Iterator[ReplicaSet]:
     with ReplicaSet(2, lua=POOL_LUA) as replicaset:
@@ -122,6 +136,14 @@ async def test_modes_and_round_robin(replicaset: ReplicaSet, loop: Any) -> None:
         await pool.update("tester", [2], [["=", 1, "deux"]])
         await pool.upsert("tester", [3, "three"], [["=", 1, "x"]])
         await pool.delete("tester", [3])
+        # Connection's keyword arguments, passed on by the C bodies
+        await pool.insert("tester", [4, "four"], replace=True, timeout=5)
+        await pool.update("tester", [4], [["=", 1, "vier"]], index=0, timeout=5)
+        assert [list(r) for r in await pool.delete("tester", [4], index="primary")] \
+            == [[4, "vier"]]
+        assert (await pool.call16("func_param", [6], timeout=5))[0] == [6]
+        assert (await pool.eval("return ...", [7], mode="ro", timeout=5))[0] == 7
+        assert (await pool.execute("SELECT 8", parse_metadata=False)).metadata is None
         await until(lambda: replicaset.eval(1, "return box.space.tester:len()")[0] == 2)
         seen = set()
         for _ in range(4):

@@ -164,6 +164,16 @@ class Connection(Api):
 
     # -- lifecycle -----------------------------------------------------------
 
+    def _require(self, feature: str, what: str) -> None:
+        """Refuse, before anything is sent, what the server's IPROTO_ID does not offer:
+        ``what`` says what needs which version ("streams need Tarantool 2.10")."""
+        if not getattr(self._features, feature):
+            version = ".".join(map(str, self.version or ())) or "?"
+            raise TarantoolError(
+                f"{what} or later; the server at {self._peer()} is {version} and its "
+                f"IPROTO_ID does not list the {feature} feature"
+            )
+
     def _peer(self) -> str:
         if self._host == "unix/":
             return f"unix/:{self._port}"
@@ -459,12 +469,7 @@ class Connection(Api):
         protocol = self._protocol
         if protocol is None:
             raise TarantoolNotConnectedError(f"not connected to Tarantool at {self._peer()}")
-        if not self._features.watch_once:
-            version = ".".join(map(str, self.version or ())) or "?"
-            raise TarantoolError(
-                f"watch_once needs Tarantool 3.0 or later; the server at {self._peer()} is "
-                f"{version} and its IPROTO_ID does not list the watch_once feature"
-            )
+        self._require("watch_once", "watch_once needs Tarantool 3.0")
         resp = await protocol.watch_once(key, timeout)
         body = resp.body
         return body[0] if body else None
@@ -552,12 +557,7 @@ class Connection(Api):
         """A new stream of this connection, for interactive transactions (2.10+)."""
         if self._protocol is None:
             raise TarantoolNotConnectedError(f"not connected to Tarantool at {self._peer()}")
-        if not self._features.streams:
-            version = ".".join(map(str, self.version or ())) or "?"
-            raise TarantoolError(
-                f"streams need Tarantool 2.10 or later; the server at {self._peer()} is "
-                f"{version} and its IPROTO_ID does not list the streams feature"
-            )
+        self._require("streams", "streams need Tarantool 2.10")
         self._next_stream_id += 1
         return Stream(self, self._next_stream_id)
 
@@ -592,13 +592,7 @@ class Connection(Api):
         TarantoolError before sending anything."""
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size <= 0:
             raise ValueError(f"page_size must be a positive int, not {page_size!r}")
-        if not self._features.pagination:
-            version = ".".join(map(str, self.version or ())) or "?"
-            raise TarantoolError(
-                f"pages() needs pagination (Tarantool 2.11 or later); the server at "
-                f"{self._peer()} is {version} and its IPROTO_ID does not list the "
-                f"pagination feature"
-            )
+        self._require("pagination", "pages() needs pagination: Tarantool 2.11")
         while True:
             page = await self.select(
                 space, key, index=index, iterator=iterator, limit=page_size,

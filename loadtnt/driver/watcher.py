@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .exceptions import TarantoolError, TarantoolNotConnectedError
+from .exceptions import TarantoolNotConnectedError
 
 __all__ = ("SHUTDOWN_KEY", "Watcher")
 
@@ -101,12 +101,7 @@ class Watchers:
         protocol = conn._protocol
         if protocol is None:
             raise TarantoolNotConnectedError(f"not connected to Tarantool at {conn._peer()}")
-        if not conn.features.watchers:
-            version = ".".join(map(str, conn.version or ())) or "?"
-            raise TarantoolError(
-                f"watchers need Tarantool 2.10 or later; the server at {conn._peer()} is "
-                f"{version} and its IPROTO_ID does not list the watchers feature"
-            )
+        conn._require("watchers", "watchers need Tarantool 2.10")
         watcher = Watcher(self, key, callback)
         st = self._states.get(key)
         if st is None:

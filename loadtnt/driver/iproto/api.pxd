@@ -10,5 +10,11 @@ cdef class Api:
     cdef object _select(self, space, key, offset, limit, index, iterator, double timeout,
                         bint check_schema_change, after, bint fetch_pos)
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe)
+    cdef object _eval(self, expression, args, double timeout, bint push_subscribe)
+    cdef object _insert(self, space, t, bint replace, double timeout)
+    cdef object _delete(self, space, key, index, double timeout)
+    cdef object _update(self, space, key, operations, index, double timeout)
+    cdef object _upsert(self, space, t, operations, double timeout)
+    cdef object _execute(self, query, args, bint parse_metadata, double timeout)
     cdef object _end_txn(self, Request req, uint32_t op, double timeout)
     cdef object _prepare(self, query, double timeout)

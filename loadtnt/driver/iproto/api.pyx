@@ -96,6 +96,9 @@ cdef class Api:
 
     def eval(self, expression, args=None, *, double timeout=-1.0, bint push_subscribe=False):
         """Evaluate a Lua expression with args as `...`."""
+        return self._eval(expression, args, timeout, push_subscribe)
+
+    cdef object _eval(self, expression, args, double timeout, bint push_subscribe):
         cdef BaseProtocol p = self._proto()
         cdef EvalRequest req = EvalRequest.__new__(EvalRequest)
         req.check_schema = False
@@ -144,6 +147,10 @@ cdef class Api:
 
     def insert(self, space, t, *, bint replace=False, double timeout=-1.0):
         """Insert a tuple (a list, or a dict by field names)."""
+        return self._insert(space, t, replace, timeout)
+
+    cdef object _insert(self, space, t, bint replace, double timeout):
+        # insert and replace; also Pool's, straight from C (as the others below)
         cdef BaseProtocol p = self._proto()
         cdef InsertRequest req = InsertRequest.__new__(InsertRequest)
         req.check_schema = True
@@ -156,10 +163,13 @@ cdef class Api:
 
     def replace(self, space, t, *, double timeout=-1.0):
         """Insert or replace a tuple."""
-        return self.insert(space, t, replace=True, timeout=timeout)
+        return self._insert(space, t, True, timeout)
 
     def delete(self, space, key, *, index=0, double timeout=-1.0):
         """Delete the tuple with this key."""
+        return self._delete(space, key, index, timeout)
+
+    cdef object _delete(self, space, key, index, double timeout):
         cdef BaseProtocol p = self._proto()
         cdef DeleteRequest req = DeleteRequest.__new__(DeleteRequest)
         req.check_schema = True
@@ -173,6 +183,9 @@ cdef class Api:
 
     def update(self, space, key, operations, *, index=0, double timeout=-1.0):
         """Update a tuple: operations as [[op, field (number or name), args...], ...]."""
+        return self._update(space, key, operations, index, timeout)
+
+    cdef object _update(self, space, key, operations, index, double timeout):
         cdef BaseProtocol p = self._proto()
         cdef UpdateRequest req = UpdateRequest.__new__(UpdateRequest)
         req.check_schema = True
@@ -187,6 +200,9 @@ cdef class Api:
 
     def upsert(self, space, t, operations, *, double timeout=-1.0):
         """Insert t, or apply operations to the tuple with its key."""
+        return self._upsert(space, t, operations, timeout)
+
+    cdef object _upsert(self, space, t, operations, double timeout):
         cdef BaseProtocol p = self._proto()
         cdef UpsertRequest req = UpsertRequest.__new__(UpsertRequest)
         req.check_schema = True
@@ -200,6 +216,9 @@ cdef class Api:
 
     def execute(self, query, args=None, *, bint parse_metadata=True, double timeout=-1.0):
         """Execute an SQL statement (text, or a prepared statement id)."""
+        return self._execute(query, args, parse_metadata, timeout)
+
+    cdef object _execute(self, query, args, bint parse_metadata, double timeout):
         cdef BaseProtocol p = self._proto()
         cdef ExecuteRequest req = ExecuteRequest.__new__(ExecuteRequest)
         if not isinstance(query, (str, int)):

@@ -302,21 +302,11 @@ cdef bytes _raw_str(const char **pp, const char *end):
     if 0xa0 <= c <= 0xbf:
         n = c & 0x1f
         p += 1
-    elif c == 0xd9:
-        mp_need(p, end, 2)
-        n = <uint8_t> p[1]
-        p += 2
-    elif c == 0xda:
-        mp_need(p, end, 3)
-        n = lt_load_u16(p + 1)
-        p += 3
-    elif c == 0xdb:
-        mp_need(p, end, 5)
-        n = lt_load_u32(p + 1)
-        p += 5
+        mp_need(p, end, n)
+    elif c == 0xd9 or c == 0xda or c == 0xdb:
+        n = mp_sized_len(&p, end, c - 0xd9)
     else:
         raise ProtocolError('expected a string, got MessagePack type 0x{:02x}'.format(c))
-    mp_need(p, end, n)
     pp[0] = p + n
     return PyBytes_FromStringAndSize(p, n)
 

@@ -92,6 +92,29 @@ cdef uint32_t mp_decode_map_len(const char **pp, const char *end) except? 0xffff
     return _decode_container_len(pp, end, 0x80, 0xde, 0xdf, b'a map')
 
 
+cdef inline Py_ssize_t mp_sized_len(const char **pp, const char *end, int width) except -1:
+    # The payload length of a str8/16/32 or bin8/16/32 (width 0, 1, 2: a length of
+    # 1, 2 or 4 bytes after the header byte at *pp); moves *pp to the payload, all
+    # of whose bytes are there.
+    cdef const char *p = pp[0]
+    cdef Py_ssize_t n
+    if width == 0:
+        mp_need(p, end, 2)
+        n = <uint8_t> p[1]
+        p += 2
+    elif width == 1:
+        mp_need(p, end, 3)
+        n = lt_load_u16(p + 1)
+        p += 3
+    else:
+        mp_need(p, end, 5)
+        n = lt_load_u32(p + 1)
+        p += 5
+    mp_need(p, end, n)
+    pp[0] = p
+    return n
+
+
 cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
     # Text that is not valid in the connection's encoding comes back as bytes
     # (as asynctnt does) instead of failing the whole packet.
@@ -283,35 +306,11 @@ cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
         pp[0] = p + 9
         return lt_load_double(p + 1)
     if c == 0xd9 or c == 0xda or c == 0xdb:
-        if c == 0xd9:
-            mp_need(p, end, 2)
-            n = <uint8_t> p[1]
-            p += 2
-        elif c == 0xda:
-            mp_need(p, end, 3)
-            n = lt_load_u16(p + 1)
-            p += 3
-        else:
-            mp_need(p, end, 5)
-            n = lt_load_u32(p + 1)
-            p += 5
-        mp_need(p, end, n)
+        n = mp_sized_len(&p, end, c - 0xd9)
         pp[0] = p + n
         return _decode_str(p, n, encoding)
     if c == 0xc4 or c == 0xc5 or c == 0xc6:
-        if c == 0xc4:
-            mp_need(p, end, 2)
-            n = <uint8_t> p[1]
-            p += 2
-        elif c == 0xc5:
-            mp_need(p, end, 3)
-            n = lt_load_u16(p + 1)
-            p += 3
-        else:
-            mp_need(p, end, 5)
-            n = lt_load_u32(p + 1)
-            p += 5
-        mp_need(p, end, n)
+        n = mp_sized_len(&p, end, c - 0xc4)
         pp[0] = p + n
         return PyBytes_FromStringAndSize(p, n)
     if c == 0xdc or c == 0xdd:
