@@ -27,7 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 OPS = ("ping", "select", "insert", "call", "eval", "update", "txn")
-DRIVERS = ("loadtnt", "loadtnt-base", "asynctnt")
+# loadtnt-pool: Pool with the one server behind it (its dispatch cost against a Connection);
+# loadtnt-base-pool: the same from --baseline-tree
+DRIVERS = ("loadtnt", "loadtnt-base", "asynctnt", "loadtnt-pool", "loadtnt-base-pool")
 
 SERVER_LUA = """
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
@@ -48,7 +50,10 @@ else:
     from loadtnt import driver as mod
 
 async def main():
-    conn = mod.Connection(host='127.0.0.1', port=port, ping_timeout=0)
+    if driver_name == 'loadtnt-pool':   # the pool's dispatch: one instance behind it
+        conn = mod.Pool([f'127.0.0.1:{port}'], ping_timeout=0)
+    else:
+        conn = mod.Connection(host='127.0.0.1', port=port, ping_timeout=0)
     await conn.connect()
     conc = 300
     per = n // conc
@@ -116,8 +121,8 @@ def main() -> int:
     for d in drivers:
         if d not in DRIVERS:
             parser.error(f"unknown driver {d!r}; one of {', '.join(DRIVERS)}")
-    if "loadtnt-base" in drivers and args.baseline_tree is None:
-        parser.error("loadtnt-base needs --baseline-tree")
+    if any("-base" in d for d in drivers) and args.baseline_tree is None:
+        parser.error("loadtnt-base and loadtnt-base-pool need --baseline-tree")
     from loadtnt.instance import TarantoolInstance, version
 
     n = args.requests - args.requests % 300
@@ -127,8 +132,10 @@ def main() -> int:
     with TarantoolInstance(lua=SERVER_LUA, binary=args.tarantool, cfg=cfg) as tnt:
         for op in ops:
             for d in drivers:
-                tree = args.baseline_tree.resolve() if d == "loadtnt-base" else REPO
-                name = "loadtnt" if d == "loadtnt-base" else d
+                tree = args.baseline_tree.resolve() if "-base" in d else REPO
+                name = d.replace("-base", "")     # the client's driver, from that tree
+                if name == "loadtnt-pool" and op == "txn":
+                    continue    # a pool's stream is its master connection's
                 one = instructions(tree, name, op, n, int(tnt.port))
                 two = instructions(tree, name, op, 2 * n, int(tnt.port))
                 rows.setdefault(op, {})[d] = (two - one) / n
@@ -141,9 +148,10 @@ def main() -> int:
         f"{d}/{drivers[0]}" for d in drivers[1:]) + " |")
     print("|---|" + "---:|" * (2 * len(drivers) - 1))
     for op, cells in rows.items():
-        ratio = [f"{cells[d] / cells[drivers[0]]:.2f}×" for d in drivers[1:]]
-        print(f"| {op} | " + " | ".join(f"{cells[d]:,.0f}" for d in drivers) + " | "
-              + " | ".join(ratio) + " |")
+        ratio = [f"{cells[d] / cells[drivers[0]]:.2f}×" if d in cells and drivers[0] in cells
+                 else "–" for d in drivers[1:]]
+        print(f"| {op} | " + " | ".join(f"{cells[d]:,.0f}" if d in cells else "–"
+                                      for d in drivers) + " | " + " | ".join(ratio) + " |")
     return 0
 
 
