@@ -8,6 +8,7 @@ user's ``pip install`` would.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -66,11 +67,29 @@ def sdist(source_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wheel(source_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``pip wheel .`` in the tree, as ``pip install .`` does it."""
+def wheel(source_tree: Path, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Path:
+    """``pip wheel .`` in the tree, as ``pip install .`` does it.
+
+    Each build spends a minute or more in one single-threaded C compile: this one runs while
+    the sdist's venv builds its own copy, so the two take the machine's two cores at once."""
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-          "-w", out, source_tree], cwd=source_tree)
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+           "-w", str(out), str(source_tree)]
+    build = subprocess.Popen(cmd, cwd=source_tree, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        with contextlib.suppress(Exception):    # the sdist's own tests report its failure
+            request.getfixturevalue("sdist_venv")
+    finally:
+        try:
+            stdout, stderr = build.communicate(timeout=BUILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            build.kill()
+            stdout, stderr = build.communicate()
+    if build.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited with {build.returncode}\n"
+                             f"--- stdout\n{stdout[-4000:]}\n--- stderr\n{stderr[-4000:]}")
     (path,) = out.glob("loadtnt-*.whl")
     return path
 
