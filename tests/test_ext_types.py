@@ -588,6 +588,18 @@ async def test_malformed_ext_value(loop, kind):
         await expect_protocol_error(server)
 
 
+@tb.skip_asynctnt("turn a value cut short inside its header into a ProtocolError and close")
+@pytest.mark.parametrize("raw", [
+    b"\xc7\x00", b"\xc7\x05\x01\x00", b"\xc8\x00", b"\xc9\x00\x00\x00\x01\x04",
+    b"\xd9", b"\xd9\x05ab", b"\xda\x00", b"\xdb\x00\x00\x00\x09abc", b"\xc4\x03a", b"\xc6\x01",
+], ids=["ext8-no-type", "ext8-short", "ext16-length", "ext32-short", "str8-length", "str8-short",
+        "str16-length", "str32-short", "bin8-short", "bin32-length"])
+async def test_value_cut_short_in_its_sized_header(loop, raw):
+    # the packet ends inside the value: its length (or an ext's type byte) is not all there
+    async with FakeServer(serve_with(data_reply(raw))) as server:
+        await expect_protocol_error(server)
+
+
 @tb.skip_asynctnt("turn a malformed IPROTO_ERROR into a ProtocolError and close")
 @pytest.mark.parametrize("raw", [
     b"\x93\x01\x02\x03", b"\x81\x00\x91\x05", b"\x81\x00\x91\x81\x00\xc3", b"\x81\x00\x92\x80",

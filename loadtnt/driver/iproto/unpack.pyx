@@ -93,9 +93,9 @@ cdef uint32_t mp_decode_map_len(const char **pp, const char *end) except? 0xffff
 
 
 cdef inline Py_ssize_t mp_sized_len(const char **pp, const char *end, int width) except -1:
-    # The payload length of a str8/16/32 or bin8/16/32 (width 0, 1, 2: a length of
-    # 1, 2 or 4 bytes after the header byte at *pp); moves *pp to the payload, all
-    # of whose bytes are there.
+    # The length of a str, bin or ext 8/16/32 (width 0, 1, 2: a length of 1, 2 or 4
+    # bytes after the header byte at *pp); moves *pp past the length (to a str's or
+    # bin's payload, to an ext's type byte), checking that n bytes follow.
     cdef const char *p = pp[0]
     cdef Py_ssize_t n
     if width == 0:
@@ -334,23 +334,11 @@ cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
         pp[0] = p + 2 + n
         return _decode_ext(ext_type, p + 2, n, encoding)
     if c == 0xc7 or c == 0xc8 or c == 0xc9:
-        if c == 0xc7:
-            mp_need(p, end, 3)
-            n = <uint8_t> p[1]
-            p += 2
-        elif c == 0xc8:
-            mp_need(p, end, 4)
-            n = lt_load_u16(p + 1)
-            p += 3
-        else:
-            mp_need(p, end, 6)
-            n = lt_load_u32(p + 1)
-            p += 5
+        n = mp_sized_len(&p, end, c - 0xc7)     # p: at the type byte, then the n bytes
+        mp_need(p, end, 1 + n)
         ext_type = <int8_t> p[0]
-        p += 1
-        mp_need(p, end, n)
-        pp[0] = p + n
-        return _decode_ext(ext_type, p, n, encoding)
+        pp[0] = p + 1 + n
+        return _decode_ext(ext_type, p + 1, n, encoding)
     raise ProtocolError('invalid MessagePack type byte 0x{:02x}'.format(c))
 
 
