@@ -62,8 +62,9 @@ cdef class PoolApi:
         return (<Api?> conn)._select(space, key, offset, limit, index, iterator, timeout,
                                      check_schema_change, after, fetch_pos)
 
-    # The others call Connection's bodies from C too: the keyword dict and the bound
-    # method of a Python-level call cost the pool 6-7% of a select (measured).
+    # The others call Connection's bodies from C too: a Python-level call with a keyword
+    # dict and a bound method cost the pool 7-12% more client instructions than the
+    # Connection's own request (bench/instr_bench.py); this costs 1-2%.
 
     def insert(self, space, t, *, mode=None, bint replace=False, double timeout=-1.0):
         """Connection.insert on an instance of ``mode`` (RW)."""
