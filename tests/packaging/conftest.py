@@ -28,8 +28,13 @@ def _run(cmd: list[str | os.PathLike[str]], *, cwd: Path, timeout: float = BUILD
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
+    return _checked(proc)
+
+
+def _checked(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """``proc`` if it exited 0; else an AssertionError with the command and its output's tail."""
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} exited with {proc.returncode}\n"
+        raise AssertionError(f"{' '.join(map(str, proc.args))} exited with {proc.returncode}\n"
                              f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
     return proc
 
@@ -87,9 +92,7 @@ def wheel(source_tree: Path, tmp_path_factory: pytest.TempPathFactory,
         except subprocess.TimeoutExpired:
             build.kill()
             stdout, stderr = build.communicate()
-    if build.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited with {build.returncode}\n"
-                             f"--- stdout\n{stdout[-4000:]}\n--- stderr\n{stderr[-4000:]}")
+    _checked(subprocess.CompletedProcess(cmd, build.returncode, stdout, stderr))
     (path,) = out.glob("loadtnt-*.whl")
     return path
 
