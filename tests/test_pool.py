@@ -394,7 +394,11 @@ async def test_kill_under_load(replicaset: ReplicaSet, loop: Any) -> None:
     in_flight_at_kill = ("before", "replica down", "replica back", "master down")
     for phase in dict.fromkeys(p for _, p, _ in load.counts):
         failed = load.count("read", phase) - load.count("read", phase, "ok")
-        assert load.count("read", phase, "ok") > 0, phase
+        # a "down" phase lasts only until the pool sees the death (a few ms), and round robin
+        # may have every reader waiting on the dying instance then (seen once in CI: 200 of
+        # 200 readers were on the replica, all failed, none was sent in "replica down")
+        if not phase.endswith(" down"):
+            assert load.count("read", phase, "ok") > 0, phase
         assert failed == load.count("read", phase, "TarantoolNotConnectedError"), phase
         assert failed <= CONCURRENCY if phase in in_flight_at_kill else failed == 0, phase
     # writes are untouched by the replica's death
