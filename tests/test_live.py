@@ -230,21 +230,24 @@ async def _watch(tmp: Path, procs: list[subprocess.Popen[Any]]) -> dict[str, Any
             out["served_result"] = await r.json(content_type=None)
         out["result"] = json.loads(result_path.read_text())
         expected = sum(e["requests"] for e in out["result"]["runs"])
-        if pport is not None:  # a scrape after the end: the final counter
+        if pport is not None:  # a scrape after the end: the final counter, the phase "done"
             query = f"http://127.0.0.1:{pport}/api/v1/query"
+
+            async def latest(promql: str) -> list[dict[str, Any]]:
+                async with session.get(query, params={"query": promql}) as r:
+                    return (await r.json())["data"]["result"]
+
+            # the scrape that first sees the final count may come between the phases' end
+            # and "done" (seen once in CI): both are waited for, each a scrape (1 s) apart
             deadline = time.monotonic() + 20
             while True:
-                async with session.get(query, params={
-                        "query": 'sum(loadtnt_requests_total{phase="measure"})'}) as r:
-                    data = await r.json()
-                vals = data["data"]["result"]
+                vals = await latest('sum(loadtnt_requests_total{phase="measure"})')
                 out["prometheus"] = float(vals[0]["value"][1]) if vals else None
-                if out["prometheus"] == expected or time.monotonic() > deadline:
+                out["prometheus_phase"] = await latest('loadtnt_phase{loadtnt_phase="done"}')
+                done = out["prometheus_phase"] and out["prometheus_phase"][0]["value"][1] == "1"
+                if (out["prometheus"] == expected and done) or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.5)
-            async with session.get(query, params={
-                    "query": 'loadtnt_phase{loadtnt_phase="done"}'}) as r:
-                out["prometheus_phase"] = (await r.json())["data"]["result"]
         if PUSHGATEWAY:
             async with session.get(gateway + "/metrics") as r:
                 out["gateway"] = await r.text()
