@@ -142,7 +142,9 @@ def serve_replies(make_body, ids_seen=None):
 
 
 async def test_id_announces_the_features(loop):
-    for flag, expected in ((False, [0, 1, 2]), (True, [0, 1, 2, 7, 8])):
+    # streams, transactions, error_extension, watchers, pagination, space_and_index_names,
+    # watch_once; with tuple_extension, dml_tuple_extension and call_ret_tuple_extension too
+    for flag, expected in ((False, [0, 1, 2, 3, 4, 5, 6]), (True, [0, 1, 2, 3, 4, 5, 6, 7, 8])):
         seen = []
         async with FakeServer(serve_replies(lambda op: b"\x80", seen),
                               greet=greeting("3.0.0")) as server:

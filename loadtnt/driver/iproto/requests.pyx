@@ -567,16 +567,22 @@ cdef class ExecuteRequest(Request):
 @cython.final
 @cython.no_gc
 cdef class IdRequest(Request):
-    # IPROTO_ID: the protocol version and the features this driver speaks
+    # IPROTO_ID: the protocol version and every feature this driver speaks, as go-tarantool
+    # and tarantool-python announce theirs; a server ignores the ids it does not know
+    # (tarantool#7953), so 2.10 takes the 3.0 ones quietly
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         buf.put_map_header(2)
         buf.put_uint(tnt.IPROTO_VERSION)
         buf.put_uint(tnt.LOADTNT_IPROTO_VERSION)
         buf.put_uint(tnt.IPROTO_FEATURES)
-        buf.put_array_header(5 if self.tuple_ext else 3)
+        buf.put_array_header(9 if self.tuple_ext else 7)
         buf.put_uint(tnt.IPROTO_FEATURE_STREAMS)
         buf.put_uint(tnt.IPROTO_FEATURE_TRANSACTIONS)
         buf.put_uint(tnt.IPROTO_FEATURE_ERROR_EXTENSION)
+        buf.put_uint(tnt.IPROTO_FEATURE_WATCHERS)
+        buf.put_uint(tnt.IPROTO_FEATURE_PAGINATION)
+        buf.put_uint(tnt.IPROTO_FEATURE_SPACE_AND_INDEX_NAMES)
+        buf.put_uint(tnt.IPROTO_FEATURE_WATCH_ONCE)
         if self.tuple_ext:
             # the server then sends tuples as MP_TUPLE with their formats
             buf.put_uint(tnt.IPROTO_FEATURE_DML_TUPLE_EXTENSION)
