@@ -441,3 +441,149 @@ async def test_graceful_shutdown_of_a_member(replicaset: ReplicaSet, loop: Any) 
     assert sum(v for (_, _, w), v in load.counts.items() if w != "ok") == 0
     assert all(load.count(k, p, "ok") > 0 for k in ("read", "write")
                for p in ("stopping", "stopped", "back"))
+
+
+# --- watchers over the pool ----------------------------------------------------------------
+
+
+def need_watchers(rs: ReplicaSet, since: tuple[int, ...] = (2, 10), what: str = "IPROTO_WATCH"
+                  ) -> None:
+    if version(rs) < since:
+        pytest.skip(f"needs Tarantool {'.'.join(map(str, since))}+ for {what}; the server is "
+                    + ".".join(map(str, version(rs))))
+
+
+async def test_watch_follows_each_mode_through_a_switch_and_a_kill(
+        replicaset: ReplicaSet, loop: Any) -> None:
+    need_watchers(replicaset)
+    ep0, ep1 = replicaset.endpoints
+    key = "pool.follow"
+    for i in (0, 1):
+        replicaset.eval(i, f"box.broadcast('{key}', 'start {i}')")
+    seen: dict[str, list[tuple[str, Any]]] = {"any": [], "rw": [], "ro": []}
+
+    def recorder(mode: str) -> Any:
+        return lambda k, v, ep: seen[mode].append((ep, v)) if k == key else None
+
+    async with make_pool(replicaset) as pool:
+        watchers = {m: pool.watch(key, recorder(m), mode=m) for m in seen}
+        # each instance of the mode gives its current value at once
+        await until(lambda: len(seen["any"]) == 2 and seen["rw"] and seen["ro"])
+        assert set(seen["any"]) == {(ep0, "start 0"), (ep1, "start 1")}
+        assert seen["rw"] == [(ep0, "start 0")] and seen["ro"] == [(ep1, "start 1")]
+        assert watchers["any"].endpoints == [ep0, ep1]
+        assert (watchers["rw"].endpoints, watchers["ro"].endpoints) == ([ep0], [ep1])
+
+        # a broadcast reaches the watchers of the modes its instance is in, and only those
+        replicaset.eval(1, f"box.broadcast('{key}', 'next 1')")
+        await until(lambda: seen["ro"][-1:] == seen["any"][-1:] == [(ep1, "next 1")])
+        assert seen["rw"] == [(ep0, "start 0")]
+
+        # a master switch: RW moves to the new master, which gives its value at once; RO to
+        # the old one; ANY stays where it was (no value again)
+        await in_thread(replicaset.switch_master, 1)
+        await until(lambda: (watchers["rw"].endpoints, watchers["ro"].endpoints) == ([ep1],
+                                                                                      [ep0]))
+        await until(lambda: seen["rw"][-1:] == [(ep1, "next 1")]
+                    and seen["ro"][-1:] == [(ep0, "start 0")])
+        replicaset.eval(0, f"box.broadcast('{key}', 'after 0')")
+        await until(lambda: seen["ro"][-1:] == seen["any"][-1:] == [(ep0, "after 0")])
+        assert seen["rw"] == [(ep0, "start 0"), (ep1, "next 1")]
+        assert len(seen["any"]) == 4          # start 0, start 1, next 1, after 0
+
+        # a killed instance leaves every mode; restarted, it is watched again and gives its
+        # current value (none: a restart forgets what was broadcast)
+        await in_thread(replicaset.kill, 0)
+        await until(lambda: watchers["any"].endpoints == [ep1] and not watchers["ro"].endpoints)
+        await in_thread(replicaset.restart, 0)
+        await until(lambda: seen["any"][-1:] == seen["ro"][-1:] == [(ep0, None)], 10.0)
+        assert watchers["any"].endpoints == [ep0, ep1] and watchers["ro"].endpoints == [ep0]
+
+        # unwatched: no instance keeps the key, and a later broadcast calls nothing
+        counts = {m: len(v) for m, v in seen.items()}
+        for w in watchers.values():
+            w.unwatch()
+            assert not w.active and not w.endpoints
+        assert not any(key in i.connection._watchers.watched() for i in pool.instances)
+        probe: list[Any] = []
+        pool.connection("rw").watch(key, lambda k, v: probe.append(v))
+        await until(lambda: probe == ["next 1"])
+        replicaset.eval(1, f"box.broadcast('{key}', 'late')")
+        await until(lambda: probe == ["next 1", "late"])      # delivered on that connection
+        assert {m: len(v) for m, v in seen.items()} == counts  # ...to nobody of the pool's
+
+
+async def test_watch_coroutine_and_failing_callbacks(replicaset: ReplicaSet, loop: Any,
+                                                     caplog: Any) -> None:
+    need_watchers(replicaset)
+    ep0, ep1 = replicaset.endpoints
+    key = f"pool.callbacks.{loop.__class__.__module__}"
+    got: list[tuple[str, Any]] = []
+
+    async def slow(k: str, v: Any, ep: str) -> None:
+        await asyncio.sleep(0.005)
+        got.append((ep, v))
+
+    def bad(k: str, v: Any, ep: str) -> None:
+        raise RuntimeError("callback failed on purpose")
+
+    async with make_pool(replicaset) as pool:
+        pool.watch(key, slow)
+        failing = pool.watch(key, bad)
+        await until(lambda: len(got) == 2 and failing.errors == 2)
+        assert {ep for ep, _ in got} == {ep0, ep1}   # one current value from each instance
+        for n in range(1, 6):
+            replicaset.eval(0, f"box.broadcast('{key}', {n})")
+        await until(lambda: got[-1] == (ep0, 5) and failing.errors >= 3)
+        # per instance in order, one call at a time: values broadcast while one was being
+        # handled are folded into the newest, never reordered
+        values = [v for ep, v in got if ep == ep0][1:]
+        assert values == sorted(values) and values[-1] == 5
+        logged = [r for r in caplog.records if "pool watcher" in r.getMessage()]
+        assert len(logged) == 1 and key in logged[0].getMessage()
+        assert (await pool.ping()).code == 0   # the connections did not mind
+
+
+async def test_watch_arguments_before_connect_and_old_servers(replicaset: ReplicaSet,
+                                                              loop: Any) -> None:
+    ep1 = replicaset.endpoints[1]
+    got: list[tuple[str, Any]] = []
+
+    def cb(k: str, v: Any, ep: str) -> None:
+        got.append((ep, v))
+
+    pool = make_pool(replicaset)
+    with pytest.raises(ValueError, match="mode is 'any', 'rw' or 'ro', not 'prefer_ro'"):
+        pool.watch("k", cb, mode="prefer_ro")
+    with pytest.raises(TypeError, match="must be a str"):
+        pool.watch(1, cb)
+    with pytest.raises(TypeError, match="must be callable"):
+        pool.watch("k", None)
+    if version(replicaset) < (2, 10):
+        async with pool:
+            with pytest.raises(tb.exceptions.TarantoolError, match="watchers need Tarantool 2.10"):
+                pool.watch("k", cb)
+            assert not pool._watchers
+        return
+    # watched before connect(): registered as the instances come
+    key = f"pool.early.{loop.__class__.__module__}"
+    replicaset.eval(1, f"box.broadcast('{key}', 'replica')")
+    watcher = pool.watch(key, cb, mode="ro")
+    assert watcher.endpoints == [] and "no instance" in repr(watcher)
+    async with pool:
+        await until(lambda: got == [(ep1, "replica")])
+        assert repr(watcher) == f"<PoolWatcher key={key!r} mode=ro on {ep1}>"
+        watcher.unwatch()
+        watcher.unwatch()                      # again: nothing
+        assert repr(watcher).endswith("unwatched>") and not pool._watchers
+
+
+async def test_watch_once_by_mode(replicaset: ReplicaSet, loop: Any) -> None:
+    need_watchers(replicaset, (3, 0), "IPROTO_WATCH_ONCE")
+    key = "pool.once"
+    replicaset.eval(0, f"box.broadcast('{key}', 'master')")
+    replicaset.eval(1, f"box.broadcast('{key}', 'replica')")
+    async with make_pool(replicaset) as pool:
+        assert await pool.watch_once(key, mode="rw") == "master"
+        assert await pool.watch_once(key, mode=tb.driver.Mode.RO) == "replica"
+        assert await pool.watch_once("pool.never.broadcast") is None

@@ -40,7 +40,7 @@ from .iproto.protocol import (
     SchemaSpace,
     TarantoolTuple,
 )
-from .pool import Mode, Pool
+from .pool import Mode, Pool, PoolWatcher
 from .prepared import PreparedStatement
 from .stream import Isolation, Stream
 from .watcher import Watcher
@@ -64,6 +64,7 @@ __all__ = (
     "Mode",
     "Pool",
     "PoolNoCandidateError",
+    "PoolWatcher",
     "PreparedStatement",
     "ProtocolError",
     "PushIterator",

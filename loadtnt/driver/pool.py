@@ -30,6 +30,11 @@ candidate until it is back and its role known. A request whose mode has no candi
 instance's state. The pool never resends a request: one in flight to an instance that dies
 fails as on a Connection.
 
+Watchers: ``pool.watch(key, callback, mode=Mode.ANY)`` follows a key on every instance of a
+mode (ANY, RW or RO) as the roles change: an instance that joins the mode (connected, its role
+known, or a new master for RW) is watched at once and its current value delivered, one that
+leaves it is unwatched. ``callback(key, value, endpoint)`` says which instance sent the value.
+
 The request path is in C (``PoolApi``, the core's base class of Pool, as ``Api`` is
 Connection's): the candidates of each mode are precomputed (a ``Candidates`` turn) whenever a
 role or a connection changes, and a request method returns the chosen Connection's own
@@ -41,18 +46,19 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import inspect
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from .connection import Connection, ConnectionState
-from .exceptions import PoolNoCandidateError, TarantoolDatabaseError
+from .exceptions import PoolNoCandidateError, TarantoolDatabaseError, TarantoolNotConnectedError
 from .iproto.protocol import Candidates, PoolApi, Response
 from .prepared import PreparedStatement
 from .stream import Stream
 from .watcher import Watcher
 
-__all__ = ("InstanceInfo", "Mode", "Pool")
+__all__ = ("InstanceInfo", "Mode", "Pool", "PoolWatcher")
 
 logger = logging.getLogger("loadtnt.driver")
 
@@ -192,6 +198,106 @@ class _PoolConnection(Connection):
             self._pool_instance._check()
 
 
+class PoolWatcher:
+    """What ``Pool.watch()`` returns: a key watched on every instance of a mode (ANY, RW or
+    RO), following the roles. ``unwatch()`` stops it everywhere; ``endpoints`` are the
+    instances it is registered on now; ``errors`` counts the calls of its callback that
+    raised (the first is logged)."""
+
+    __slots__ = ("_active", "_callback", "_key", "_logged", "_mode", "_on", "_pool", "errors")
+
+    def __init__(self, pool: Pool, key: str, callback: Callable[[str, Any, str], Any],
+                 mode: Mode):
+        self._pool = pool
+        self._key = key
+        self._callback = callback
+        self._mode = mode
+        self._active = True
+        self._logged = False
+        self._on: dict[InstanceInfo, Watcher] = {}
+        self.errors = 0
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def active(self) -> bool:
+        """False once unwatch() was called."""
+        return self._active
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The instances the key is watched on now, in the pool's order."""
+        return [i.endpoint for i in self._pool._instances if i in self._on]
+
+    def unwatch(self) -> None:
+        """No more calls of the callback, from any instance. Calling it again does nothing."""
+        if not self._active:
+            return
+        self._active = False
+        self._pool._watchers.remove(self)
+        on, self._on = self._on, {}
+        for watcher in on.values():
+            watcher.unwatch()
+
+    def __repr__(self) -> str:
+        state = f"on {', '.join(self.endpoints) or 'no instance'}" if self._active \
+            else "unwatched"
+        return f"<PoolWatcher key={self._key!r} mode={self._mode.value} {state}>"
+
+    def _sync(self, wanted: list[InstanceInfo]) -> None:
+        # called on every role or connection change: watch where the mode now has the
+        # instance, unwatch where it no longer has it (a Connection's own watcher would
+        # follow its reconnects, but the instance may come back in another role)
+        for inst in [i for i in self._on if i not in wanted]:
+            self._on.pop(inst).unwatch()
+        for inst in wanted:
+            if inst in self._on:
+                continue
+            conn = inst.connection
+            if not conn.features.watchers:
+                continue      # a server before 2.10 among newer ones: it cannot watch
+            try:
+                self._on[inst] = conn.watch(self._key,
+                                            functools.partial(self._deliver, inst.endpoint))
+            except TarantoolNotConnectedError:
+                continue      # lost meanwhile: its _check rebuilds again when it is back
+
+    def _deliver(self, endpoint: str, key: str, value: Any) -> Any:
+        # the Connection's watcher calls this (from the event loop, in order, one call at a
+        # time per instance); an awaitable it returns is awaited before the acknowledgement
+        if not self._active:
+            return None
+        try:
+            result = self._callback(key, value, endpoint)
+        except Exception as e:  # noqa: BLE001  the user's callback: logged once, never fatal
+            self._failed(endpoint, e)
+            return None
+        if inspect.isawaitable(result):
+            return self._await(endpoint, result)
+        return None
+
+    async def _await(self, endpoint: str, result: Awaitable[Any]) -> None:
+        try:
+            await result
+        except Exception as e:  # noqa: BLE001  as above
+            self._failed(endpoint, e)
+
+    def _failed(self, endpoint: str, exc: BaseException) -> None:
+        self.errors += 1
+        if not self._logged:
+            self._logged = True
+            logger.error(
+                "the callback of a pool watcher of %r raised on %s (later failures of this "
+                "watcher are counted in its .errors, not logged)", self._key, endpoint,
+                exc_info=exc)
+
+
 def _split(endpoint: str | tuple[str, int | str]) -> tuple[str, int | str]:
     if isinstance(endpoint, tuple):
         host, port = endpoint
@@ -264,6 +370,7 @@ class Pool(PoolApi):
         self._connected = False
         self._ready: dict[InstanceInfo, asyncio.Future] = {}
         self._changed: asyncio.Event | None = None
+        self._watchers: list[PoolWatcher] = []
         self._rebuild()
 
     # -- candidates -----------------------------------------------------------
@@ -292,6 +399,11 @@ class Pool(PoolApi):
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+        if self._watchers:
+            by_mode = {Mode.ANY: live, Mode.RW: [i for i in live if i.role == RW],
+                       Mode.RO: [i for i in live if i.role == RO]}
+            for watcher in list(self._watchers):
+                watcher._sync(by_mode[watcher._mode])
 
     def _no_candidate(self, mode: Mode) -> Connection:
         states = {i.endpoint: i.state for i in self._instances}
@@ -537,6 +649,38 @@ class Pool(PoolApi):
         """Connection.pages (the whole walk on one instance of ``mode``; default_mode)."""
         conn = self._read() if mode is None else self._pick_py(mode)
         return conn.pages(space, key, **kwargs)
+
+    def watch(self, key: str, callback: Callable[[str, Any, str], Any], *,
+              mode: Mode | str = Mode.ANY) -> PoolWatcher:
+        """Follow ``box.broadcast(key, value)`` on every instance of ``mode`` (ANY, the
+        default: every instance; RW: the master(s); RO: the replicas), as Connection.watch
+        does on one: ``callback(key, value, endpoint)`` - a plain function or a coroutine
+        function - gets each instance's current value when the instance joins the mode
+        (at once for those in it now; again after it reconnects, or when a new master takes
+        RW) and each later one, in order per instance. An instance that leaves the mode is
+        unwatched. Needs Tarantool 2.10+ (IPROTO_WATCH); returns a PoolWatcher."""
+        if not isinstance(key, str):
+            raise TypeError(f"a watcher's key must be a str, not {type(key).__name__}")
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        mode = Mode.of(mode)
+        if mode not in (Mode.ANY, Mode.RW, Mode.RO):
+            raise ValueError(f"a pool watcher's mode is 'any', 'rw' or 'ro', not "
+                             f"{mode.value!r}: a watcher follows every instance of its mode")
+        for inst in self._instances:
+            if inst.up:      # refuse at once where the server cannot watch (before 2.10)
+                inst.connection._require("watchers", "watchers need Tarantool 2.10")
+        watcher = PoolWatcher(self, key, callback, mode)
+        self._watchers.append(watcher)
+        self._rebuild()
+        return watcher
+
+    async def watch_once(self, key: str, *, mode: Mode | str | None = None,
+                         timeout: float = -1.0) -> Any:
+        """Connection.watch_once on one instance of ``mode`` (default_mode): the key's
+        current value there (Tarantool 3.0+)."""
+        conn = self._read() if mode is None else self._pick_py(mode)
+        return await conn.watch_once(key, timeout=timeout)
 
     def prepare(self, query: str, *, mode: Mode | str | None = None) -> PreparedStatement:
         """Connection.prepare: a statement prepared on one instance (call_mode)."""
