@@ -142,3 +142,20 @@ async def test_server_without_streams_refuses_before_sending(tnt, conn):
         conn.stream()
     assert not conn.features.streams
     assert (await conn.ping()).code == 0
+
+
+async def test_pages_in_a_stream_walk_inside_its_transaction(mvcc, connect):
+    tb.need_version(mvcc, (2, 11), "pagination")
+    conn = await connect(mvcc)
+    for i in range(1, 8):
+        await conn.insert("tester", [i, f"c{i}"])
+    async with conn.stream() as s:
+        await s.insert("tester", [8, "mine"])          # uncommitted: this transaction's
+        await s.delete("tester", [3])
+        mine = [t[0] async for page in s.pages("tester", page_size=3) for t in page]
+        theirs = [t[0] async for page in conn.pages("tester", page_size=3) for t in page]
+        assert mine == [1, 2, 4, 5, 6, 7, 8]
+        assert theirs == [1, 2, 3, 4, 5, 6, 7]
+        sizes = [len(page) async for page in s.pages("tester", page_size=3, after=[2])]
+        assert sizes == [3, 2]                        # 4 5 6, then 7 8
+    assert [t[0] async for page in conn.pages("tester") for t in page] == [1, 2, 4, 5, 6, 7, 8]

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from . import pagination
 from .exceptions import (
     ErrorCode,
     TarantoolDatabaseError,
@@ -566,7 +567,7 @@ class Connection(Api):
         ``await stmt.prepare()`` or ``async with``."""
         return PreparedStatement(self, query)
 
-    async def pages(
+    def pages(
         self,
         space: int | str,
         key: Any = None,
@@ -586,24 +587,13 @@ class Connection(Api):
                     ...
 
         Each page is one select that starts after the previous page's position,
-        so the walk sees what is there as it goes (no snapshot) and holds nothing
-        on the server between pages. ``after``: start after this position or
-        tuple (to resume a walk). On a server without pagination it raises
-        TarantoolError before sending anything."""
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size <= 0:
-            raise ValueError(f"page_size must be a positive int, not {page_size!r}")
-        self._require("pagination", "pages() needs pagination: Tarantool 2.11")
-        while True:
-            page = await self.select(
-                space, key, index=index, iterator=iterator, limit=page_size,
-                after=after, fetch_pos=True, timeout=timeout,
-            )
-            if len(page) == 0:
-                return
-            yield page
-            if len(page) < page_size or page.position is None:
-                return
-            after = page.position
+        so the walk sees what is there as it goes (no snapshot: walk in a stream's
+        transaction for one, ``Stream.pages``) and holds nothing on the server
+        between pages. ``after``: start after this position or tuple (to resume a
+        walk). On a server without pagination it raises TarantoolError before
+        sending anything."""
+        return pagination.walk(self, self, space, key, index, iterator, page_size, after,
+                               timeout)
 
     async def refetch_schema(self) -> None:
         protocol = self._protocol

@@ -13,12 +13,15 @@ ends normally, or rolls back when it raises::
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
 
+from . import pagination
 from .iproto.protocol import Api
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .iproto.protocol import Response
 
 __all__ = ("Isolation", "Stream")
 
@@ -53,6 +56,16 @@ class Stream(Api):
         """Begin a transaction: ``isolation`` (an :class:`Isolation`), ``tx_timeout``
         in seconds (0: the server's default), ``timeout`` of the request itself."""
         return super().begin(isolation, tx_timeout, timeout)
+
+    def pages(self, space: int | str, key: Any = None, *, index: int | str = 0,
+              iterator: Any = 0, page_size: int = 1000, after: Any = None,
+              timeout: float = -1.0) -> AsyncIterator[Response]:
+        """Connection.pages with every select in this stream: inside the stream's
+        transaction the walk sees that transaction's writes (with the MVCC engine, no
+        one else sees them until the commit), and its reads are the transaction's."""
+        conn = cast("Connection", self._conn)    # the core types it as its own Api
+        return pagination.walk(self, conn, space, key, index, iterator, page_size, after,
+                               timeout)
 
     async def __aenter__(self) -> Stream:  # noqa: PYI034
         await self.begin()
