@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import platform
@@ -128,8 +129,44 @@ def _aiotarantool_requests(conn, op: str, nkeys: int, key_base: int, conc: int):
     raise ValueError(f"unknown op {op!r}")
 
 
+def _thread_times(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of each thread of process ``pid``, with its name."""
+    out: dict[int, tuple[str, float]] = {}
+    if pid <= 0:
+        return out
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue          # the thread ended meanwhile
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / hz)
+    return out
+
+
+def _cpu_use(wall: float, cpu: float, before: dict, after: dict) -> dict:
+    """The measured window's CPU: the client's cores and, when the orchestrator named the
+    server's pid, the server's cores and its busiest thread (name, cores) - a thread near 1.0
+    is the bottleneck, whatever the client does."""
+    use: dict = {"client_cores": cpu / wall}
+    deltas = {tid: (after[tid][0], after[tid][1] - before[tid][1])
+              for tid in after if tid in before}
+    if deltas:
+        name, busiest = max(deltas.values(), key=lambda d: d[1])
+        use.update(server_cores=sum(d for _, d in deltas.values()) / wall,
+                   server_thread=name, server_thread_cores=busiest / wall)
+    return use
+
+
 async def _measure(args: argparse.Namespace) -> dict:
     conc = args.concurrency
+    server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
     if args.driver == "aiotarantool":
         import loadtnt.compat.aiotarantool_shim  # noqa: F401, I001  (before aiotarantool)
         import aiotarantool
@@ -172,8 +209,10 @@ async def _measure(args: argparse.Namespace) -> dict:
     tasks = [loop.create_task(worker(f)) for f in range(1, conc + 1)]
     await asyncio.sleep(args.warmup)
     c0, e0, t0 = count, errors, time.perf_counter()
+    cpu0, server0 = time.process_time(), _thread_times(server_pid)
     await asyncio.sleep(args.duration)
     c1, e1, t1 = count, errors, time.perf_counter()
+    cpu1, server1 = time.process_time(), _thread_times(server_pid)
     stop = True
     await asyncio.gather(*tasks)
     if args.driver == "aiotarantool":
@@ -181,7 +220,8 @@ async def _measure(args: argparse.Namespace) -> dict:
     else:
         await conn.disconnect()
     return {"requests": c1 - c0, "elapsed": t1 - t0, "errors": e1 - e0,
-            "last_error": last_error, "version": version}
+            "last_error": last_error, "version": version,
+            **_cpu_use(t1 - t0, cpu1 - cpu0, server0, server1)}
 
 
 def client_main(argv: list[str]) -> int:
@@ -231,10 +271,13 @@ def _client_command(driver: str, op: str, loop: str, port: int, key_base: int,
             "--keys", str(args.keys), "--key-base", str(key_base)]
 
 
-def _run_client(cmd: list[str], timeout: float) -> dict:
+def _run_client(cmd: list[str], timeout: float, server_pid: int | None = None) -> dict:
     cwd = Path(cmd[1]).parent.parent if cmd[1].endswith("driver_bench.py") else REPO
+    env = dict(os.environ)
+    if server_pid:      # the client samples the server's threads over its measured window
+        env["LOADTNT_BENCH_SERVER_PID"] = str(server_pid)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          check=False)
+                          check=False, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"client failed ({proc.returncode}): {' '.join(cmd)}\n"
                            f"{proc.stderr[-2000:]}")
@@ -389,7 +432,36 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
                     cell += f" {'✅' if ok else '❌'} ≥{target:g}×"
                 cells.append(cell)
             lines.append("| " + " | ".join(cells) + " |")
+        lines += _cpu_table(results, loop, drivers, args.ops)
     return "\n".join(lines) + "\n"
+
+
+def _cpu_table(results: list[dict], loop: str, drivers: list[str], ops: list[str]) -> list[str]:
+    """Medians over rounds of the measured window's CPU: client cores / server cores
+    (busiest server thread: name cores). The Lua client (netbox) reports none."""
+    rows = []
+    for op in ops:
+        cells = [op]
+        for driver in drivers:
+            runs = [r for r in results if r["loop"] == loop and r["op"] == op
+                    and r["driver"] == driver and "client_cores" in r]
+            if not runs:
+                cells.append("—")
+                continue
+            cell = f"{statistics.median(r['client_cores'] for r in runs):.2f}"
+            served = [r for r in runs if "server_cores" in r]
+            if served:
+                names = collections.Counter(r["server_thread"] for r in served)
+                cell += (f" / {statistics.median(r['server_cores'] for r in served):.2f} "
+                         f"({names.most_common(1)[0][0]} "
+                         f"{statistics.median(r['server_thread_cores'] for r in served):.2f})")
+            cells.append(cell)
+        rows.append("| " + " | ".join(cells) + " |")
+    title = ("CPU in the measured window, median over rounds: client cores / server cores "
+             "(the server's busiest thread and its cores; near 1.00 it is the bottleneck)")
+    return ["", title, "",
+            "| op | " + " | ".join(drivers) + " |",
+            "|" + "|".join(["---"] + ["---:"] * len(drivers)) + "|", *rows]
 
 
 def _versions(drivers: list[str], tarantool: str,
@@ -505,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs += 1
                 cmd = _client_command(driver, op, loop, server.port, key_base, args)
                 meter.start()
-                out = _run_client(cmd, timeout=per_run + 60)
+                out = _run_client(cmd, timeout=per_run + 60, server_pid=server.pid)
                 foreign = meter.foreign_cores()
                 if args.max_foreign is None or foreign <= args.max_foreign:
                     break

@@ -24,6 +24,7 @@ cdef class BaseProtocol(CoreProtocol):
         bint auto_refetch_schema
         double request_timeout
         bint flush_scheduled
+        int unflushed            # requests put in wbuf since the last write
         object flush_cb
         object timer_cb
         dict timers
@@ -59,6 +60,7 @@ cdef class BaseProtocol(CoreProtocol):
     cdef inline int _finish(self, Request req) except -1
     cdef int _on_push(self, uint64_t sync, const char *p, const char *end) except -1
     cdef int _schedule_flush(self) except -1
+    cdef int _write_out(self) except -1
     cdef int _arm_timer(self, Request req, double timeout) except -1
     cdef int _fire_timer(self, int64_t key) except -1
     cdef int _add_to_bucket(self, Request req, int64_t key) except -1

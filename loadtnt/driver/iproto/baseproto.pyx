@@ -1,5 +1,5 @@
 # BaseProtocol: the event-loop side. Maps syncs to futures, coalesces writes
-# (one transport.write per loop turn), expires requests with per-millisecond
+# (one transport.write per loop turn, or per 64 requests of it), expires requests with per-millisecond
 # timer buckets, and refetches the schema when the server says it changed.
 
 _REQUEST_NAMES = {
@@ -12,6 +12,16 @@ _REQUEST_NAMES = {
     tnt.IPROTO_WATCH_ONCE: 'watch_once',
 }
 
+
+# A loop turn's requests go out in one write, or in several when there are many: the
+# server then starts on the first ones while the client is still making the rest. With one
+# write per turn, 300 coroutines on a connection made client and server take turns (each
+# idle while the other worked: together they used one core of two); a write per 64
+# requests (or 64 KiB) lets them overlap. bench/driver_bench.py, 2.6, uvloop, 300
+# coroutines, against one write per turn: eval 1.80x, select 1.55x, ping 1.37x.
+cdef enum:
+    _FLUSH_EVERY = 64
+    _FLUSH_BYTES = 65536
 
 # Timeouts at or beyond this (about 31 years) mean "no timeout".
 cdef double _MAX_TIMEOUT = 1e9
@@ -528,22 +538,31 @@ cdef class BaseProtocol(CoreProtocol):
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush_cb)
+        self.unflushed += 1
+        if (self.unflushed >= _FLUSH_EVERY or self.wbuf.size >= _FLUSH_BYTES) \
+                and not self.encoding_busy:
+            self._write_out()
         return 0
 
     def _flush(self):
+        self.flush_scheduled = False
+        self._write_out()
+
+    cdef int _write_out(self) except -1:
         cdef _Batch batch = self.batch
         cdef bytes data
-        self.flush_scheduled = False
+        self.unflushed = 0
         self.batch = None
         if self.wbuf.size == 0:
-            return
+            return 0
         if self.transport is None or self.state == CS_CLOSED:
             self.wbuf.clear()
-            return
+            return 0
         data = self.wbuf.take()
         if batch is not None:
             batch.data = data
         self.transport.write(data)
+        return 0
 
     # -- timeouts ------------------------------------------------------------
 
