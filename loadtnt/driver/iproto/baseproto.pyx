@@ -1,6 +1,7 @@
 # BaseProtocol: the event-loop side. Maps syncs to futures, coalesces writes
-# (one transport.write per loop turn, or per 64 requests of it), expires requests with per-millisecond
-# timer buckets, and refetches the schema when the server says it changed.
+# (one transport.write per loop turn, or per 64 requests of it), expires
+# requests with per-millisecond timer buckets, and refetches the schema when
+# the server says it changed.
 
 _REQUEST_NAMES = {
     tnt.IPROTO_PING: 'ping', tnt.IPROTO_SELECT: 'select', tnt.IPROTO_INSERT: 'insert',
@@ -18,7 +19,9 @@ _REQUEST_NAMES = {
 # write per turn, 300 coroutines on a connection made client and server take turns (each
 # idle while the other worked: together they used one core of two); a write per 64
 # requests (or 64 KiB) lets them overlap. bench/driver_bench.py, 2.6, uvloop, 300
-# coroutines, against one write per turn: eval 1.80x, select 1.55x, ping 1.37x.
+# coroutines, 5 interleaved rounds against one write per turn: call 1.71x, eval 1.73x,
+# select 1.49x, insert 1.51x, update 1.75x; ping, whose client was the limit already,
+# 0.94x (0.88-1.10). bench/RESULTS-2026-12-07.md.
 cdef enum:
     _FLUSH_EVERY = 64
     _FLUSH_BYTES = 65536
