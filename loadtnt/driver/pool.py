@@ -56,7 +56,7 @@ from .exceptions import PoolNoCandidateError, TarantoolDatabaseError, TarantoolN
 from .iproto.protocol import Candidates, PoolApi, Response
 from .prepared import PreparedStatement
 from .stream import Stream
-from .watcher import Watcher
+from .watcher import Watcher, check_watch_args
 
 __all__ = ("InstanceInfo", "Mode", "Pool", "PoolWatcher")
 
@@ -375,20 +375,23 @@ class Pool(PoolApi):
 
     # -- candidates -----------------------------------------------------------
 
-    def _rebuild(self) -> None:
-        """Precompute each mode's candidates (on a role or connection change only)."""
+    def _members(self) -> dict[Mode, list[InstanceInfo]]:
+        """Each mode's instances now: connected, role known (none while disconnected)."""
         live = [i for i in self._instances if i.up and i.role is not None] \
             if self._connected else []
-        rw = [i.connection for i in live if i.role == RW]
-        ro = [i.connection for i in live if i.role == RO]
-        every = [i.connection for i in live]
-        lists = {Mode.ANY: every, Mode.RW: rw, Mode.RO: ro,
-                 Mode.PREFER_RO: ro or rw, Mode.PREFER_RW: rw or ro}
+        rw = [i for i in live if i.role == RW]
+        ro = [i for i in live if i.role == RO]
+        return {Mode.ANY: live, Mode.RW: rw, Mode.RO: ro,
+                Mode.PREFER_RO: ro or rw, Mode.PREFER_RW: rw or ro}
+
+    def _rebuild(self) -> None:
+        """Precompute each mode's candidates (on a role or connection change only)."""
+        members = self._members()
         select: dict[Any, Candidates] = {}
-        for mode, conns in lists.items():
+        for mode, insts in members.items():
             # by the Mode and by its name: a str enum's hash is not its value's
             select[mode] = select[mode.value] = Candidates(
-                conns, functools.partial(self._no_candidate, mode))
+                [i.connection for i in insts], functools.partial(self._no_candidate, mode))
         self._select = select
         self._read = self._select[self._default_mode]
         self._write = self._select[Mode.RW]
@@ -399,11 +402,8 @@ class Pool(PoolApi):
         if self._changed is not None:
             self._changed.set()
             self._changed = None
-        if self._watchers:
-            by_mode = {Mode.ANY: live, Mode.RW: [i for i in live if i.role == RW],
-                       Mode.RO: [i for i in live if i.role == RO]}
-            for watcher in list(self._watchers):
-                watcher._sync(by_mode[watcher._mode])
+        for watcher in list(self._watchers):
+            watcher._sync(members[watcher._mode])
 
     def _no_candidate(self, mode: Mode) -> Connection:
         states = {i.endpoint: i.state for i in self._instances}
@@ -628,13 +628,7 @@ class Pool(PoolApi):
 
     def candidates(self, mode: Mode | str) -> list[str]:
         """The endpoints a request of ``mode`` may go to now."""
-        mode = Mode.of(mode)
-        live = [i for i in self._instances if i.up and i.role is not None] \
-            if self._connected else []
-        rw = [i.endpoint for i in live if i.role == RW]
-        ro = [i.endpoint for i in live if i.role == RO]
-        return {Mode.ANY: [i.endpoint for i in live], Mode.RW: rw, Mode.RO: ro,
-                Mode.PREFER_RO: ro or rw, Mode.PREFER_RW: rw or ro}[mode]
+        return [i.endpoint for i in self._members()[Mode.of(mode)]]
 
     def __repr__(self) -> str:
         return (f"<Pool default_mode={self._default_mode.value} "
@@ -659,10 +653,7 @@ class Pool(PoolApi):
         (at once for those in it now; again after it reconnects, or when a new master takes
         RW) and each later one, in order per instance. An instance that leaves the mode is
         unwatched. Needs Tarantool 2.10+ (IPROTO_WATCH); returns a PoolWatcher."""
-        if not isinstance(key, str):
-            raise TypeError(f"a watcher's key must be a str, not {type(key).__name__}")
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        check_watch_args(key, callback)
         mode = Mode.of(mode)
         if mode not in (Mode.ANY, Mode.RW, Mode.RO):
             raise ValueError(f"a pool watcher's mode is 'any', 'rw' or 'ro', not "

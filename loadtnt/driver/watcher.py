@@ -32,6 +32,14 @@ logger = logging.getLogger("loadtnt.driver")
 SHUTDOWN_KEY = "box.shutdown"
 
 
+def check_watch_args(key: Any, callback: Any) -> None:
+    """A watcher's key is a str and its callback callable (Connection.watch, Pool.watch)."""
+    if not isinstance(key, str):
+        raise TypeError(f"a watcher's key must be a str, not {type(key).__name__}")
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+
+
 class Watcher:
     """What ``Connection.watch()`` returns; ``unwatch()`` stops its callback.
 
@@ -93,10 +101,7 @@ class Watchers:
     # -- the user's side ---------------------------------------------------
 
     def watch(self, key: str, callback: Callable[[str, Any], Any]) -> Watcher:
-        if not isinstance(key, str):
-            raise TypeError(f"a watcher's key must be a str, not {type(key).__name__}")
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        check_watch_args(key, callback)
         conn = self._conn
         protocol = conn._protocol
         if protocol is None:
