@@ -61,7 +61,14 @@ async def test_requests_of_one_loop_turn_are_written_in_64s(conn, loop):
     # On 2.10+ the driver watches box.shutdown: let that watch's first event arrive
     # and its acknowledgement go out, so that only the requests below are written.
     await conn.ping()
-    await asyncio.sleep(0.2)
+    if conn.features.watchers:
+        st = conn._watchers._states["box.shutdown"]
+        for _ in range(500):
+            if st.has_value and st.acked:
+                break
+            await asyncio.sleep(0.01)
+        assert st.has_value and st.acked
+    await asyncio.sleep(0.05)  # the acknowledgement's write goes out at the end of its turn
     transport = conn._transport
     try:
         original = transport.write

@@ -248,9 +248,15 @@ async def _watch(tmp: Path, procs: list[subprocess.Popen[Any]]) -> dict[str, Any
                 if (out["prometheus"] == expected and done) or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.5)
-        if PUSHGATEWAY:
-            async with session.get(gateway + "/metrics") as r:
-                out["gateway"] = await r.text()
+        if PUSHGATEWAY:  # the pusher's final PUT may still be on its way
+            deadline = time.monotonic() + 10
+            while True:
+                async with session.get(gateway + "/metrics") as r:
+                    out["gateway"] = await r.text()
+                final = _measure_sum(out["gateway"], "loadtnt_requests_total", phase="measure")
+                if final == expected or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
         if HAVE_REPORT:  # built while the page lingers, then linked
             done = await page.dump_when(lambda d: (d["links"] or {}).get("report"), 60)
             async with session.get(dash.rstrip("/") + done["links"]["report"]) as r:

@@ -270,7 +270,7 @@ async def test_cancelled_request_ends_the_iteration(conn):
 async def test_cancelled_consumer_leaves_the_pushes_to_another(conn):
     fut = conn.eval("""
         box.session.push(1)
-        require('fiber').sleep(0.2)
+        require('fiber').sleep(1)
         box.session.push(2)
         box.session.push(3)
         return 'ret'
@@ -278,7 +278,7 @@ async def test_cancelled_consumer_leaves_the_pushes_to_another(conn):
     it = PushIterator(fut)
     assert await it.__anext__() == [1]
     consumer = asyncio.ensure_future(it.__anext__())
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(0.02)  # waiting, well before push 2
     consumer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await consumer

@@ -78,7 +78,9 @@ async def test_cancelled_request_leaves_connection_usable(conn):
 async def block_and_flood(tnt, conn, connect, count):
     """Block the server, send ``count`` pings that all time out, return their outcomes."""
     blocker = await connect(tnt)
-    block = asyncio.ensure_future(blocker.call("func_block", [1.5]))
+    # long enough that building 10,000 requests and their 0.2 s timeouts on a starved
+    # machine still ends before the server is back
+    block = asyncio.ensure_future(blocker.call("func_block", [2.5]))
     await asyncio.sleep(0.1)
     outcomes = await asyncio.gather(*(conn.ping(timeout=0.2) for _ in range(count)),
                                     return_exceptions=True)
@@ -115,8 +117,8 @@ async def test_10000_timed_out_requests_leave_nothing_pending(tnt, conn, connect
 
 @tb.skip_asynctnt("expose a pending-request counter")
 async def test_pending_count_tracks_in_flight(conn):
-    calls = [asyncio.ensure_future(conn.call("func_long", [0.2])) for _ in range(10)]
-    await asyncio.sleep(0.05)
+    calls = [asyncio.ensure_future(conn.call("func_long", [1])) for _ in range(10)]
+    await asyncio.sleep(0.05)  # sent, and far from answered
     assert tb.pending_count(conn) == 10
     await asyncio.gather(*calls)
     assert tb.pending_count(conn) == 0

@@ -212,7 +212,7 @@ async def test_slow_callback_does_not_stall_replies(loop: Any, tnt: TarantoolIns
     # the callback is stuck: replies still flow, at full speed
     t0 = time.monotonic()
     replies = await asyncio.gather(*[conn.ping() for _ in range(1000)])
-    assert len(replies) == 1000 and time.monotonic() - t0 < 2.0
+    assert len(replies) == 1000 and time.monotonic() - t0 < 5.0  # ~0.05 s; blocked: never
     # broadcasts meanwhile are not acknowledged yet: folded into the last one
     for i in range(5):
         await broadcast(conn, key, i)

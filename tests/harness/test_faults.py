@@ -1,6 +1,7 @@
 """Faults: a worker killed mid-run, Ctrl-C.  No process may be left behind."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -8,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from loadtnt import driver
 from tests.harness.conftest import ROOT, loadtnt_cmd, pid_alive, read_json, write_scenario
 
 SCENARIO = """
@@ -50,6 +52,23 @@ def _pids(lines: list[str]) -> tuple[int | None, list[int]]:
             [int(p) for p in workers.group(1).split(",")])
 
 
+def _wait_for_load(lines: list[str], timeout: float = 30) -> None:
+    """Until the embedded server has seen a call: the workers are past their start (the
+    "workers" line comes right after they are spawned, before they connect), and with no
+    warmup the measured window has begun."""
+    where = re.search(r"embedded Tarantool at ([\d.]+):(\d+)", "".join(lines))
+    assert where, lines
+
+    async def calls() -> int:
+        async with driver.Connection(host=where[1], port=int(where[2])) as c:
+            return int((await c.eval("return box.stat().CALL.total"))[0])
+
+    deadline = time.monotonic() + timeout
+    while asyncio.run(calls()) == 0:
+        assert time.monotonic() < deadline, "no call reached the server"
+        time.sleep(0.1)
+
+
 def _gone(pids: list[int], timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,6 +81,7 @@ def _gone(pids: list[int], timeout: float = 10) -> bool:
 def test_killed_worker_is_named_and_others_kept(tmp_path: Path) -> None:
     proc, out, lines = _start(tmp_path)
     server_pid, workers = _pids(lines)
+    _wait_for_load(lines)
     time.sleep(1.5)  # inside the measured window
     subprocess.run(["kill", "-KILL", str(workers[1])], check=True)
     stdout, stderr = proc.communicate(timeout=60)
@@ -84,6 +104,7 @@ def test_ctrl_c_writes_partial_result_and_stops_server(tmp_path: Path) -> None:
     proc, out, lines = _start(tmp_path)
     server_pid, workers = _pids(lines)
     assert server_pid is not None
+    _wait_for_load(lines)
     time.sleep(1.5)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -102,6 +123,7 @@ def test_ctrl_c_to_the_whole_group(tmp_path: Path) -> None:
     """A terminal's Ctrl-C signals the process group: workers ignore it, the parent handles it."""
     proc, out, lines = _start(tmp_path)
     server_pid, workers = _pids(lines)
+    _wait_for_load(lines)
     time.sleep(1.5)
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=30)

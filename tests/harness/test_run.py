@@ -191,13 +191,13 @@ def test_errors_counted_by_kind(tmp_path: Path, bench_server: EmbeddedServer, dr
         concurrency: 5
         warmup: 0
         requests: 20
-        timeout: 50ms
+        timeout: 500ms
         before: prepare(10)
         operations:
           - op: call
             name: slow
             function: sleep
-            args: [300]
+            args: [3000]
           - op: insert
             name: dup
             space: tester
@@ -281,12 +281,13 @@ def test_timeline_covers_the_warmup_and_the_whole_window(
         warm, measured = timeline[0], timeline[1:]
         assert warm["requests"] > 0 and abs(warm.get("len_s", 1.0) - 1.0) < 0.25
         assert [("len_s" in p) for p in measured[:-1]] == [False, False]
-        assert 0.45 <= measured[-1]["len_s"] <= 0.7, measured[-1]
+        # ~0.5 s; the timer that ends the window may fire late on a loaded machine
+        assert 0.45 <= measured[-1]["len_s"] <= 0.95, measured[-1]
         assert sum(p["requests"] for p in measured) == run["requests"]
         assert sum(p["errors"] for p in measured) == run["errors"] == 0
         assert all(p["p99_us"] > 0 for p in timeline)
         # rps over the real window, which the timeline spans
-        assert 2.5 <= run["duration_s"] < 3.0
+        assert 2.5 <= run["duration_s"] < 2.95
         assert run["rps"] == pytest.approx(run["requests"] / run["duration_s"])
         assert 2 + measured[-1]["len_s"] == pytest.approx(run["duration_s"], abs=0.05)
         assert run["duration_s"] == pytest.approx(server["duration_s"])
