@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -63,6 +64,38 @@ def _clean_tester(request: pytest.FixtureRequest) -> None:
         tb.truncate(request.getfixturevalue("tnt"))
 
 
+class _Unretrieved(logging.Handler):
+    """asyncio's log lines for what nobody retrieved or awaited: the loop fixture's handler
+    sees these only while its loop runs; a task or future collected later, or in a loop a
+    test made itself, is logged here (asyncpg's test base fails on the same lines)."""
+
+    MARKS = ("never retrieved", "was destroyed but it is pending")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if any(mark in message for mark in self.MARKS):
+            self.lines.append(message.splitlines()[0] + (
+                "" if record.exc_info is None else f" ({record.exc_info[1]!r})"))
+
+
+_UNRETRIEVED = _Unretrieved()
+logging.getLogger("asyncio").addHandler(_UNRETRIEVED)
+
+
+@pytest.fixture(autouse=True)
+def _no_unretrieved(request: pytest.FixtureRequest) -> Iterator[None]:
+    start = len(_UNRETRIEVED.lines)
+    yield
+    gc.collect()
+    new = _UNRETRIEVED.lines[start:]
+    if new and request.node.get_closest_marker("allow_loop_errors") is None:
+        pytest.fail("asyncio logged what nobody retrieved:\n" + "\n".join(new))
+
+
 class LoopErrors:
     """Collects whatever reaches the loop's exception handler."""
 
@@ -113,7 +146,12 @@ def _drain(ev_loop: asyncio.AbstractEventLoop) -> None:
     for task in pending:
         task.cancel()
     if pending:
-        ev_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        # bounded: a task stuck in a future that never resolves (a hang the test already
+        # reported) must not block the session's teardown
+        _, stuck = ev_loop.run_until_complete(asyncio.wait(pending, timeout=10))
+        if stuck:
+            raise AssertionError(f"{len(stuck)} task(s) did not finish within 10 s of their "
+                                 f"cancellation: {sorted(map(repr, stuck))[:3]}")
     ev_loop.run_until_complete(asyncio.sleep(0))
     ev_loop.run_until_complete(ev_loop.shutdown_asyncgens())
     gc.collect()

@@ -20,6 +20,7 @@ from .exceptions import (
     TarantoolError,
     TarantoolNetworkError,
     TarantoolNotConnectedError,
+    network_error,
 )
 from .features import IProtoFeatures
 from .iproto.protocol import Api, Protocol, Response, Schema, TupleExtProtocol
@@ -30,6 +31,23 @@ from .watcher import Watcher, Watchers
 __all__ = ("Connection", "ConnectionState", "connect")
 
 logger = logging.getLogger("loadtnt.driver")
+
+
+def _background(coro: Any, what: str, peer: str) -> asyncio.Task:
+    """A driver task nobody awaits (reconnect, ping, drain): should it end with an
+    exception (only a bug does), the exception is retrieved and logged here, once, never
+    left for asyncio's "Task exception was never retrieved" at garbage collection."""
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(lambda t: _retrieve(t, what, peer))
+    return task
+
+
+def _retrieve(task: asyncio.Future, what: str, peer: str) -> None:
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None:
+            logger.error("the %s task of the connection to %s failed: %s: %s", what, peer,
+                         type(exc).__name__, exc)
 
 
 class _ConnectCancelled(TarantoolNotConnectedError):
@@ -323,12 +341,19 @@ class Connection(Api):
                         if not delay or (
                             deadline is not None and deadline - loop.time() <= delay
                         ):
-                            if isinstance(e, (asyncio.TimeoutError, TarantoolNetworkError,
-                                              _ServerNotReady)):
+                            # asynctnt raised the OS error itself without reconnect,
+                            # asyncio.TimeoutError when retries ran out of connect_timeout:
+                            # the error is an instance of those too (network_error)
+                            if isinstance(e, (asyncio.TimeoutError, _ServerNotReady)) or (
+                                    isinstance(e, TarantoolNetworkError) and not delay):
                                 raise
-                            raise TarantoolNetworkError(
+                            cause = e.__cause__ if isinstance(e, TarantoolNetworkError) else e
+                            message = str(e) if isinstance(e, TarantoolNetworkError) else \
                                 f"could not connect to Tarantool at {self._peer()}: {e}"
-                            ) from e
+                            if delay:
+                                message += (f" (retried every {delay:g} s for "
+                                            f"connect_timeout={self._connect_timeout:g} s)")
+                            raise network_error(message, cause, timed_out=bool(delay)) from e
                         logger.debug("connect to %s failed (%s); retrying", self._peer(), e)
                         await asyncio.sleep(delay)
                         self._check_not_cancelled(generation)
@@ -353,7 +378,7 @@ class Connection(Api):
         if self._reconnect_timeout:
             logger.warning("lost connection to %s (%s); reconnecting", self._peer(), exc)
             self._state = ConnectionState.RECONNECTING
-            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop())
+            self._reconnect_task = _background(self._reconnect_loop(), "reconnect", self._peer())
         else:
             logger.warning("lost connection to %s (%s)", self._peer(), exc)
             self._state = ConnectionState.DISCONNECTED
@@ -403,7 +428,7 @@ class Connection(Api):
             self._protocol = None
         logger.info("%s announced its shutdown: %d requests in flight, then reconnecting",
                     self._peer(), len(self._draining.inflight_waiters()))
-        self._drain_task = asyncio.ensure_future(self._drain(self._draining))
+        self._drain_task = _background(self._drain(self._draining), "drain", self._peer())
 
     async def _drain(self, protocol: Any) -> None:
         # The server waits for this close (up to its on_shutdown_timeout); a server
@@ -423,7 +448,7 @@ class Connection(Api):
             logger.info("closed the connection to %s for its shutdown; reconnecting",
                         self._peer())
             self._state = ConnectionState.RECONNECTING
-            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop())
+            self._reconnect_task = _background(self._reconnect_loop(), "reconnect", self._peer())
         else:
             self._state = ConnectionState.DISCONNECTED
 
@@ -477,7 +502,7 @@ class Connection(Api):
 
     def _start_ping(self) -> None:
         if self._ping_timeout and (self._ping_task is None or self._ping_task.done()):
-            self._ping_task = asyncio.ensure_future(self._ping_loop())
+            self._ping_task = _background(self._ping_loop(), "ping", self._peer())
 
     async def _ping_loop(self) -> None:
         # Finds a server that stopped answering on a connection that is still

@@ -44,6 +44,67 @@ class TarantoolNetworkError(TarantoolError):
     """The connection failed or was lost."""
 
 
+_NETWORK_ERROR_CLASSES: dict[tuple[type, ...], type] = {}
+
+
+def _network_error_class(bases: tuple[type, ...]) -> type:
+    cls = _NETWORK_ERROR_CLASSES.get(bases)
+    if cls is None:
+        name = "TarantoolNetworkError[" + ", ".join(b.__name__ for b in bases[1:]) + "]"
+        cls = type(name, bases, {
+            "__module__": __name__,
+            "__doc__": "A TarantoolNetworkError that is also what asynctnt raised in its place.",
+            "__str__": lambda self: str(self.args[0]) if self.args else "",
+            "__reduce__": _reduce_network_error,
+        })
+        _NETWORK_ERROR_CLASSES[bases] = cls
+    return cls
+
+
+def _reduce_network_error(self: BaseException) -> Any:
+    names = [f"{b.__module__}.{b.__qualname__}" for b in type(self).__bases__[1:]]
+    return _rebuild_network_error, (str(self), names, getattr(self, "errno", None),
+                                    getattr(self, "strerror", None))
+
+
+def _rebuild_network_error(message: str, names: list[str], errno: Any, strerror: Any) -> Any:
+    import importlib
+    bases = []
+    for name in names:
+        module, _, qualname = name.rpartition(".")
+        bases.append(getattr(importlib.import_module(module), qualname))
+    err = network_error(message, None, also=tuple(bases))
+    if isinstance(err, OSError):
+        err.errno, err.strerror = errno, strerror
+    return err
+
+
+def network_error(message: str, cause: BaseException | None, *, timed_out: bool = False,
+                  also: tuple[type, ...] = ()) -> TarantoolNetworkError:
+    """The error connect() raises for a failed connection: a TarantoolNetworkError that is
+    also an instance of the OS error behind it (ConnectionRefusedError, socket.gaierror,
+    FileNotFoundError for a missing unix socket, ...) and, when connect_timeout ran out
+    while retrying, of asyncio.TimeoutError: what asynctnt raises in its place, so code
+    written for asynctnt (``except ConnectionRefusedError``, ``except OSError``,
+    ``except asyncio.TimeoutError``) still catches it. ``errno`` and ``strerror`` are the
+    OS error's; ``str()`` is the message."""
+    import asyncio
+    bases: list[type] = [TarantoolNetworkError]
+    if isinstance(cause, OSError):
+        bases.append(type(cause))
+    if timed_out and not any(issubclass(b, asyncio.TimeoutError) for b in bases):
+        bases.append(asyncio.TimeoutError)
+    for b in also:
+        if b not in bases:
+            bases.append(b)
+    if len(bases) == 1:
+        return TarantoolNetworkError(message)
+    err = _network_error_class(tuple(bases))(message)
+    if isinstance(cause, OSError):
+        err.errno, err.strerror = cause.errno, cause.strerror
+    return err
+
+
 class TarantoolNotConnectedError(TarantoolNetworkError):
     """A request was made, or was in flight, while not connected."""
 

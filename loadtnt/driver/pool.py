@@ -545,6 +545,11 @@ class Pool(PoolApi):
         self._polls_paused = False
 
     def _keeper_done(self, inst: InstanceInfo, task: asyncio.Task) -> None:
+        # a keeper ends only when cancelled (or by a bug): its exception is retrieved and
+        # logged here, never left unretrieved
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("the keeper of %s failed: %s: %s", inst.endpoint,
+                         type(task.exception()).__name__, task.exception())
         self._first_done(inst)
 
     def _first_done(self, inst: InstanceInfo) -> None:

@@ -739,7 +739,9 @@ cdef class BaseProtocol(CoreProtocol):
             try:
                 waiter.set_result(resp)
             except _asyncio.InvalidStateError:
-                pass    # cancelled without our knowing: the reply is dropped
+                # cancelled without our knowing: the reply is dropped, and the
+                # request reads as cancelled (result() raises), as its waiter does
+                req.result_ = None
             return 0
         if (resp.return_code_ == tnt.ER_WRONG_SCHEMA_VERSION and not req.resent
                 and self.auto_refetch_schema):

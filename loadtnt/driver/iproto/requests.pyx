@@ -210,9 +210,6 @@ cdef class _Batch:
 
 @cython.no_gc
 cdef class Request:
-    # asyncio.isfuture() looks for this: gather(), wait_for(), shield() and
-    # ensure_future() take a request as the future it stands for.
-    _asyncio_future_blocking = False
 
     cdef int encode_body(self, WriteBuffer buf, Schema schema) except -1:
         raise NotImplementedError
@@ -335,6 +332,57 @@ cdef class Request:
             (<BaseProtocol> proto)._drop_cancelled(self)
 
     # -- asyncio.Future's interface, for gather(), wait_for() and the like ----
+    # A request is the future its caller awaits; its state is the waiter's.
+    # Besides the public methods, asyncio's own code reads a few private
+    # members of any future it is given (CPython 3.10-3.13, tasks.py,
+    # futures.py, base_events.py; uvloop's loop.pyx): gather()'s callback
+    # calls _make_cancelled_error() on a cancelled child (3.10.x before that
+    # read _cancel_message), futures._get_loop() falls back to _loop,
+    # isfuture() needs _asyncio_future_blocking on the class and not None,
+    # and a Task sets it to False on what it waits for. Each is the waiter's.
+    # None of this is on the request path: `await req` hands the waiter
+    # itself to the Task (_step).
+
+    @property
+    def _asyncio_future_blocking(self):
+        w = self.waiter
+        return False if w is None else w._asyncio_future_blocking
+
+    @_asyncio_future_blocking.setter
+    def _asyncio_future_blocking(self, value):
+        if self.waiter is not None:
+            self.waiter._asyncio_future_blocking = value
+
+    @property
+    def _loop(self):
+        return self.waiter._loop
+
+    @property
+    def _state(self):
+        return self.waiter._state
+
+    @property
+    def _cancel_message(self):
+        return self.waiter._cancel_message
+
+    @_cancel_message.setter
+    def _cancel_message(self, value):
+        self.waiter._cancel_message = value
+
+    @property
+    def _log_traceback(self):
+        return self.waiter._log_traceback
+
+    @_log_traceback.setter
+    def _log_traceback(self, value):
+        self.waiter._log_traceback = value
+
+    @property
+    def _source_traceback(self):
+        return self.waiter._source_traceback
+
+    def _make_cancelled_error(self):
+        return self.waiter._make_cancelled_error()
 
     def cancel(self, msg=None):
         if self.waiter.done():
@@ -342,6 +390,22 @@ cdef class Request:
         self._forget()
         self.finished = True
         return self.waiter.cancel(msg)
+
+    def set_result(self, result):
+        # The caller resolves the request itself (as with any future): it is
+        # dropped, and a late reply is counted as a cancelled one's is.
+        if self.waiter.done():
+            raise _asyncio.InvalidStateError('invalid state')
+        self._forget()
+        self.finished = True
+        self.waiter.set_result(result)
+
+    def set_exception(self, exception):
+        if self.waiter.done():
+            raise _asyncio.InvalidStateError('invalid state')
+        self._forget()
+        self.finished = True
+        self.waiter.set_exception(exception)
 
     def cancelled(self):
         return self.waiter.cancelled()
