@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: all venv build debug test test-driver lint tarantool clean bench bench-quick aiotarantool-env chromium prometheus test-install
+.PHONY: all venv build debug test test-pythons test-driver lint tarantool clean bench bench-quick aiotarantool-env chromium prometheus test-install
 
 all: build
 
@@ -103,6 +103,38 @@ test: build tarantool aiotarantool-env chromium prometheus
 		echo "== the driver suite again, on $$($(TARANTOOL_3) --version | head -1)"; \
 		TARANTOOL=$(TARANTOOL_3) $(PY) -m pytest $(DRIVER_SUITE) $(PYTEST_ARGS); \
 	else echo "== no Tarantool 3.x (TARANTOOL_3 unset, ../shared/tarantool-3.8 absent): 2.6 only"; fi
+	@if [ -n "$(call PY_FOR,3.13)" ]; then \
+		echo "== the futures conformance and core driver tests on Python 3.13, on $(or $(TARANTOOL_3),tarantool)"; \
+		$(MAKE) --no-print-directory test-py3.13 $(if $(TARANTOOL_3),TARANTOOL=$(TARANTOOL_3)); \
+	else echo "== no Python 3.13 (pyenv or python3.13 on PATH): its run is skipped"; fi
+
+# --- the driver on every supported Python -------------------------------------------
+# `make test-py3.13` (3.10, 3.12, ...): the futures conformance test and the driver's core
+# tests on that Python, in a venv of its own (.venv-py3.13, the core-test extra only), both
+# loops, against TARANTOOL (default: tarantool on PATH). `make test-pythons`: 3.10-3.13.
+# The interpreter: pyenv's, else pythonX.Y on PATH. `make test` runs 3.13 against 3.x.
+PY_FOR = $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1))),$(shell command -v python$(1) 2>/dev/null))
+CORE_TESTS := tests/test_future_conformance.py tests/test_connect_errors.py \
+	tests/test_schema_misses.py tests/test_op_ping.py tests/test_op_select.py \
+	tests/test_op_insert.py tests/test_op_call.py tests/test_op_eval.py tests/test_op_update.py \
+	tests/test_connect.py tests/test_timeout.py tests/test_concurrency.py tests/test_types.py \
+	tests/test_errors.py tests/test_schema.py tests/test_protocol_faults.py
+
+.PRECIOUS: .venv-py%/.installed
+.venv-py%/.installed: pyproject.toml setup.py
+	@test -n "$(call PY_FOR,$*)" || { echo "no Python $* (pyenv install $* or python$* on PATH)"; exit 2; }
+	test -x .venv-py$*/bin/python || $(call PY_FOR,$*) -m venv .venv-py$*
+	.venv-py$*/bin/python -m pip install -q --upgrade pip
+	.venv-py$*/bin/python -m pip install -q "Cython>=3,<4" "setuptools>=68" wheel
+	.venv-py$*/bin/python -m pip install -q -e '.[core-test]' --no-build-isolation
+	touch $@
+
+test-py%: .venv-py%/.installed build tarantool
+	LOADTNT_DEBUG=0 .venv-py$*/bin/python setup.py -q build_ext --inplace
+	.venv-py$*/bin/python -m pytest -p no:cacheprovider $(CORE_TESTS) $(PYTEST_ARGS)
+
+test-pythons: test-py3.10 test-py3.12 test-py3.13
+	$(PY) -m pytest -p no:cacheprovider $(CORE_TESTS) $(PYTEST_ARGS)
 
 # The driver suite alone, on the server TARANTOOL names (default: tarantool on PATH).
 test-driver: build tarantool

@@ -29,6 +29,7 @@ cdef class BaseProtocol(CoreProtocol):
         object timer_cb
         dict timers
         list schema_waiting
+        dict missing          # a name the last refetch did not find -> when (lt_monotonic)
         object schema_future
         object greeting_waiter
         object on_lost
@@ -65,6 +66,8 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _fire_timer(self, int64_t key) except -1
     cdef int _add_to_bucket(self, Request req, int64_t key) except -1
     cdef int _wait_schema(self, Request req) except -1
+    cdef int _on_miss(self, Request req) except -1
+    cdef object _miss_key(self, Request req)
     cdef object _start_schema_refetch(self, double timeout)
     cdef int _resend_after_schema(self) except -1
     cdef str _miss_message(self, Request req)

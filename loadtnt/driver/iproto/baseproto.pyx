@@ -28,6 +28,8 @@ cdef enum:
 
 # Timeouts at or beyond this (about 31 years) mean "no timeout".
 cdef double _MAX_TIMEOUT = 1e9
+# A name a schema fetch did not find fails at once for this long (see _on_miss).
+cdef double MISS_RETRY_AFTER = 1.0
 
 
 def _consume_exception(fut):
@@ -84,6 +86,7 @@ cdef class BaseProtocol(CoreProtocol):
         self.timer_cb = self._on_timer
         self.timers = {}
         self.schema_waiting = []
+        self.missing = {}
         self.schema_future = None
         self.greeting_waiter = loop.create_future()
         self.greeting_waiter.add_done_callback(_consume_exception)
@@ -293,7 +296,7 @@ cdef class BaseProtocol(CoreProtocol):
                 if not self.auto_refetch_schema:
                     self._fail_request(req, TarantoolSchemaError(self._miss_message(req)))
                     continue
-                self._wait_schema(req)
+                self._on_miss(req)
             n += 1
         self._schedule_flush()
         return n
@@ -419,7 +422,7 @@ cdef class BaseProtocol(CoreProtocol):
             # encoded later, when the schema knows the name: from a copy of
             # the caller's values as they are now
             req.snapshot()
-            self._wait_schema(req)
+            self._on_miss(req)
         else:
             self._schedule_flush()
         return waiter
@@ -815,6 +818,39 @@ cdef class BaseProtocol(CoreProtocol):
         self._start_schema_refetch(-1.0)
         return 0
 
+    # A name the schema does not know makes the driver fetch the schema again
+    # before it gives up: a space granted after connect is found so (a grant
+    # does not change the schema version, so nothing else would tell). A name
+    # that is really missing must not make every request a refetch (two
+    # selects of _vspace/_vindex, proportional to the schema's size): once a
+    # refetch did not find it, requests naming it fail at once for
+    # MISS_RETRY_AFTER seconds, then the next one refetches again. Misses that
+    # come while a refetch is in flight wait for that one (_start_schema_refetch).
+
+    cdef object _miss_key(self, Request req):
+        if self.schema.get_space(req.space) is None:
+            return req.space
+        return (req.space, req.index)
+
+    cdef int _on_miss(self, Request req) except -1:
+        cdef object key
+        cdef object seen
+        cdef double age
+        if self.missing:
+            key = self._miss_key(req)
+            seen = self.missing.get(key)
+            if seen is not None:
+                age = lt_monotonic() - <double> seen
+                if age < MISS_RETRY_AFTER:
+                    self._fail_request(req, TarantoolSchemaError(
+                        '{} (not found again by a schema fetch {:.2f} s ago; the next request '
+                        'naming it after {:g} s fetches the schema again)'.format(
+                            self._miss_message(req), age, MISS_RETRY_AFTER)))
+                    return 0
+                del self.missing[key]
+        self._wait_schema(req)
+        return 0
+
     cdef object _start_schema_refetch(self, double timeout):
         cdef SelectRequest spaces, indexes
         if self.schema_future is not None:
@@ -884,6 +920,9 @@ cdef class BaseProtocol(CoreProtocol):
                 self._fail_request(req, e)
                 continue
             if rc != 0:
+                if len(self.missing) >= 1024:    # bounded: a client naming random spaces
+                    self.missing.clear()
+                self.missing[self._miss_key(req)] = lt_monotonic()
                 self._fail_request(req, TarantoolSchemaError(self._miss_message(req)))
         self._schedule_flush()
         return 0
