@@ -116,7 +116,7 @@ test-install: build tarantool
 # --- benchmarks ------------------------------------------------------------
 # `make bench`: the seed suite (scenarios/seed.yaml: loadtnt, asynctnt and
 # aiotarantool on uvloop and asyncio, six requests, 3 interleaved trials;
-# about 8 minutes), its result file, report and the seed-style tables.
+# about 7.5 minutes, 10 on a first run: 2.5 of them set-up), its result file, report and the seed-style tables.
 # `make bench-quick`: the same pipeline in seconds, for smoke tests and CI.
 
 # `make bench SCREENSHOT=1` (or bench-quick): the run also serves its dashboard (on a free

@@ -168,6 +168,12 @@ def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
         args.password = os.environ["LOADTNT_PASSWORD"]
     sc = parse.load(_scenario_file(args.scenario))
     server, servers = sc.server, sc.servers
+    if args.password is not None and args.user is None and (
+            args.server is not None or server is None or server.user is None):
+        # a password is a user's: guest has none (never echo the password itself)
+        raise model.ScenarioError("--password needs --user (the user it is the password of; "
+                                  "without a user the connection is guest's, which has no "
+                                  "password)", field="--password")
     if args.server is not None:
         try:
             server = parse.parse_servers(args.server, args.user, args.password)

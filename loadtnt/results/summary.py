@@ -54,7 +54,9 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
         blocks.append("\n".join(lines))
     kind = ("corrected p99 latency (from the intended send time)"
             if any(r.get("latency_kind") == "corrected" for r in runs) else "p99 service time")
-    note = (f"(successful requests/s, median of trials ± half their range; {kind}; "
+    several = any(r.get("trial", 1) > 1 for r in runs)
+    what = "median of the trials ± half their range" if several else "one trial"
+    note = (f"(successful requests/s, {what}; {kind}; "
             "err = share of requests that failed; ! = see warnings)")
     return "\n\n".join(blocks) + "\n" + note
 

@@ -25,6 +25,7 @@ from loadtnt.live.observer import GroupEnd, Observer, Observers, PhaseStart, Run
 from loadtnt.live.progress import Progress, fmt_us
 from loadtnt.results import environment, thresholds
 from loadtnt.results.entries import (
+    TAIL_MERGE_S,
     add_targets,
     cross_check,
     op_entry,
@@ -476,9 +477,14 @@ class Session:
         total = sum(o["requests"] for o in mix)
         errors = sum(o["errors"] for o in mix)
         p99 = histogram.sparse_percentile([x for o in mix for x in o["hist"]], 99.0)
-        rate = total / length if length > 0.05 else total / TICK_S
-        self.progress.status(f"{label} {phase} {t:>3}s  {rate:>9,.0f} req/s  p99 {fmt_us(p99)}"
-                             f"  errors {errors}")
+        # a phase's last bucket may be a fraction of a second: rated by its length (a count
+        # per whole second would read as a collapse), and one too short to rate is not shown
+        partial = length < TICK_S - 0.01
+        if not partial or length >= TAIL_MERGE_S:
+            rate = total / length
+            what = f" (last {length:.2f} s)" if partial else ""
+            self.progress.status(f"{label} {phase} {t:>3}s{what}  {rate:>9,.0f} req/s  "
+                                 f"p99 {fmt_us(p99)}  errors {errors}")
         self.observers.tick(Tick(phase, t, length, per_op))
         buckets = self._buckets.get(phase)
         if buckets is None:
