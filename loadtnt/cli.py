@@ -1,8 +1,10 @@
 """``loadtnt`` (also ``python -m loadtnt``): run, scenarios, report, compare, check.
 
 Exit codes of ``run``: 0 done; 1 a worker or a driver failed (the result holds the rest);
-2 a bad scenario or bad flags (nothing written); 99 a threshold breached (the result written);
-130 interrupted (the partial result written).
+2 a bad scenario or bad flags, or the scenario names what a server does not have (nothing
+written); 4 every request of an op failed in some run (the result written, the first error of
+each such op printed); 99 a threshold breached (the result written); 130 interrupted (the partial
+result written).
 """
 from __future__ import annotations
 
@@ -263,6 +265,12 @@ def run_command(args: argparse.Namespace) -> int:
                              servers=sc.server_names))
         for line in summary.instances(session.result.data["server"], session.result.runs):
             print(line)
+        lines = summary.errors(session.result.runs, several_servers=len(sc.server_names) > 1)
+        if lines:
+            print()
+            print("\n".join(lines))
+    for line in summary.all_failed(session.result.runs) if code != 130 else ():
+        print(f"loadtnt: error: {line}", file=sys.stderr)
     if sc.thresholds and session.result.runs:
         from loadtnt.results import thresholds
 
@@ -448,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_capacity_parser(sub)
     add_scenarios_parser(sub)
+    from loadtnt.compat import aiotarantool_env
+
+    aiotarantool_env.add_parser(sub)
     for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
