@@ -386,7 +386,8 @@ def capacity_command(args: argparse.Namespace) -> int:
             try:
                 from loadtnt.report.capacity import draw
             except ImportError:  # the reporting side is optional (matplotlib)
-                pass
+                print("chart: not drawn: it needs matplotlib (the `report` extra): "
+                      "pip install 'loadtnt[report]'")
             else:
                 chart = draw(session.result.data, chart_path(out))
                 print(f"chart: {chart}")
@@ -459,11 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     from loadtnt.compat import aiotarantool_env
 
     aiotarantool_env.add_parser(sub)
+    # always there: a command whose extra is missing says so when it runs (exit 2)
     for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
-        try:
-            mod = __import__(module, fromlist=["add_parser"])
-        except ImportError:  # the reporting side is optional (matplotlib)
-            continue
+        mod = __import__(module, fromlist=["add_parser"])
         mod.add_parser(sub)
     return parser
 
