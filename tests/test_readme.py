@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from loadtnt.instance import TarantoolInstance
 from loadtnt.server import ReplicaSet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +40,7 @@ BIN = Path(sys.executable).parent  # `loadtnt` of this venv
 def blocks(lang: str) -> list[str]:
     """README's ``lang`` blocks, dedented (a block inside a list item is indented)."""
     out = []
-    for m in re.finditer(r"^( *)```" + lang + r"\n(.*?)^\1```", README, re.M | re.S):
+    for m in re.finditer(r"^( *)```" + lang + r"\n(.*?)^\1```", README, re.MULTILINE | re.DOTALL):
         out.append(textwrap.dedent(m.group(2)))
     return out
 
@@ -65,23 +64,62 @@ def example_lua(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _server(example_lua: Path, binary: str | None = None) -> TarantoolInstance:
-    os.environ["APP_PASSWORD"] = PASSWORD  # the script's user app gets it
-    return TarantoolInstance(init_script=example_lua, binary=binary)
+class ScriptServer:
+    """``LISTEN=<port> tarantool example.lua``, as README starts it (in a directory of its own)."""
+
+    def __init__(self, script: Path, binary: str, workdir: Path) -> None:
+        self.script, self.binary, self.workdir = script, binary, workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ScriptServer:
+        env = {**os.environ, "LISTEN": str(self.port), "APP_PASSWORD": PASSWORD}
+        self.proc = subprocess.Popen([self.binary, str(self.script)], cwd=self.workdir, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.proc.poll() is None, f"{self.binary} {self.script} exited"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                    if c.recv(128).startswith(b"Tarantool"):
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the example server did not start"
+            time.sleep(0.05)
+        time.sleep(0.2)  # listen comes with box.cfg: let the script's schema part finish
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 @pytest.fixture
-def srv26(example_lua: Path) -> Iterator[TarantoolInstance]:
-    with _server(example_lua) as s:
-        yield s
+def srv26(example_lua: Path, tmp_path: Path) -> Iterator[ScriptServer]:
+    (tmp_path / "s26").mkdir()
+    s = ScriptServer(example_lua, os.environ.get("TARANTOOL") or "tarantool", tmp_path / "s26")
+    try:
+        yield s.start()
+    finally:
+        s.stop()
 
 
 @pytest.fixture
-def srv38(example_lua: Path) -> Iterator[TarantoolInstance]:
+def srv38(example_lua: Path, tmp_path: Path) -> Iterator[ScriptServer]:
     if not HAS_38:
         pytest.skip(f"needs Tarantool 3.x at {T38}")
-    with _server(example_lua, T38) as s:
-        yield s
+    (tmp_path / "s38").mkdir()
+    s = ScriptServer(example_lua, T38, tmp_path / "s38")
+    try:
+        yield s.start()
+    finally:
+        s.stop()
 
 
 def run_python(code: str, *, cwd: Path = REPO, timeout: float = 120,
@@ -108,7 +146,7 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 # --- the Python blocks --------------------------------------------------------------------------
 
-def py_driver(srv26: TarantoolInstance) -> None:
+def py_driver(srv26: ScriptServer) -> None:
     code = block("import asyncio\nfrom loadtnt import driver")
     assert "port=3301" in code
     out = ok(run_python(code.replace("port=3301", f"port={srv26.port}")))
@@ -123,7 +161,7 @@ def py_replicaset(example_lua: Path, tmp_path: Path) -> None:
     assert len(endpoints) == 2 and all(re.fullmatch(r"127\.0\.0\.1:\d+", e) for e in endpoints)
 
 
-def py_streams(srv38: TarantoolInstance) -> None:
+def py_streams(srv38: ScriptServer) -> None:
     code = block("async with conn.stream() as s:")
     ok(run_python(fragment(code, srv38.port)))
     # committed: a new connection sees both rows
@@ -132,34 +170,33 @@ def py_streams(srv38: TarantoolInstance) -> None:
     assert ok(run_python(check)).strip() == "[[101, 'one'], [102, 'two']]"
 
 
-def py_push(srv26: TarantoolInstance) -> None:
+def py_push(srv26: ScriptServer) -> None:
     out = ok(run_python(fragment(block("fut = conn.call('produce'"), srv26.port)))
-    assert out.split("\n")[:11] == [*map(str, range(1, 11)), "[10]"]
+    # each push as it came (a push's body is a list), then the final reply
+    assert out.strip().splitlines() == [f"[{i}]" for i in range(1, 11)] + ["[10]"]
 
 
-def py_watchers(srv38: TarantoolInstance) -> None:
+def py_watchers(srv38: ScriptServer) -> None:
     prelude = "await conn.eval(\"box.broadcast('app.config', {mode = 'rw'})\")\n"
     out = ok(run_python(fragment(block("def on_config(key, value):\n    print(key, value)"),
                                  srv38.port, prelude=prelude)))
     assert out.strip().splitlines()[-1] == "{'mode': 'rw'}"  # watch_once: the current value
 
 
-def py_shutdown(example_lua: Path) -> None:
-    if not HAS_38:
-        pytest.skip(f"needs Tarantool 3.x at {T38} (2.6 announces no shutdown)")
+def py_shutdown(srv38: ScriptServer) -> None:
+    # 3.x: 2.6 announces no shutdown
     code = block("conn = driver.Connection(host='127.0.0.1', port=3301, reconnect_timeout=0.1)")
-    with _server(example_lua, T38) as srv:
-        proc = subprocess.Popen([sys.executable, "-c", fragment(code, srv.port)], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(2.0)  # some of the 2,000 calls of 5 ms are done
-        srv.stop()       # SIGTERM: the server announces its shutdown ...
-        srv.start()      # ... and starts again (the same port)
-        out, err = proc.communicate(timeout=120)
+    proc = subprocess.Popen([sys.executable, "-c", fragment(code, srv38.port)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # some of the 2,000 calls of 5 ms are done
+    srv38.stop()     # SIGTERM: the server announces its shutdown ...
+    srv38.start()    # ... and starts again (the same port)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err  # no call failed
     assert out.split() == ["1", "1"], out + err
 
 
-def py_pages(srv38: TarantoolInstance) -> None:
+def py_pages(srv38: ScriptServer) -> None:
     prelude = ("for i in range(1, 1201):\n"
                "    await conn.insert('tester', [i, 'name{:04}'.format(i)])\n")
     out = ok(run_python(fragment(block("async for page in conn.pages("), srv38.port,
@@ -174,11 +211,13 @@ def _pool_fragment(code: str, rs: ReplicaSet) -> str:
     return fragment(code, rs.ports[0])
 
 
-def py_pool(example_lua: Path) -> None:
+def py_pool(example_lua: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_PASSWORD", PASSWORD)  # the members run the script with it
     code = block("secret = os.environ['APP_PASSWORD']")
     with ReplicaSet(2, init_script=example_lua) as rs:
         out = ok(run_python(_pool_fragment(code, rs))).strip().splitlines()
-    assert out[0] == "[[1, 'one']]"
+    assert re.fullmatch(r"<Response sync=\d+ rowcount=1 data=\[<TarantoolTuple id=1 "
+                        r"name='one'>\]>", out[0]), out
     assert out[-1] == repr({rs.endpoints[0]: "rw", rs.endpoints[1]: "ro"})
 
 
@@ -196,7 +235,7 @@ def py_pool_watch(example_lua: Path) -> None:
     assert out[-1] == repr([rs.endpoints[0]])       # 'rw': on the master only
 
 
-def py_tuple_extension(srv38: TarantoolInstance) -> None:
+def py_tuple_extension(srv38: ScriptServer) -> None:
     prelude = "await conn.replace('tester', [1, 'one'])\n"
     out = ok(run_python(fragment(block("conn = driver.Connection(port=3301, fetch_schema=False"),
                                  srv38.port, prelude=prelude)))
@@ -238,13 +277,13 @@ def sh_live(tmp_path: Path) -> None:
     pushes: list[str] = []
 
     class Gateway(BaseHTTPRequestHandler):  # a Pushgateway's API: PUT/POST /metrics/job/...
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             pushes.append(self.path + "\n" + body)
             self.send_response(200)
             self.end_headers()
 
-        do_POST = do_PUT  # noqa: N815
+        do_POST = do_PUT
 
         def log_message(self, *args: object) -> None:
             pass
@@ -273,7 +312,7 @@ def sh_capacity(tmp_path: Path) -> None:
     script = script.replace("--out docs/capacity/slow-call.json", f"--out {tmp_path}/sc.json")
     out = sh(script.replace("\\\n", " "), cwd=REPO, timeout=300)
     assert out.returncode in (0, 3), out.stdout + out.stderr  # 3: the client was the limit
-    assert re.search(r"^capacity: ", out.stdout, re.M), out.stdout
+    assert re.search(r"^capacity: ", out.stdout, re.MULTILINE), out.stdout
     assert (tmp_path / "sc.json").is_file()
 
 

@@ -222,3 +222,27 @@ def test_bare_install_commands_that_need_an_extra_say_so(bare_venv: Venv,
     # nothing was left under site-packages by the runs
     pkg = _installed_package_dir(bare_venv, tmp_path)
     assert not list(pkg.parent.glob("results")) and not list(pkg.parent.glob("shared"))
+
+
+def test_readme_install_block_runs_as_written(wheel_venv: Venv, wheel: Path,
+                                              tmp_path: Path) -> None:
+    """README's "Installed, outside the checkout" block. Its first line is what the
+    ``wheel_venv`` fixture did (a venv, then pip install of the wheel with [report]); the others
+    run in that venv as written, from a temporary directory instead of /tmp, the seed run
+    shortened (--loops uvloop --warmup 0 --duration 0.3s)."""
+    import re
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    (script,) = re.findall(r"```sh\n(python -m venv /tmp/lt .*?)```", readme, re.S)
+    lines = script.strip().splitlines()
+    assert lines[0] == ("python -m venv /tmp/lt && /tmp/lt/bin/pip install "
+                        "'/path/to/loadtnt[report]'")
+    rest = "\n".join(lines[1:]).replace("/tmp/lt", str(wheel_venv.root))
+    rest = rest.replace("cd /tmp &&", f"cd {tmp_path} &&")
+    rest = rest.replace("--trials 1", "--trials 1 --loops uvloop --warmup 0 --duration 0.3s")
+    proc = subprocess.run(["bash", "-e", "-c", rest], cwd=tmp_path, env=wheel_venv.env(),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "seed" in proc.stdout and (tmp_path / "seed.json").is_file()
+    assert (tmp_path / "seed-report" / "report.html").is_file()
