@@ -234,7 +234,7 @@ def test_readme_install_block_runs_as_written(wheel_venv: Venv, wheel: Path,
     import subprocess
 
     readme = (ROOT / "README.md").read_text()
-    (script,) = re.findall(r"```sh\n(python -m venv /tmp/lt .*?)```", readme, re.S)
+    (script,) = re.findall(r"```sh\n(python -m venv /tmp/lt .*?)```", readme, re.DOTALL)
     lines = script.strip().splitlines()
     assert lines[0] == ("python -m venv /tmp/lt && /tmp/lt/bin/pip install "
                         "'/path/to/loadtnt[report]'")
@@ -246,3 +246,26 @@ def test_readme_install_block_runs_as_written(wheel_venv: Venv, wheel: Path,
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "seed" in proc.stdout and (tmp_path / "seed.json").is_file()
     assert (tmp_path / "seed-report" / "report.html").is_file()
+
+
+def test_bare_install_builds_aiotarantools_venv_and_measures_it(bare_venv: Venv,
+                                                                tmp_path: Path) -> None:
+    """The command the skip message names, from the installed package (no Makefile): its venv
+    then runs aiotarantool's workers, with msgpack's C extension."""
+    env_dir = tmp_path / "aiotnt"
+    proc = bare_venv.run("loadtnt", "aiotarantool-env", "--venv", env_dir, cwd=tmp_path,
+                         env=NEWCOMER, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    python = env_dir / "bin" / "python"
+    assert f"LOADTNT_AIOTARANTOOL_PYTHON={python}" in proc.stdout
+    proc = bare_venv.run("loadtnt", "run", "seed", "--drivers", "aiotarantool", "--loops",
+                         "asyncio", *QUICK, "--out", "a.json", cwd=tmp_path,
+                         env={**NEWCOMER, "LOADTNT_AIOTARANTOOL_PYTHON": str(python)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert {r["driver"] for r in data["runs"]} == {"aiotarantool"}
+    assert all(r["requests"] > 0 and r["errors"] == 0 for r in data["runs"])
+    version = data["environment"]["drivers"]["aiotarantool"]
+    assert version.startswith("1.1.5") and "msgpack-python 0.5.6 C" in version
+    # the worker ran the installed loadtnt (through the venv's link), not a checkout
+    assert data["environment"]["worker_python"]["aiotarantool"]
