@@ -109,7 +109,8 @@ test-driver: build tarantool
 	$(PY) -m pytest $(DRIVER_SUITE) $(PYTEST_ARGS)
 
 # Only the installed-package tests (part of `make test`): a wheel and an sdist built from a copy
-# of the tree, each installed into a fresh venv and run from a temporary directory (~1.5 min).
+# of the tree, each installed into a fresh venv (one without extras) and run from a temporary
+# directory (~3 min).
 test-install: build tarantool
 	$(PY) -m pytest tests/packaging $(PYTEST_ARGS)
 

@@ -57,9 +57,8 @@ class PreflightError(ScenarioError):
     """The scenario names what a server does not have: one line per miss."""
 
     def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
         self.lines = lines
-        ValueError.__init__(self, "\n".join(lines))
-        self.path, self.line, self.field, self.message = None, None, None, "\n".join(lines)
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
