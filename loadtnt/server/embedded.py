@@ -94,7 +94,7 @@ def sweep_orphans(tmp: str | None = None) -> list[str]:
     whose owner process (:data:`OWNER_FILE`) is gone, or that has no owner file and is older
     than :data:`UNOWNED_GRACE_S`, and in which no process works. Returns what was removed."""
     tmp = tmp or tempfile.gettempdir()
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(tmp)
     except OSError:
