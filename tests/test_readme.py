@@ -388,10 +388,10 @@ def sh_thresholds(tmp_path: Path) -> None:
     out = sh(f"set +e\n{run}\necho run=$?\n{check}\necho check=$?", cwd=tmp_path)
     assert "thresholds:" in out.stdout, out.stdout + out.stderr  # the table and its verdict
     # 99 when a threshold is breached (a busy machine breaches p99 < 2ms), as the comment says
-    ran = re.search(r"^run=(\d+)$", out.stdout, re.M)
+    ran = re.search(r"^run=(\d+)$", out.stdout, re.MULTILINE)
     assert ran and ran.group(1) in ("0", "99"), out.stdout + out.stderr
     assert ("BREACHED" in out.stdout) == (ran.group(1) == "99")
-    assert re.search(r"^check=[013]$", out.stdout, re.M), out.stdout + out.stderr
+    assert re.search(r"^check=[013]$", out.stdout, re.MULTILINE), out.stdout + out.stderr
 
 
 # block's first line -> how it runs
