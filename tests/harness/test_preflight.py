@@ -177,3 +177,23 @@ def test_the_drivers_schema_requests_are_no_disagreement() -> None:
     assert cross_check([ping], {"ping": "ping"}, {"REQUESTS": 1100, "SELECT": 4}) == [
         "client and server disagree: the client counted 1,000 requests, the server 1,100"]
     assert cross_check([ping], {"ping": "ping"}, {"REQUESTS": 1004, "SELECT": 4}) == []
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_an_sql_query_is_prepared_before_any_load(tmp_path: Path, binary: str) -> None:
+    path = write_scenario(tmp_path, HEAD + """
+operations:
+  - op: execute
+    query: SELECT * FROM nope WHERE id = ?
+    args: [1]
+  - op: execute
+    name: good
+    query: 'SELECT * FROM "tester" WHERE "id" = ?'
+    args: [1]
+""")
+    proc = run_loadtnt("run", path, "--tarantool", binary, "--out", tmp_path / "o.json")
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert re.fullmatch(rf"loadtnt: error: {path}:8: operations\[0\] \(execute\): the SQL query "
+                        r"does not prepare: Space '(NOPE|nope)' does not exist, on server "
+                        r"'tarantool-[\d.]+' \(127\.0\.0\.1:\d+\)", line), line
