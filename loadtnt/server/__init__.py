@@ -4,15 +4,14 @@
 - :mod:`.replicaset`: N Tarantool processes replicating over loopback (switch, kill, restart).
 - :mod:`.sharded`: a vshard + crud cluster, N replica sets × M instances + R routers
   (``ShardedCluster``; a Tarantool 3 config.yaml on 3.x, the classic ``vshard.*.cfg`` on 2.x).
+
+``from loadtnt.server import ShardedCluster`` works; the names are loaded on first use, so that
+importing one of the submodules (the worker's embedded server) does not load the others.
 """
-from .sharded import (
-    DEFAULT_SCHEMA,
-    MODULES_ENV,
-    ModulesNotFoundError,
-    ShardedCluster,
-    ShardedClusterError,
-    find_modules,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = (
     "DEFAULT_SCHEMA",
@@ -22,3 +21,9 @@ __all__ = (
     "ShardedClusterError",
     "find_modules",
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module(".sharded", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
