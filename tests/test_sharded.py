@@ -261,6 +261,10 @@ def test_password_not_in_reprs_errors_or_logs(cluster: ShardedCluster) -> None:
     with pytest.raises(ShardedClusterError) as info:
         cluster.eval("router-1", "error('boom')")
     assert pw not in str(info.value)
+    # a Lua error that quotes it (a URI in a message) is masked
+    with pytest.raises(ShardedClusterError, match="<password>") as quoted:
+        cluster.eval("router-1", f"error('uri u:{pw}@host')")
+    assert pw not in str(quoted.value)
     with pytest.raises(KeyError) as missing:
         cluster.eval("router-9", "return 1")
     assert pw not in str(missing.value)

@@ -329,10 +329,18 @@ class ShardedCluster:
             self.apply_schema()
             self._parallel(self._spawn, self.router_names)
             self.bootstrap()
-        except BaseException:
+        except BaseException as e:
             self.stop()
-            raise
+            raise self._scrubbed(e) from None
         return self
+
+    def _scrubbed(self, e: BaseException) -> BaseException:
+        """``e``, or - should its message hold the password (a server's log tail, a Lua
+        error quoting a URI) - a ShardedClusterError with the password masked."""
+        text = str(e)
+        if self._password not in text:
+            return e
+        return ShardedClusterError(text.replace(self._password, "<password>"))
 
     def stop(self) -> None:
         """Stop every instance (SIGTERM, SIGKILL after 5 s) and remove the work directory."""
@@ -377,7 +385,10 @@ class ShardedCluster:
         if m.running:
             assert m.instance is not None
             m.instance.stop()
-        self._spawn(name)
+        try:
+            self._spawn(name)
+        except Exception as e:
+            raise self._scrubbed(e) from None
         if wait:
             # recovered (a master: writable again), then seen by the routers
             lua = "return box.info.status == 'running' and " + (
@@ -401,7 +412,8 @@ class ShardedCluster:
         if not isinstance(values, list) or not values:
             raise ShardedClusterError(f"{name}: unexpected console reply {reply!r}")
         if values[0] is not True:
-            raise ShardedClusterError(f"{name}: {values[1] if len(values) > 1 else '?'}")
+            message = str(values[1] if len(values) > 1 else "?")
+            raise ShardedClusterError(f"{name}: {message.replace(self._password, '<password>')}")
         return values[1:]
 
     def apply_schema(self) -> None:
