@@ -285,7 +285,7 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
          f"{args.duration:g} s measured, {args.rounds} interleaved rounds; loadtnt "
          f"{env['versions'].get('loadtnt', '?')} ({args.concurrency} coroutines, 1 connection, "
          f"uvloop); tarantool-python {env['versions'].get('tarantool', '?')} (threads, one "
-         f"connection each: best of the sweep, {env['threads']}); net.box ({args.concurrency} "
+         f"connection each: {env['threads']}); net.box ({args.concurrency} "
          f"fibers, 1 connection)"),
         f"- Python {platform.python_version()}",
         ("- cells: median RPS over rounds (min–max); ratios: median of per-round "
@@ -440,7 +440,9 @@ def main(argv: list[str] | None = None) -> int:
                           file=sys.stderr)
                 best[op] = max(sweep, key=lambda k: sweep[k])
                 env["sweep"][op] = sweep
-        env["threads"] = ", ".join(f"{op} {n}" for op, n in best.items()) or "—"
+        how = "given by --threads" if args.threads else "the best of the sweep"
+        env["threads"] = (how + ": " + ", ".join(f"{op} {n}" for op, n in best.items())
+                          if best else "—")
 
         plan = []
         for rnd in range(args.rounds):

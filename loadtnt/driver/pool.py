@@ -648,7 +648,11 @@ class Pool(PoolApi):
     def crud(self) -> Crud:
         """crud's operations, each on a router of the pool's default_mode (any unless given),
         taking turns as every request of that mode does (see loadtnt.driver.crud)."""
-        return Crud(functools.partial(self.call, mode=self._default_mode))
+        crud = self.__dict__.get("_crud")
+        if crud is None:
+            crud = self.__dict__["_crud"] = Crud(
+                functools.partial(self.call, mode=self._default_mode))
+        return crud
 
     def pages(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
               **kwargs: Any) -> AsyncIterator[Response]:
