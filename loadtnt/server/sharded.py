@@ -329,7 +329,7 @@ class ShardedCluster:
             self.apply_schema()
             self._parallel(self._spawn, self.router_names)
             self.bootstrap()
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001  stopped, then re-raised (masked)
             self.stop()
             raise self._scrubbed(e) from None
         return self
@@ -387,7 +387,7 @@ class ShardedCluster:
             m.instance.stop()
         try:
             self._spawn(name)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  re-raised, the password masked
             raise self._scrubbed(e) from None
         if wait:
             # recovered (a master: writable again), then seen by the routers
