@@ -288,3 +288,39 @@ def test_interrupted_member_is_reported_down(cluster: ShardedCluster) -> None:
     assert f"{name} {cluster.port(name)} down" in repr(cluster)
     cluster.restart(name)
     assert cluster.is_running(name)
+
+
+ORDERS = """
+local s = box.schema.space.create('orders', {if_not_exists = true, format = {
+    {name = 'id', type = 'string'}, {name = 'bucket_id', type = 'unsigned'},
+    {name = 'total', type = 'number'}}})
+s:create_index('pk', {parts = {{field = 'id'}}, if_not_exists = true})
+s:create_index('bucket_id', {parts = {{field = 'bucket_id'}}, unique = false,
+                             if_not_exists = true})
+"""
+
+
+async def test_a_schema_of_ones_own_and_the_classic_cfg_on_any_version(
+        tmp_path: Any, loop: Any) -> None:
+    """A user's schema from a file; on 3.x the classic vshard.*.cfg too (config=False)."""
+    path = tmp_path / "orders.lua"
+    path.write_text(ORDERS)
+    v = version_tuple(binary())
+    c = ShardedCluster(shards=2, replicas=1, routers=1, bucket_count=60, schema=path,
+                       config=False if v >= (3,) else None)
+    await loop.run_in_executor(None, c.start)
+    try:
+        assert c.config is False and c.bucket_counts() == [30, 30]
+        conn = tb.driver.Connection(**c.connection_kwargs())
+        await conn.connect()
+        try:
+            for i in range(10):
+                await conn.crud.insert_object("orders", {"id": f"o{i}", "total": i / 2})
+            res = await conn.crud.select("orders", [[">=", "id", "o5"]], mode="write")
+            assert [(r["id"], r["total"]) for r in res] == [(f"o{i}", i / 2) for i in
+                                                            range(5, 10)]
+            assert sum(c.eval(m, "return box.space.orders:len()")[0] for m in c.masters) == 10
+        finally:
+            await conn.disconnect()
+    finally:
+        await loop.run_in_executor(None, c.stop)
