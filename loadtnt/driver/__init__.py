@@ -13,6 +13,7 @@ A drop-in for asynctnt 2.x::
 
 from . import exceptions, prepared
 from .connection import Connection, ConnectionState, connect
+from .crud import Crud, CrudError, CrudManyError, CrudResponse
 from .exceptions import (
     ErrorCode,
     PoolNoCandidateError,
@@ -51,6 +52,10 @@ __all__ = (
     "Adjust",
     "Connection",
     "ConnectionState",
+    "Crud",
+    "CrudError",
+    "CrudManyError",
+    "CrudResponse",
     "ErrorCode",
     "Field",
     "IProtoError",

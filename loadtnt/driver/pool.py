@@ -52,6 +52,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from .connection import Connection, ConnectionState
+from .crud import Crud
 from .exceptions import PoolNoCandidateError, TarantoolDatabaseError, TarantoolNotConnectedError
 from .iproto.protocol import Candidates, PoolApi, Response
 from .prepared import PreparedStatement
@@ -642,6 +643,16 @@ class Pool(PoolApi):
     # -- requests: the Connection's, each by its mode -------------------------
     # ping, select, insert, replace, update, upsert, delete, call, call16, eval and execute
     # are PoolApi's (in C); these are the others.
+
+    @property
+    def crud(self) -> Crud:
+        """crud's operations, each on a router of the pool's default_mode (any unless given),
+        taking turns as every request of that mode does (see loadtnt.driver.crud)."""
+        crud = self.__dict__.get("_crud")
+        if crud is None:
+            crud = self.__dict__["_crud"] = Crud(
+                functools.partial(self.call, mode=self._default_mode))
+        return crud
 
     def pages(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
               **kwargs: Any) -> AsyncIterator[Response]:

@@ -63,6 +63,8 @@ class Schema:
     id: int
     spaces: dict[int | str, SchemaSpace]
 
+def tuples_with_format(rows: list[Any], fmt: Any) -> tuple[list[TarantoolTuple], Metadata]: ...
+
 class TarantoolTuple:
     metadata: Metadata | None
     def __getitem__(self, item: int | str | slice) -> Any: ...
