@@ -622,6 +622,25 @@ class Pool(PoolApi):
             except asyncio.TimeoutError:
                 pass
 
+    # -- from a Tarantool 3.x cluster config ------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Any, *, groups: Any = None, replicasets: Any = None,
+                    instances: Any = None, roles: Any = None, sharding_roles: Any = None,
+                    labels: Any = None, uri: str = "client", username: str | None = None,
+                    password: str | None = None, **pool_options: Any) -> Pool:
+        """A Pool over the instances of a Tarantool 3.x cluster config (a YAML file's path or
+        a dict) that pass the filters, each at its ``iproto.advertise.client`` (else
+        ``iproto.listen``), the config's inheritance and variables resolved as Tarantool
+        does; ``pool_options`` are Pool's. ``pool.config_instances`` maps each endpoint to
+        its :class:`~loadtnt.driver.config.ConfigInstance`. See :mod:`loadtnt.driver.config`.
+        """
+        from .config import pool_from_config
+        return pool_from_config(cls, config, groups=groups, replicasets=replicasets,
+                                instances=instances, roles=roles,
+                                sharding_roles=sharding_roles, labels=labels, uri=uri,
+                                username=username, password=password, **pool_options)
+
     # -- state ----------------------------------------------------------------
 
     @property
