@@ -142,23 +142,23 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
         "# Pool balancers under a slow member (bench/balancer_bench.py)",
         "",
         f"- when: {env['start']} – {env['end']} UTC, commit {env['commit']}",
-        f"- machine: {env['cpus']} cores; load average before {env['load_before']}, "
-        f"after {env['load_after']}",
-        f"- servers: 2 × Tarantool {env['tarantool']} on 127.0.0.1; `bal_work()` sleeps "
-        f"{args.fast_ms:g} ms on one, {args.fast_ms * args.slow_factor:g} ms on the other",
-        f"- client: one process per measurement, Pool(mode 'any'), {args.concurrency} "
-        f"coroutines, closed loop, {args.loop}, {args.warmup:g} s warm-up + "
-        f"{args.duration:g} s measured; {args.rounds} interleaved rounds (A B, B A, ...)",
+        (f"- machine: {env['cpus']} cores; load average before {env['load_before']}, "
+         f"after {env['load_after']}"),
+        (f"- servers: 2 × Tarantool {env['tarantool']} on 127.0.0.1; `bal_work()` sleeps "
+         f"{args.fast_ms:g} ms on one, {args.fast_ms * args.slow_factor:g} ms on the other"),
+        (f"- client: one process per measurement, Pool(mode 'any'), {args.concurrency} "
+         f"coroutines, closed loop, {args.loop}, {args.warmup:g} s warm-up + "
+         f"{args.duration:g} s measured; {args.rounds} interleaved rounds (A B, B A, ...)"),
         f"- Python {platform.python_version()}",
-        "- cells: median over rounds (min–max); ratio: median of per-round "
-        "least_outstanding / round_robin (min–max)",
+        ("- cells: median over rounds (min–max); ratio: median of per-round "
+         "least_outstanding / round_robin (min–max)"),
     ]
     errors = [r for r in results if r["errors"]]
     if errors:
         lines.append(f"- **errors** in {len(errors)} measurements, e.g. "
                      f"{errors[0]['balancer']}: {errors[0]['last_error']}")
-    lines += ["", "| balancer | requests/s | p50 ms | p99 ms | to the fast instance | "
-              "client cores |", "|---|---:|---:|---:|---:|---:|"]
+    lines += ["", ("| balancer | requests/s | p50 ms | p99 ms | to the fast instance, % | "
+                   "client cores |"), "|---|---:|---:|---:|---:|---:|"]
     for balancer in args.balancers:
         rows = [r for r in results if r["balancer"] == balancer]
         if not rows:
@@ -167,7 +167,7 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
             f"| {balancer} | {_med([r['rps'] for r in rows], ',.0f')} | "
             f"{_med([r['p50_ms'] for r in rows], '.2f')} | "
             f"{_med([r['p99_ms'] for r in rows], '.2f')} | "
-            f"{_med([100 * r['fast_share'] for r in rows], '.0f')} % | "
+            f"{_med([100 * r['fast_share'] for r in rows], '.0f')} | "
             f"{_med([r['client_cores'] for r in rows], '.2f')} |")
     if set(args.balancers) == set(BALANCERS):
         by = {(r["round"], r["balancer"]): r for r in results}
@@ -175,9 +175,11 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
         pairs = [(by[k, "least_outstanding"], by[k, "round_robin"]) for k in rounds
                  if (k, "least_outstanding") in by and (k, "round_robin") in by]
         if pairs:
-            lines += ["", "least_outstanding / round_robin, per round: requests/s "
-                      f"{_med([a['rps'] / b['rps'] for a, b in pairs], '.2f')}×, p99 "
-                      f"{_med([a['p99_ms'] / b['p99_ms'] for a, b in pairs], '.2f')}×"]
+            lines += ["", ("least_outstanding / round_robin, per round: requests/s "
+                           f"{_med([a['rps'] / b['rps'] for a, b in pairs], '.2f')}×, p50 "
+                           f"{_med([a['p50_ms'] / b['p50_ms'] for a, b in pairs], '.2f')}×, "
+                           f"p99 "
+                           f"{_med([a['p99_ms'] / b['p99_ms'] for a, b in pairs], '.2f')}×")]
     return "\n".join(lines) + "\n"
 
 

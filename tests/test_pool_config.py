@@ -437,7 +437,7 @@ async def test_pool_from_config_by_each_filter(live: LiveCluster, loop: Any) -> 
         assert (await pool.eval("return box.info.name", mode="rw"))[0] == "a1"
         assert (await pool.eval("return box.info.name", mode="ro"))[0] == "a2"
     # a wrong password is the server's refusal, with the password nowhere in it
-    with pytest.raises(Exception) as err:  # noqa: PT011  the driver's connect error
+    with pytest.raises(Exception) as err:  # the driver's connect error
         async with Pool.from_config(live.config, username="client", password="wrong",
                                     instances="a2", connect_timeout=2):
             pass

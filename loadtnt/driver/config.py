@@ -172,7 +172,7 @@ def _get(cfg: Mapping[str, Any], path: str) -> Any:
 class _Vars:
     def __init__(self, names: dict[str, str], cfg: Mapping[str, Any], base_dir: str,
                  instance: str):
-        self.vars = dict(names)
+        self.vars: dict[str, str | _Lazy] = dict(names)
         self.instance = instance
         self.base_dir = base_dir
         for name, spec in _section(_get(cfg, "config.context"),
@@ -254,8 +254,7 @@ def _parse_uri(uri: str, where: str) -> tuple[str, str | None, str | None]:
     """``'host:port'`` or ``'unix/:path'`` for Pool, and the URI's login and password."""
     text = uri.strip()
     for scheme in ("tcp://", "iproto://"):
-        if text.startswith(scheme):
-            text = text[len(scheme):]
+        text = text.removeprefix(scheme)
     login = password = None
     m = _USER.match(text)          # user@host:port, user:pass@host:port, user@unix/:path
     if m is not None:
@@ -284,11 +283,10 @@ def _endpoint(address: str, work_dir: str) -> str:
         path = address[len("unix/:"):]
         return "unix/:" + (path if os.path.isabs(path) else
                            os.path.normpath(os.path.join(work_dir, path)))
-    if address.startswith("/") or address.startswith("./"):
+    if address.startswith(("/", "./")):
         return "unix/:" + (address if os.path.isabs(address) else
                            os.path.normpath(os.path.join(work_dir, address)))
-    host, sep, port = address.rpartition(":")
-    if not sep:                     # a bare port: this host, as net.box takes it
+    if ":" not in address:          # a bare port: this host, as net.box takes it
         return f"localhost:{address}"
     return address
 
@@ -449,14 +447,15 @@ def resolve_config(config: str | os.PathLike[str] | Mapping[str, Any], *,
         work_dir = os.path.join(base_dir, work_dir) if work_dir else base_dir
         endpoint, login, uri_password = _address(cfg, uri, iname, work_dir)
         user = username if username is not None else login
+        secret: str | None
         if password is not None:
             secret = password
         elif username is None and login is not None and uri_password is not None:
             secret = uri_password
         elif user is not None and user != "guest":
             users = _section(_get(cfg, "credentials.users"), "credentials.users")
-            secret = (users.get(user) or {}).get("password") if isinstance(
-                users.get(user) or {}, Mapping) else None
+            user_def = users.get(user)
+            secret = user_def.get("password") if isinstance(user_def, Mapping) else None
         else:
             secret = None
         chosen.append(ConfigInstance(iname, rname, gname, endpoint, inst_roles, inst_sharding,

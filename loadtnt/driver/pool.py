@@ -386,6 +386,8 @@ class Pool(PoolApi):
         self._ready: dict[InstanceInfo, asyncio.Future] = {}
         self._changed: asyncio.Event | None = None
         self._watchers: list[PoolWatcher] = []
+        # a pool made by from_config: each endpoint's ConfigInstance (its names, roles, labels)
+        self.config_instances: dict[str, Any] = {}
         self._rebuild()
 
     # -- candidates -----------------------------------------------------------
