@@ -432,10 +432,16 @@ async def test_pool_from_config_by_each_filter(live: LiveCluster, loop: Any) -> 
             assert pool.config_instances[endpoint].name == name
         if "a1" in expected:       # a1 at its advertised unix socket, unless uri='listen'
             assert (sock in got) is (kw.get("uri") != "listen"), got
-    # the master of rs-a is a1 (leader), rs-b's is b1: modes work on a config's pool
-    async with Pool.from_config(live.config, username="client", groups="storages") as pool:
+    # the master of rs-a is a1 (leader): modes work on a config's pool, and Pool's own
+    # options pass through
+    async with Pool.from_config(live.config, username="client", groups="storages",
+                                balancer="least_outstanding") as pool:
+        assert pool.balancer == "least_outstanding"
         assert (await pool.eval("return box.info.name", mode="rw"))[0] == "a1"
         assert (await pool.eval("return box.info.name", mode="ro"))[0] == "a2"
+        names_any = [(await pool.eval("return box.info.name", mode="any"))[0]
+                     for _ in range(4)]
+        assert sorted(names_any) == ["a1", "a1", "a2", "a2"]
     # a wrong password is the server's refusal, with the password nowhere in it
     with pytest.raises(Exception) as err:  # the driver's connect error
         async with Pool.from_config(live.config, username="client", password="wrong",
@@ -450,3 +456,54 @@ def test_live_config_is_valid_yaml_for_tarantool() -> None:
     assert [c.name for c in resolve_config(cfg, username="client",
                                            groups="storages")] == ["a1", "a2"]
     assert textwrap.dedent(LIVE_CONFIG) == LIVE_CONFIG
+
+
+# --- the sharded cluster of issue 22 §1 (loadtnt.server.sharded), from its config.yaml ---------
+
+
+@pytest.fixture(scope="module")
+def sharded() -> Iterator[Any]:
+    try:
+        from loadtnt.server.sharded import ShardedCluster
+    except ImportError:
+        pytest.skip("needs loadtnt.server.sharded (the sharded cluster of issue 22 §1)")
+    have = version_tuple(binary())
+    if have < (3, 0, 2):
+        pytest.skip(f"needs Tarantool 3.0.2+ for a sharded cluster's config.yaml (crud's "
+                    f"roles); $TARANTOOL is {'.'.join(map(str, have))}")
+    with ShardedCluster(shards=2, replicas=2, routers=2) as cluster:
+        yield cluster
+
+
+@pytest.mark.async_timeout(60)
+async def test_pool_from_the_sharded_clusters_config(sharded: Any, loop: Any) -> None:
+    """The cluster's generated config.yaml (groups storages/routers, crud roles, sharding
+    roles, one user in credentials): each filter selects its instances, and the pool logs in
+    with the password the config holds (not given here)."""
+    Pool = tb.driver.Pool
+    path, user = sharded.config_path, sharded.username
+
+    async def names(pool: Any) -> dict[str, str]:
+        async with pool:
+            return {i.endpoint: (await i.connection.eval("return box.info.name"))[0]
+                    for i in pool.instances}
+
+    storages = [n for rs in sharded.storage_names for n in rs]
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"sharding_roles": "router"}, sharded.router_names),
+        ({"roles": "roles.crud-router"}, sharded.router_names),
+        ({"sharding_roles": "storage"}, storages),
+        ({"groups": "storages"}, storages),
+        ({"replicasets": "storages-2"}, sharded.storage_names[1]),
+        ({"instances": ["router-2", "storage-1-a"]}, ["storage-1-a", "router-2"]),
+    ]
+    for kw, expected in cases:
+        pool = Pool.from_config(path, username=user, connect_timeout=5, **kw)
+        got = await names(pool)
+        assert sorted(got.values()) == sorted(expected), kw
+        assert all(sharded.endpoint(name) == ep for ep, name in got.items())
+    # uri='sharding': the config's iproto.advertise.sharding login, its password from the
+    # credentials: no username= needed
+    async with Pool.from_config(path, uri="sharding", replicasets="storages-1") as pool:
+        assert pool.states() == {sharded.endpoint("storage-1-a"): "rw",
+                                 sharded.endpoint("storage-1-b"): "ro"}
