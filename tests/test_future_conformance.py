@@ -514,8 +514,9 @@ CASES: dict[str, tuple[Callable[[Any], Awaitable[Any]], Any]] = {
     "cancel(msg) on the future": (cancel_with_message, (True, False, [
         True, True, "bye", ("cancelled", "bye"), ("cancelled", "bye"), ("cancelled", "bye"),
         ("cancelled", "bye")])),
-    "cancel while a task awaits it": (cancel_while_awaited, (("cancelled", "from outside"),
-                                                             True, True)),
+    # 3.10's Task does not carry the awaited future's cancel message to its own awaiter
+    "cancel while a task awaits it": (cancel_while_awaited, (
+        ("cancelled", "from outside" if PY311 else ""), True, True)),
     "task.cancel(msg) while awaiting": (task_cancel_with_message,
                                         ("cancelled", True, True, "task msg")),
     "done callbacks: once, via the loop, counted, in context": (done_callbacks, (

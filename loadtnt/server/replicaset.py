@@ -169,6 +169,11 @@ class ReplicaSet:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
 
+    @property
+    def root(self) -> str | None:
+        """The private temporary directory of the members' work dirs (None: not started)."""
+        return self._root
+
     def __enter__(self) -> Self:
         return self.start()
 
