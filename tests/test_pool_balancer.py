@@ -91,6 +91,21 @@ def test_balancer_names() -> None:
             Pool(["127.0.0.1:3301"], balancer=bad)
 
 
+def test_least_outstanding_without_protocols() -> None:
+    """Connections lost since the candidates were computed (no protocol): least outstanding
+    takes them in turn (the request then fails there, as with round robin); only Connections
+    can be weighed."""
+    from loadtnt.driver.iproto.protocol import Candidates
+
+    conns = [tb.driver.Connection(host="127.0.0.1", port=p) for p in (1, 2, 3)]
+    pick = Candidates(conns, lambda: None, True)
+    assert pick.balancer == "least_outstanding" and len(pick) == 3
+    assert [pick() for _ in range(6)] == conns + conns
+    assert Candidates(conns, lambda: None).balancer == "round_robin"
+    with pytest.raises(TypeError, match="least outstanding needs Connections"):
+        Candidates([object(), object()], lambda: None, True)
+
+
 async def test_least_outstanding_ties_go_in_turn(replicaset: ReplicaSet, loop: Any) -> None:
     """Idle members: least outstanding alternates, like round robin - awaited one by one, and
     in a burst sent in one go (each pick sees the requests the picks before it queued)."""

@@ -340,9 +340,9 @@ def _address(cfg: Mapping[str, Any], kind: str, name: str, work_dir: str
     found = _pick(_uri_items(listen, where), where, listen=True)
     if found is None:
         if listen is None:
-            raise ConfigError(f"instance {name} has no iproto.listen (and no "
-                              f"iproto.advertise.{'client' if kind == 'listen' else kind}): "
-                              f"a client cannot know where it is")
+            also = "" if kind == "listen" else f" (and no iproto.advertise.{kind} URI)"
+            raise ConfigError(f"instance {name} has no iproto.listen{also}: a client cannot "
+                              f"know where it is")
         raise ConfigError(f"{where}: no URI a client can connect to (0.0.0.0, :: and port "
                           f"0 are for listening only): set iproto.advertise.client")
     return _endpoint(found[0], work_dir), login or found[1], \
