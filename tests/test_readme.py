@@ -235,6 +235,58 @@ def py_pool_watch(example_lua: Path) -> None:
     assert out[-1] == repr([rs.endpoints[0]])       # 'rw': on the master only
 
 
+POOL_CONFIG = """\
+credentials:
+  users:
+    client: {password: '%(pw)s', roles: [super]}
+groups:
+  routers:
+    labels: {dc: east}
+    replicasets:
+      r1: {instances: {router-1: {iproto: {listen: [{uri: '127.0.0.1:%(p1)d'}]}}}}
+      r2: {instances: {router-2: {iproto: {listen: [{uri: '127.0.0.1:%(p2)d'}]}}}}
+  storages:
+    replicasets:
+      s1: {instances: {storage-1: {iproto: {listen: [{uri: '127.0.0.1:%(p3)d'}]}}}}
+"""
+
+
+def py_pool_config(tmp_path: Path) -> None:
+    # the block runs where its config.yaml is: two routers of it started (the storage group
+    # it does not select stays down)
+    if not HAS_38:
+        pytest.skip(f"needs Tarantool 3.x at {T38} (a cluster config)")
+    code = block("# config.yaml: a Tarantool 3 cluster config")
+    ports = {"p1": free_port(), "p2": free_port(), "p3": free_port()}
+    (tmp_path / "config.yaml").write_text(POOL_CONFIG % {**ports, "pw": PASSWORD})
+    procs = [subprocess.Popen([T38, "--name", name, "--config", "config.yaml"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name in ("router-1", "router-2")]
+    try:
+        for port in (ports["p1"], ports["p2"]):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                        if c.recv(128).startswith(b"Tarantool"):
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "the routers did not start"
+                time.sleep(0.05)
+        time.sleep(0.5)  # the config's user is created once box.cfg has run
+        out = ok(run_python(fragment(code, ports["p1"]), cwd=tmp_path)).strip().splitlines()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+    eps = [f"127.0.0.1:{ports['p1']}", f"127.0.0.1:{ports['p2']}"]
+    assert out[0] == repr({eps[0]: "rw", eps[1]: "rw"})
+    assert out[1:] == [f"{eps[0]} router-1 r1 {{'dc': 'east'}}",
+                       f"{eps[1]} router-2 r2 {{'dc': 'east'}}"]
+
+
 def py_tuple_extension(srv38: ScriptServer) -> None:
     prelude = "await conn.replace('tester', [1, 'one'])\n"
     out = ok(run_python(fragment(block("conn = driver.Connection(port=3301, fetch_schema=False"),
@@ -405,6 +457,7 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "async for page in conn.pages(": py_pages,
     "secret = os.environ['APP_PASSWORD']": py_pool,
     "def on_config(key, value, endpoint):": py_pool_watch,
+    "# config.yaml: a Tarantool 3 cluster config": py_pool_config,
     "conn = driver.Connection(port=3301, fetch_schema=False": py_tuple_extension,
     "make bench   #": sh_make,
     "python -m venv /tmp/lt": sh_installed,
