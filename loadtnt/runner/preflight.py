@@ -29,9 +29,7 @@ from typing import Any
 from loadtnt.drivers.base import ServerAddress
 from loadtnt.scenario.model import Operation, Scenario, ScenarioError
 
-ER_READONLY = 7
-ER_NO_SUCH_SPACE = 36
-ER_ACCESS_DENIED = 42
+ER_ACCESS_DENIED = 42  # any other refusal of a probe (ER_READONLY on a replica, ...) is no miss
 
 _VSPACE, _VINDEX, _VFUNC = 281, 289, 297
 WRITE_OPS = ("insert", "replace", "update", "upsert", "delete")
