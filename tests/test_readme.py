@@ -446,6 +446,29 @@ def sh_thresholds(tmp_path: Path) -> None:
     assert re.search(r"^check=[013]$", out.stdout, re.MULTILINE), out.stdout + out.stderr
 
 
+def py_sharded() -> None:
+    # as written: the modules from ../shared/tarantool-modules beside the checkout (or
+    # $LOADTNT_TARANTOOL_MODULES), the server `tarantool` on PATH
+    out = ok(run_python(block("from loadtnt.server import ShardedCluster"), timeout=300))
+    lines = out.strip().splitlines()
+    endpoints = json.loads(lines[0].replace("'", '"'))
+    assert len(endpoints) == 2 and all(re.fullmatch(r"127\.0\.0\.1:\d+", e) for e in endpoints)
+    assert lines[1] == "[1500, 1500]", out
+
+
+def py_crud() -> None:
+    # the block in `async def main()`, with `cluster` a ShardedCluster of the README's shape
+    code = ("import asyncio\nfrom loadtnt.server import ShardedCluster\n\n"
+            "async def main():\n"
+            + textwrap.indent(block("from loadtnt.driver import Connection, CrudError"), "    ")
+            + "\nwith ShardedCluster(shards=2, replicas=2, routers=2) as cluster:\n"
+            "    asyncio.run(main())\n")
+    lines = ok(run_python(code, timeout=300)).strip().splitlines()
+    assert lines[0] == "1 Elizabeth", lines
+    assert lines[1].startswith("InsertError ") and "Duplicate key" in lines[1], lines
+    assert re.fullmatch(r"1 \[\[1, \d+, 'b', 2\]\]", lines[2]), lines
+
+
 # block's first line -> how it runs
 RUNNERS: dict[str, Callable[..., None]] = {
     "import asyncio\nfrom loadtnt import driver": py_driver,
@@ -458,6 +481,8 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "secret = os.environ['APP_PASSWORD']": py_pool,
     "def on_config(key, value, endpoint):": py_pool_watch,
     "# config.yaml: a Tarantool 3 cluster config": py_pool_config,
+    "from loadtnt.server import ShardedCluster": py_sharded,
+    "from loadtnt.driver import Connection, CrudError": py_crud,
     "conn = driver.Connection(port=3301, fetch_schema=False": py_tuple_extension,
     "make bench   #": sh_make,
     "python -m venv /tmp/lt": sh_installed,
