@@ -65,7 +65,7 @@ from loadtnt.instance import (
     lua_literal,
     version_tuple,
 )
-from loadtnt.server.replicaset import _console
+from loadtnt.server.replicaset import console_eval
 
 if TYPE_CHECKING:
     from typing import Self
@@ -402,19 +402,10 @@ class ShardedCluster:
     def eval(self, name: str, lua: str, *, timeout: float = 30.0) -> list[Any]:
         """Run a one-line Lua chunk on instance ``name`` over its console; its return values.
         Raises ShardedClusterError with the Lua error's message when the chunk fails."""
-        if "\n" in lua:
-            raise ValueError("the console takes one line of Lua")
         m = self._member(name)
-        chunk = (f"return (function(...) local t = {{pcall(function() {lua} end)}} "
-                 "if not t[1] then t[2] = tostring(t[2]) end return t end)()")
-        reply = _console(os.path.join(m.work_dir, _CONSOLE_NAME), chunk, timeout)
-        values = reply[0] if reply else None
-        if not isinstance(values, list) or not values:
-            raise ShardedClusterError(f"{name}: unexpected console reply {reply!r}")
-        if values[0] is not True:
-            message = str(values[1] if len(values) > 1 else "?")
-            raise ShardedClusterError(f"{name}: {message.replace(self._password, '<password>')}")
-        return values[1:]
+        return console_eval(os.path.join(m.work_dir, _CONSOLE_NAME), lua, timeout,
+                            ShardedClusterError, name,
+                            lambda text: text.replace(self._password, "<password>"))
 
     def apply_schema(self) -> None:
         """Run the schema on every replica set's master, then wait until its replicas have
