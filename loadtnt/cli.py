@@ -448,6 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
         except ImportError:  # the reporting side is optional (matplotlib)
             continue
         mod.add_parser(sub)
+    # --- issue 24: `loadtnt history ...` (performance history, change points) -------------
+    from loadtnt.history import cli as history_cli
+
+    history_cli.add_parser(sub)
+    # --- end of issue 24 -------------------------------------------------------------------
     return parser
 
 
