@@ -21,7 +21,6 @@ from typing import Any
 from loadtnt.history import detect, export
 from loadtnt.history.store import (
     DEFAULT_DB,
-    LOWER_IS_BETTER,
     METRICS,
     DuplicateRun,
     HistoryError,
@@ -90,16 +89,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([{"row": r.key, "name": r.name, "machine": r.machine or None,
                            "runs": len(r.points), "first_run": r.points[0].run.id,
                            "newest_run": r.points[-1].run.id,
-                           "newest": r.points[-1].median} for r in got], indent=2))
+                           "newest": r.points[-1].mean} for r in got], indent=2))
         return EXIT_OK
     if not got:
         print("no runs yet (loadtnt history add RESULT.json)")
         return EXIT_OK
     print(format_table(["row", "scenario: server/driver/loop/op", "runs", "runs #",
-                        f"newest {args.metric}"],
+                        f"newest {args.metric} (mean)"],
                        [[r.key, r.name, str(len(r.points)),
                          f"{r.points[0].run.id}..{r.points[-1].run.id}",
-                         _fmt(r.points[-1].median, args.metric)] for r in got],
+                         _fmt(r.points[-1].mean, args.metric)] for r in got],
                        [False, False, True, False, True]))
     machines = {r.machine for r in got if r.machine}
     if machines:
@@ -126,18 +125,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps({"row": row.key, "name": row.name, "metric": args.metric, "points": [
             {"run": p.run.id, "commit": p.run.commit, "added_at": p.run.added_at,
              "started_at": p.run.started_at, "machine": p.run.machine,
-             "busy_cores": p.run.busy_cores, "trials": p.values, "median": p.median,
+             "busy_cores": p.run.busy_cores, "trials": p.values, "mean": p.mean, "median": p.median,
              "min": p.low, "max": p.high} for p in row.points]}, indent=2))
         return EXIT_OK
     print(f"{row.name} ({args.metric}), row {row.key}")
     print(format_table(
-        ["run", "commit", "started", "trials", "median", "min..max", "spread", "busy"],
+        ["run", "commit", "started", "trials", "mean", "median", "min..max", "spread", "busy"],
         [[f"#{p.run.id}", (p.run.commit or "-")[:12], (p.run.started_at or p.run.added_at),
-          str(len(p.values)), _fmt(p.median, args.metric),
+          str(len(p.values)), _fmt(p.mean, args.metric), _fmt(p.median, args.metric),
           f"{_fmt(p.low, args.metric)}..{_fmt(p.high, args.metric)}",
-          f"±{(p.high - p.low) / 2 / p.median:.1%}" if p.median else "-",
+          f"±{(p.high - p.low) / 2 / p.mean:.1%}" if p.mean else "-",
           "-" if p.run.busy_cores is None else f"{p.run.busy_cores:.2f}"]
-         for p in row.points], [False, False, False, True, True, True, True, True]))
+         for p in row.points], [False, False, False, True, True, True, True, True, True]))
     return EXIT_OK
 
 
@@ -225,7 +224,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                           "machine": newest.machine, "metric": args.metric,
                           "max_regression": args.max_regression, "rows": [
                               {"row": v.row.key, "name": v.row.name, "status": v.status,
-                               "runs": len(v.row.points), "newest": v.row.points[-1].median,
+                               "runs": len(v.row.points), "newest": v.row.points[-1].mean,
                                "note": v.note,
                                "change": _change_json(v.row, v.change, args.metric)
                                if v.change is not None else None} for v in verdicts]},
@@ -236,7 +235,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(format_table(
         ["row", "name", "runs", "newest", "verdict", "why"],
         [[v.row.key, v.row.name, str(len(v.row.points)),
-          _fmt(v.row.points[-1].median, args.metric), v.status, v.note] for v in verdicts],
+          _fmt(v.row.points[-1].mean, args.metric), v.status, v.note] for v in verdicts],
         [False, False, True, True, False, False]))
     if busy:
         print("CANNOT DECIDE: " + busy[0].note

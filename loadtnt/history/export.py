@@ -10,7 +10,7 @@
   seconds (requests / rps), ``iterations`` the successful requests, ``items_per_second`` their
   rate floored; ``cpu_time`` the same window (the client's CPU is not in a result file).
 - ``otava-csv``: one line per run, columns ``time`` (ISO 8601), ``commit``, ``run``,
-  ``machine`` and one per row and metric (``<row id> <row name> rps``: the median over trials),
+  ``machine`` and one per row and metric (``<row id> <row name> rps``: the mean over trials, the value change points are found on),
   empty where a run lacks the row; ``--otava-config FILE`` writes the matching Otava
   configuration (a ``csv`` test with each metric's direction), so that ``otava analyze loadtnt
   --config-file FILE`` runs on it.
@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import math
+import re
 import sqlite3
 import statistics
 from datetime import datetime, timezone
@@ -69,7 +70,7 @@ def gbench(db: sqlite3.Connection, run_id: int | None = None) -> str:
             "real_time": real, "cpu_time": real, "iterations": ok,
             "items_per_second": math.floor(rps)})
     when = _time(run)
-    context = {"build_flags": "", "build_target": run.machine,
+    context: dict[str, Any] = {"build_flags": "", "build_target": run.machine,
                "date": when.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "host_name": run.machine, "load_avg": [],
                "tarantool_version": run.versions.get("tarantool") or ""}
@@ -93,7 +94,7 @@ def otava_csv(db: sqlite3.Connection, metrics: tuple[str, ...] = ("rps",), *,
     by_run: dict[int, dict[str, float]] = {}
     for name, _m, r in cols:
         for p in r.points:
-            by_run.setdefault(p.run.id, {})[name] = statistics.median(p.values)
+            by_run.setdefault(p.run.id, {})[name] = statistics.fmean(p.values)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["time", "commit", "run", "machine", *(c[0] for c in cols)])
@@ -107,9 +108,9 @@ def otava_csv(db: sqlite3.Connection, metrics: tuple[str, ...] = ("rps",), *,
     config = {"tests": {"loadtnt": {
         "type": "csv", "file": "history.csv", "time_column": "time",
         "attributes": ["commit", "run", "machine"],
-        "metrics": {f"m{i}": {"column": name, "direction": -1 if m in ("p50", "p99", "p99.9")
-                              else 1}
-                    for i, (name, m, _r) in enumerate(cols)}}}}
+        "metrics": {re.sub(r"\W+", "_", f"row{r.key}_{m}"): {
+            "column": name, "direction": -1 if m in ("p50", "p99", "p99.9") else 1}
+            for name, m, r in cols}}}}
     return buf.getvalue(), config
 
 
@@ -124,13 +125,13 @@ def influx(db: sqlite3.Connection, *, any_machine: bool = False) -> str:
                   for m in METRICS}
     for key, row in per_metric["rps"].items():
         for p in row.points:
-            fields = {"rps": statistics.median(p.values)}
+            fields = {"rps": statistics.fmean(p.values)}
             for m, col in (("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us")):
                 other = per_metric[m].get(key)
                 pt = next((q for q in other.points if q.run.id == p.run.id), None) if other \
                     else None
                 if pt is not None:
-                    fields[col] = statistics.median(pt.values)
+                    fields[col] = statistics.fmean(pt.values)
             tags = {"scenario": row.scenario, "server": row.server or "default",
                     "driver": row.driver, "loop": row.loop, "op": row.op,
                     "machine": p.run.machine}

@@ -233,7 +233,7 @@ def add_result(db: sqlite3.Connection, path: str | Path, *, commit: str | None =
             (dig, now, env.get("started_at"), commit or env.get("commit"), scenario, fingerprint,
              model, count, max(busy) if busy else None, json.dumps(versions_of(env)),
              str(path), label, int(result.open_loop)))
-        run_id = int(cur.lastrowid)
+        run_id = int(cur.lastrowid or 0)
         keys = set()
         for r in runs:
             key = (scenario, r.server or "", r.driver, r.loop, r.op)
@@ -271,6 +271,11 @@ class Point:
 
     run: RunInfo
     values: list[float]
+
+    @property
+    def mean(self) -> float:
+        """The run's value for change points (loadtnt.history.detect.values_of)."""
+        return statistics.fmean(self.values)
 
     @property
     def median(self) -> float:
@@ -335,7 +340,8 @@ def rows(db: sqlite3.Connection, metric: str = "rps", *, any_machine: bool = Fal
         m = "" if any_machine else run.machine
         row = out.get((sid, m))
         if row is None:
-            row = out[(sid, m)] = Row(sid, *series[sid], machine=m)
+            scenario, server, driver, loop, op = series[sid]
+            row = out[(sid, m)] = Row(sid, scenario, server, driver, loop, op, machine=m)
         if value is None:
             continue
         if row.points and row.points[-1].run.id == run_id:
@@ -373,5 +379,17 @@ def result_digest(path: str | Path) -> str:
         return digest(json.load(f))
 
 
-__all__ = ["DEFAULT_DB", "HistoryError", "DuplicateRun", "open_db", "add_result", "rows",
-           "runs", "find_rows", "Row", "Point", "RunInfo", "Result"]
+__all__ = [
+    "DEFAULT_DB",
+    "DuplicateRun",
+    "HistoryError",
+    "Point",
+    "Result",
+    "Row",
+    "RunInfo",
+    "add_result",
+    "find_rows",
+    "open_db",
+    "rows",
+    "runs",
+]
