@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -147,7 +148,8 @@ def _change_json(row: Row, c: detect.Change, metric: str) -> dict[str, Any]:
     return {"row": row.key, "name": row.name, "metric": metric, "run": run.id,
             "commit": run.commit, "index": c.index, "mean_before": c.mean_before,
             "std_before": c.std_before, "mean_after": c.mean_after, "std_after": c.std_after,
-            "change": c.rel, "regression": c.regression(metric) > 0, "pvalue": c.pvalue}
+            "change": c.rel, "regression": c.regression(metric) > 0,
+            "pvalue": None if math.isnan(c.pvalue) else c.pvalue}
 
 
 def cmd_changes(args: argparse.Namespace) -> int:

@@ -12,9 +12,10 @@ because one run is one sample:
   run-to-run differences) is taken out before the detector runs. A step is not an outlier (the
   runs after it are like it); the newest run never is (nothing after it yet). Outliers are
   shown as such, never as changes.
-- an **unconfirmed** change: a change point at the newest run, with that run alone after it. One
-  run cannot tell a step from an outlier; `history check` says so (exit 3) and the next run
-  decides.
+- an **unconfirmed** change: a change point at the newest run, with that run alone after it, or
+  (Otava seldom splits off a last point alone) the newest run more than 4 noise scales from the
+  mean of the segment it would belong to. One run cannot tell a step from an outlier; `history
+  check` says so (exit 3) and the next run decides.
 
 ``history check``'s verdict for a row: ``regressed`` when the newest run lies in a segment that
 starts with a regression beyond ``max_regression`` (rps down, latency up) and is itself worse than
@@ -141,6 +142,16 @@ def analyze(values: Sequence[float], *, max_pvalue: float = MAX_PVALUE, magnitud
     unconfirmed = None
     if changes and changes[-1].index == len(values) - 1:
         unconfirmed = changes.pop()
+    elif len(values) >= 3:
+        # Otava seldom splits off the last point alone: the newest run far (more than
+        # OUTLIER_K noise scales) from the segment it would belong to departs unconfirmed
+        start = changes[-1].index if changes else 0
+        seg = [values[i] for i in range(start, len(values) - 1) if i not in out]
+        sigma = noise_scale([values[i] for i in keep])
+        if len(seg) >= 2 and sigma > 0 and abs(values[-1] - statistics.fmean(seg)) > \
+                OUTLIER_K * sigma:
+            unconfirmed = Change(len(values) - 1, statistics.fmean(seg), _std(seg),
+                                 values[-1], 0.0, math.nan)
     return Analysis(changes, out, unconfirmed)
 
 

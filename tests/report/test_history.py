@@ -1,5 +1,5 @@
-"""`loadtnt history` (issue 24) on synthetic result files: the store (schema, migration,
-duplicates, machines), change points and the CI gate with Apache Otava, the exports (the real
+"""`loadtnt history` (issue 24) on synthetic result files (tests/report/history_synth.py): the
+store (schema, migration, duplicates, machines), change points and the CI gate with Apache Otava, the exports (the real
 `otava` CLI on the CSV, the gbench JSON against perf/lua/benchmark.lua's field names), the
 report's trend charts, `check --bisect` and the simulation. No Tarantool needed."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from loadtnt.cli import main
 from loadtnt.history import detect, simulate, store
-from tests.history.synth import result, write
+from tests.report.history_synth import result, write
 
 BEFORE, AFTER = 50_000.0, 40_000.0  # select's rps before and from run 13 on (20 % slower)
 
