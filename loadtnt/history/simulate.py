@@ -139,7 +139,7 @@ def _cell(case: Case, t: Tally) -> str:
     if case.name.startswith("10%"):
         parts.append(f"detected {t.detected / t.histories:.1%}")
         if t.delays:
-            parts.append(f"delay {statistics.median(t.delays):g} runs "
+            parts.append(f"delay {statistics.median(t.delays):g} "
                          f"(max {max(t.delays)})")
     elif case.name.startswith("drift"):
         parts.append(f"detected {t.detected / t.histories:.1%}")

@@ -28,14 +28,18 @@ from tests.harness.conftest import read_json, run_loadtnt, write_scenario
 
 pytest.importorskip("otava.analysis", reason="needs the history extra")
 
-STEP_AT, RUNS, FACTOR = 13, 20, 2.0  # the function does twice the work from run 13 on
+STEP_AT, RUNS, FACTOR = 13, 20, 2.0  # the function takes twice as long from run 13 on
 
+# The function waits 5 ms (times the knob) in a fiber sleep, like a call that waits on a disk or
+# another service: 50 requests in flight then make ~10k req/s whatever else the shared machine
+# runs. (A CPU-bound function was tried first: with other jobs taking the 2 cores, the rps of
+# runs before the step varied by +-30 % and a 2x knob took 7 runs to pass the gate.)
 SLOW_LUA = """
+local fiber = require('fiber')
 knob = knob or 1
 function slowed()
-    local n = 0
-    for i = 1, math.floor(3000 * knob) do n = n + i % 7 end
-    return n
+    fiber.sleep(0.005 * knob)
+    return knob
 end
 return true
 """
@@ -110,9 +114,11 @@ def test_twenty_real_runs_step_found_at_run_13(tmp_path: Path) -> None:
 
 FN_LUA = """
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {{if_not_exists = true}})
+local clock = require('clock')
 function bench_fn()
+    local deadline = clock.monotonic() + {spin_us} * 1e-6
     local n = 0
-    for i = 1, {work} do n = n + i % 7 end
+    while clock.monotonic() < deadline do n = n + 1 end
     return n
 end
 """
@@ -155,11 +161,11 @@ def test_git_bisect_run_finds_the_slow_commit(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
-    slow_at, commits = 6, 9  # commit 6 of 9 triples the function's work
+    slow_at, commits = 6, 9  # commit 6 of 9 makes the function take 3x as long
     shas = []
     for k in range(1, commits + 1):
-        work = 3000 * (3 if k >= slow_at else 1)
-        (repo / "fn.lua").write_text(textwrap.dedent(FN_LUA.format(work=work)))
+        spin_us = 100 * (3 if k >= slow_at else 1)
+        (repo / "fn.lua").write_text(textwrap.dedent(FN_LUA.format(spin_us=spin_us)))
         (repo / "notes.txt").write_text(f"change {k}\n")
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "-m", f"change {k}")
