@@ -9,7 +9,8 @@
   row and trial, ``name`` = ``<row>/trial:<n>``. ``real_time`` is the measured window in
   seconds (requests / rps), ``iterations`` the successful requests, ``items_per_second`` their
   rate floored; ``cpu_time`` the same window (the client's CPU is not in a result file).
-- ``otava-csv``: one line per run, columns ``time`` (ISO 8601), ``commit``, ``run``,
+- ``otava-csv``: the newest run's machine's runs (all machines with ``--any-machine``), one
+  line per run, columns ``time`` (ISO 8601), ``commit``, ``run``,
   ``machine`` and one per row and metric (``<row id> <row name> rps``: the mean over trials, the value change points are found on),
   empty where a run lacks the row; ``--otava-config FILE`` writes the matching Otava
   configuration (a ``csv`` test with each metric's direction), so that ``otava analyze loadtnt
@@ -88,9 +89,13 @@ def otava_csv(db: sqlite3.Connection, metrics: tuple[str, ...] = ("rps",), *,
               any_machine: bool = False) -> tuple[str, dict[str, Any]]:
     """(the CSV text, the Otava test configuration for it as a dict)."""
     cols: list[tuple[str, str, Row]] = []
+    all_runs = runs(db)
+    # one machine's history (the newest run's), as everywhere else, unless any_machine: a row
+    # on two machines would be two columns with a gap in every line, which otava refuses
+    machine = None if any_machine or not all_runs else all_runs[-1].machine
     for m in metrics:
-        cols += [(name, m, r) for name, r in _metric_columns(rows(db, m,
-                                                                  any_machine=any_machine), m)]
+        cols += [(name, m, r) for name, r in _metric_columns(
+            rows(db, m, any_machine=any_machine, machine=machine), m)]
     by_run: dict[int, dict[str, float]] = {}
     for name, _m, r in cols:
         for p in r.points:
@@ -98,7 +103,7 @@ def otava_csv(db: sqlite3.Connection, metrics: tuple[str, ...] = ("rps",), *,
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["time", "commit", "run", "machine", *(c[0] for c in cols)])
-    for run in runs(db):
+    for run in all_runs:
         if run.id not in by_run:
             continue
         values = by_run[run.id]

@@ -94,6 +94,13 @@ def test_machines_are_kept_apart_unless_any_machine(tmp_path, db, capsys) -> Non
     code, out, _ = run(capsys, "history", "list", "--db", str(db), "--format", "json",
                        "--any-machine")
     assert sorted(r["runs"] for r in json.loads(out)) == [5, 5]
+    # the CSV export is the newest run's machine's: 2 runs, 2 columns, no gaps
+    csv_text = tmp_path / "m.csv"
+    assert main(["history", "export", "--format", "otava-csv", "--db", str(db), "--out",
+                 str(csv_text)]) == 0
+    lines = csv_text.read_text().splitlines()
+    assert len(lines) == 3 and all(",," not in x and not x.endswith(",") for x in lines)
+    assert all("Intel Xeon x8" in x for x in lines[1:])
     # check judges the newest run's machine only: 2 runs there, too short
     code, out, _ = run(capsys, "history", "check", "--db", str(db))
     assert code == 3 and "Intel Xeon x8" in out and "too short" in out
