@@ -374,3 +374,24 @@ def test_outlier_filter_and_detector_units() -> None:
                                                                                         abs=0.01)
     a = detect.analyze(flat + [80.0])
     assert a.changes == [] and a.unconfirmed is not None and a.unconfirmed.index == 10
+
+
+@pytest.mark.timeout(180)
+def test_trend_charts_load_in_chromium(tmp_path, db, capsys) -> None:
+    from tests.report.test_html_chromium import CHROMIUM, chromium
+
+    if CHROMIUM is None:
+        pytest.skip("headless Chromium not installed (make chromium)")
+    files = make_runs(tmp_path)
+    main(["history", "add", *map(str, files), "--db", str(db)])
+    out = tmp_path / "rep"
+    assert main(["report", str(files[-1]), "--history", str(db), "--out", str(out)]) == 0
+    capsys.readouterr()
+    report = out / "report.html"
+    proc = chromium(tmp_path, "--dump-dom", report.as_uri())
+    body = re.search(r"<body[^>]*>", proc.stdout)
+    assert body, proc.stderr[-2000:]
+    attrs = dict(re.findall(r'(data-images-[a-z]+)="(\d+)"', body.group(0)))
+    expected = len(list(out.glob("*.png")))  # the result's charts and 2 trend charts
+    assert expected >= 3 and len(list(out.glob("trend-*.png"))) == 2
+    assert attrs.get("data-images-total") == attrs.get("data-images-loaded") == str(expected)
