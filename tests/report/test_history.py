@@ -395,3 +395,13 @@ def test_trend_charts_load_in_chromium(tmp_path, db, capsys) -> None:
     expected = len(list(out.glob("*.png")))  # the result's charts and 2 trend charts
     assert expected >= 3 and len(list(out.glob("trend-*.png"))) == 2
     assert attrs.get("data-images-total") == attrs.get("data-images-loaded") == str(expected)
+
+
+def test_report_history_without_the_extra_draws_without_change_points(tmp_path, db, capsys,
+                                                                      monkeypatch) -> None:
+    main(["history", "add", *map(str, make_runs(tmp_path, n=10)), "--db", str(db)])
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "otava.analysis", None)
+    code, _, err = run(capsys, "report", "--history", str(db), "--out", str(tmp_path / "r"))
+    assert code == 0 and "without change points" in err and "loadtnt[history]" in err
+    assert len(list((tmp_path / "r").glob("trend-*.png"))) == 2
