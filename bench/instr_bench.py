@@ -12,10 +12,17 @@ Example::
 
     .venv/bin/python bench/instr_bench.py --drivers loadtnt,loadtnt-base,asynctnt \\
         --baseline-tree /tmp/before --ops ping,select,insert,call
+
+The pool balancers' pick (round robin vs least outstanding), on one server and on two::
+
+    .venv/bin/python bench/instr_bench.py --drivers loadtnt-pool,loadtnt-pool-lo --ops ping,call
+    .venv/bin/python bench/instr_bench.py --drivers loadtnt-pool,loadtnt-pool-lo --ops ping,call \
+        --pool-size 2
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import subprocess
@@ -28,8 +35,11 @@ sys.path.insert(0, str(REPO))
 
 OPS = ("ping", "select", "insert", "call", "eval", "update", "txn")
 # loadtnt-pool: Pool with the one server behind it (its dispatch cost against a Connection);
-# loadtnt-base-pool: the same from --baseline-tree
-DRIVERS = ("loadtnt", "loadtnt-base", "asynctnt", "loadtnt-pool", "loadtnt-base-pool")
+# loadtnt-pool-lo: the same with balancer='least_outstanding' (the pick's cost: with
+# --pool-size 2, two servers behind every pool, it looks at both on each request);
+# loadtnt-base-pool: loadtnt-pool from --baseline-tree
+DRIVERS = ("loadtnt", "loadtnt-base", "asynctnt", "loadtnt-pool", "loadtnt-pool-lo",
+           "loadtnt-base-pool")
 
 SERVER_LUA = """
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
@@ -43,15 +53,22 @@ CLIENT = r"""
 import asyncio, sys
 sys.path.insert(0, sys.argv[1])
 import uvloop
-driver_name, op, n, port = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+driver_name, op, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+ports = [int(p) for p in sys.argv[5].split(',')]
+port = ports[0]
 if driver_name == 'asynctnt':
     import asynctnt as mod
 else:
     from loadtnt import driver as mod
 
 async def main():
-    if driver_name == 'loadtnt-pool':   # the pool's dispatch: one instance behind it
-        conn = mod.Pool([f'127.0.0.1:{port}'], ping_timeout=0)
+    if driver_name.startswith('loadtnt-pool'):   # the pool's dispatch
+        # one server behind it (or --pool-size servers, all writable: every request has
+        # that many candidates; the servers' work is not counted, only the client's)
+        kw = {'balancer': 'least_outstanding'} if driver_name == 'loadtnt-pool-lo' else {}
+        if len(ports) > 1:
+            kw.update(default_mode='any', call_mode='any')
+        conn = mod.Pool([f'127.0.0.1:{p}' for p in ports], ping_timeout=0, **kw)
     else:
         conn = mod.Connection(host='127.0.0.1', port=port, ping_timeout=0)
     await conn.connect()
@@ -93,13 +110,14 @@ uvloop.run(main())
 """
 
 
-def instructions(tree: Path, driver: str, op: str, n: int, port: int) -> int:
+def instructions(tree: Path, driver: str, op: str, n: int, ports: list[int]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         script = Path(tmp) / "client.py"
         script.write_text(CLIENT)
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               sys.executable, str(script), str(tree), driver, op, str(n), str(port)]
+               sys.executable, str(script), str(tree), driver, op, str(n),
+               ",".join(map(str, ports))]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False,
                               cwd=tree, env=dict(os.environ, PYTHONHASHSEED="0"))
         match = re.search(r"Collected : (\d+)", proc.stderr)
@@ -115,6 +133,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=30_000, help="N (the runs do N and 2N)")
     parser.add_argument("--baseline-tree", type=Path, help="checkout measured as loadtnt-base")
     parser.add_argument("--tarantool", default=os.environ.get("TARANTOOL") or "tarantool")
+    parser.add_argument("--pool-size", type=int, default=1,
+                        help="servers behind the loadtnt-pool* drivers (independent, all "
+                             "writable, mode 'any' for every request): a balancer's pick "
+                             "chooses among that many candidates")
     args = parser.parse_args()
     drivers = [d for d in args.drivers.split(",") if d]
     ops = [o for o in args.ops.split(",") if o]
@@ -129,20 +151,30 @@ def main() -> int:
     rows: dict[str, dict[str, float]] = {}
     # interactive transactions yield between statements: memtx needs its MVCC engine
     cfg = {"memtx_use_mvcc_engine": True} if "txn" in ops else {}
-    with TarantoolInstance(lua=SERVER_LUA, binary=args.tarantool, cfg=cfg) as tnt:
+    extra = [TarantoolInstance(lua=SERVER_LUA, binary=args.tarantool, cfg=cfg)
+             for _ in range(args.pool_size - 1)]
+    with TarantoolInstance(lua=SERVER_LUA, binary=args.tarantool, cfg=cfg) as tnt, \
+            contextlib.ExitStack() as more:
+        for instance in extra:
+            more.enter_context(instance)
         for op in ops:
             for d in drivers:
                 tree = args.baseline_tree.resolve() if "-base" in d else REPO
                 name = d.replace("-base", "")     # the client's driver, from that tree
-                if name == "loadtnt-pool" and op == "txn":
+                if name.startswith("loadtnt-pool") and op == "txn":
                     continue    # a pool's stream is its master connection's
-                one = instructions(tree, name, op, n, int(tnt.port))
-                two = instructions(tree, name, op, 2 * n, int(tnt.port))
+                ports = [int(tnt.port)]
+                if name.startswith("loadtnt-pool"):
+                    ports += [int(i.port) for i in extra]
+                one = instructions(tree, name, op, n, ports)
+                two = instructions(tree, name, op, 2 * n, ports)
                 rows.setdefault(op, {})[d] = (two - one) / n
                 print(f"{op:7} {d:13} {rows[op][d]:10,.0f} instructions/request", flush=True)
         server = version(args.tarantool)
+    pools = (f", pools of {args.pool_size} servers (mode 'any')" if args.pool_size > 1
+             else "")
     print(f"\n# client instructions per request (callgrind), Tarantool {server}, uvloop, "
-          f"300 coroutines, N={n}\n")
+          f"300 coroutines, N={n}{pools}\n")
     # the ratios: how many times the instructions of the first driver another one needs
     print("| op | " + " | ".join(drivers) + " | " + " | ".join(
         f"{d}/{drivers[0]}" for d in drivers[1:]) + " |")

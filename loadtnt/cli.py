@@ -1,8 +1,10 @@
 """``loadtnt`` (also ``python -m loadtnt``): run, scenarios, report, compare, check.
 
 Exit codes of ``run``: 0 done; 1 a worker or a driver failed (the result holds the rest);
-2 a bad scenario or bad flags (nothing written); 99 a threshold breached (the result written);
-130 interrupted (the partial result written).
+2 a bad scenario or bad flags, or the scenario names what a server does not have (nothing
+written); 4 every request of an op failed in some run (the result written, the first error of
+each such op printed); 99 a threshold breached (the result written); 130 interrupted (the partial
+result written).
 """
 from __future__ import annotations
 
@@ -168,6 +170,12 @@ def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
         args.password = os.environ["LOADTNT_PASSWORD"]
     sc = parse.load(_scenario_file(args.scenario))
     server, servers = sc.server, sc.servers
+    if args.password is not None and args.user is None and (
+            args.server is not None or server is None or server.user is None):
+        # a password is a user's: guest has none (never echo the password itself)
+        raise model.ScenarioError("--password needs --user (the user it is the password of; "
+                                  "without a user the connection is guest's, which has no "
+                                  "password)", field="--password")
     if args.server is not None:
         try:
             server = parse.parse_servers(args.server, args.user, args.password)
@@ -257,6 +265,12 @@ def run_command(args: argparse.Namespace) -> int:
                              servers=sc.server_names))
         for line in summary.instances(session.result.data["server"], session.result.runs):
             print(line)
+        lines = summary.errors(session.result.runs, several_servers=len(sc.server_names) > 1)
+        if lines:
+            print()
+            print("\n".join(lines))
+    for line in summary.all_failed(session.result.runs) if code != 130 else ():
+        print(f"loadtnt: error: {line}", file=sys.stderr)
     if sc.thresholds and session.result.runs:
         from loadtnt.results import thresholds
 
@@ -372,7 +386,8 @@ def capacity_command(args: argparse.Namespace) -> int:
             try:
                 from loadtnt.report.capacity import draw
             except ImportError:  # the reporting side is optional (matplotlib)
-                pass
+                print("chart: not drawn: it needs matplotlib (the `report` extra): "
+                      "pip install 'loadtnt[report]'")
             else:
                 chart = draw(session.result.data, chart_path(out))
                 print(f"chart: {chart}")
@@ -442,11 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_capacity_parser(sub)
     add_scenarios_parser(sub)
+    from loadtnt.compat import aiotarantool_env
+
+    aiotarantool_env.add_parser(sub)
+    # always there: a command whose extra is missing says so when it runs (exit 2)
     for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
-        try:
-            mod = __import__(module, fromlist=["add_parser"])
-        except ImportError:  # the reporting side is optional (matplotlib)
-            continue
+        mod = __import__(module, fromlist=["add_parser"])
         mod.add_parser(sub)
     # --- issue 24: `loadtnt history ...` (performance history, change points) -------------
     from loadtnt.history import cli as history_cli

@@ -132,6 +132,11 @@ class TarantoolInstance:
       keep_files      keep the snapshot and WAL files across ``restart()`` (a real restart
                       that recovers its data, e.g. a replica set member with
                       ``wal_mode='write'``); by default every start is a fresh server.
+      argv            run this command line (in the work dir) instead of writing and running
+                      the generated init.lua: for an instance that configures itself (a
+                      script of its own, ``tarantool --name NAME --config FILE``); ``port``
+                      must then be the port it listens on.
+      env             extra environment variables of the server process (e.g. LUA_PATH).
     """
 
     def __init__(
@@ -150,6 +155,8 @@ class TarantoolInstance:
         stop_timeout: float = 5.0,
         binary: str | None = None,
         keep_files: bool = False,
+        argv: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._tcp_host = host
         self._fixed_port = port
@@ -168,6 +175,8 @@ class TarantoolInstance:
         # suite twice, on Debian's 2.6 and on 3.8), else tarantool on PATH
         self.binary = binary or os.environ.get("TARANTOOL") or "tarantool"
         self.keep_files = bool(keep_files)
+        self._argv = list(argv) if argv is not None else None
+        self._env = dict(env) if env is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
@@ -274,8 +283,9 @@ class TarantoolInstance:
     def _spawn_and_wait(self) -> None:
         assert self._work_dir is not None
         init_path = os.path.join(self._work_dir, _INIT_NAME)
-        with open(init_path, "w", encoding="utf-8") as fh:
-            fh.write(self.render_init_lua())
+        if self._argv is None:
+            with open(init_path, "w", encoding="utf-8") as fh:
+                fh.write(self.render_init_lua())
         if self._unix and self.unix_path and os.path.exists(self.unix_path):
             os.unlink(self.unix_path)  # stale socket of a killed predecessor
         for name in [] if self.keep_files else os.listdir(self._work_dir):
@@ -290,8 +300,9 @@ class TarantoolInstance:
         self._log_file.flush()
         try:
             self._proc = subprocess.Popen(
-                [self.binary, init_path],
+                self._argv if self._argv is not None else [self.binary, init_path],
                 cwd=self._work_dir,
+                env=None if self._env is None else {**os.environ, **self._env},
                 stdin=subprocess.DEVNULL,
                 stdout=self._log_file,
                 stderr=subprocess.STDOUT,

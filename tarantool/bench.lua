@@ -86,8 +86,26 @@ function prepare(n)
     return tester:len()
 end
 
+-- the temporary directory the harness made for this server (loadtnt-tnt-*: its work dir; a
+-- replica set's member works in loadtnt-rs-*/<i>), or nil when it runs elsewhere
+local function own_temp_dir()
+    local fio = require('fio')
+    local dir = box.cfg.work_dir
+    if type(dir) ~= 'string' or dir == '' then
+        return nil
+    end
+    if fio.basename(dir):match('^loadtnt%-tnt%-') then
+        return dir
+    end
+    local parent = fio.dirname(dir)
+    if fio.basename(parent):match('^loadtnt%-rs%-') then
+        return parent
+    end
+    return nil
+end
+
 -- watch_parent(pid): exit when process pid (the harness that started this server) is gone, so a
--- harness killed with SIGKILL leaves no server behind
+-- harness killed with SIGKILL leaves no server behind, and no temporary directory either
 function watch_parent(pid)
     local ffi = require('ffi')
     pcall(ffi.cdef, 'int kill(int pid, int sig);')
@@ -95,6 +113,10 @@ function watch_parent(pid)
         fiber.name('loadtnt-watch-parent')
         while ffi.C.kill(pid, 0) == 0 do
             fiber.sleep(0.5)
+        end
+        local dir = own_temp_dir()
+        if dir ~= nil then
+            pcall(require('fio').rmtree, dir)
         end
         os.exit(0)
     end)

@@ -213,3 +213,15 @@ def connect(loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
 def conn(tnt: TarantoolInstance, loop: asyncio.AbstractEventLoop, connect: Any) -> Any:
     """A connection to the session server as user t1, schema fetched."""
     return loop.run_until_complete(connect(tnt))
+
+
+@pytest.fixture(scope="module")
+def sharded_cluster() -> Iterator[Any]:
+    """A real vshard + crud cluster (loadtnt.server.ShardedCluster: 2 replica sets × 2
+    instances + 2 routers, the default ``customers`` schema) on the server $TARANTOOL names,
+    started once per test module and always stopped. The modules come from
+    ../shared/tarantool-modules, or $LOADTNT_TARANTOOL_MODULES."""
+    from loadtnt.server.sharded import ShardedCluster
+
+    with ShardedCluster(shards=2, replicas=2, routers=2, bucket_count=3000) as cluster:
+        yield cluster

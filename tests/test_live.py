@@ -64,7 +64,8 @@ operations:
     key: {uniform: [1, 1000]}
   - op: call
     name: missing
-    function: no_such_function
+    function: error
+    args: ['a failing call: errors by kind']
     weight: 0.2
 """
 

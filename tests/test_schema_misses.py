@@ -104,3 +104,33 @@ async def test_a_miss_is_retried_after_a_second(connect: Any, tnt: Any, loop: An
     await asyncio.sleep(1.05)
     assert list((await conn.select(space)).body) == [[7]]
     assert selects(tnt) - before == 3        # one fetch, then the select itself
+
+
+async def test_a_missing_and_an_invisible_space_are_told_apart(connect: Any, tnt: Any,
+                                                                loop: Any) -> None:
+    """A space that exists but this user may not access is absent from the schema the user
+    fetches, exactly like one that does not exist. On 3.0+ the request then goes by name once
+    and the server says which it is (SchemaMissError: ER_ACCESS_DENIED or ER_NO_SUCH_SPACE, a
+    TarantoolSchemaError); before 3.0 nothing on the wire tells them apart, and the message
+    names both causes and the user."""
+    user, space = fresh("hidden")
+    tb.admin_eval(tnt, GRANT_LUA, user, space)
+    conn = await connect(tnt, username=user, password="pw")
+    with pytest.raises(tb.exceptions.TarantoolSchemaError) as invisible:
+        await conn.select(space)
+    with pytest.raises(tb.exceptions.TarantoolSchemaError) as missing:
+        await conn.select(space + "_nope")
+    if tb.server_version(tnt) >= (3, 0):
+        assert isinstance(invisible.value, tb.exceptions.SchemaMissError)
+        assert invisible.value.code == tb.exceptions.ErrorCode.ER_ACCESS_DENIED
+        assert f"exists on {tnt.host}:{tnt.port} but user '{user}' may not access it" in str(
+            invisible.value)
+        assert missing.value.code == tb.exceptions.ErrorCode.ER_NO_SUCH_SPACE
+        assert "does not exist on" in str(missing.value)
+        # the verdict is remembered like any miss: the next request fails at once with it
+        with pytest.raises(tb.exceptions.SchemaMissError, match="may not access it"):
+            await conn.select(space)
+    else:
+        for err in (invisible.value, missing.value):
+            assert f"as user '{user}' sees it: it does not exist, or this user has no " \
+                   "privilege on it" in str(err)

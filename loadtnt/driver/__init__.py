@@ -13,10 +13,12 @@ A drop-in for asynctnt 2.x::
 
 from . import exceptions, prepared
 from .connection import Connection, ConnectionState, connect
+from .crud import Crud, CrudError, CrudManyError, CrudResponse
 from .exceptions import (
     ErrorCode,
     PoolNoCandidateError,
     ProtocolError,
+    SchemaMissError,
     TarantoolDatabaseError,
     TarantoolError,
     TarantoolNetworkError,
@@ -51,6 +53,10 @@ __all__ = (
     "Adjust",
     "Connection",
     "ConnectionState",
+    "Crud",
+    "CrudError",
+    "CrudManyError",
+    "CrudResponse",
     "ErrorCode",
     "Field",
     "IProtoError",
@@ -71,6 +77,7 @@ __all__ = (
     "Response",
     "Schema",
     "SchemaIndex",
+    "SchemaMissError",
     "SchemaSpace",
     "Stream",
     "TarantoolDatabaseError",

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import pagination
+from .crud import Crud
 from .exceptions import (
     ErrorCode,
     TarantoolDatabaseError,
@@ -633,6 +634,15 @@ class Connection(Api):
         await self.disconnect()
 
     # -- properties ----------------------------------------------------------
+
+    @property
+    def crud(self) -> Crud:
+        """crud's operations on this connection's server, a vshard router with crud
+        (``await conn.crud.get('customers', 1)``; see loadtnt.driver.crud)."""
+        crud = self.__dict__.get("_crud")
+        if crud is None:
+            crud = self.__dict__["_crud"] = Crud(self.call)
+        return crud
 
     @property
     def host(self) -> str:

@@ -13,6 +13,7 @@ __all__ = (
     "IntegerOutOfRangeError",
     "PoolNoCandidateError",
     "ProtocolError",
+    "SchemaMissError",
     "TarantoolDatabaseError",
     "TarantoolError",
     "TarantoolNetworkError",
@@ -38,6 +39,14 @@ class TarantoolDatabaseError(TarantoolError):
         self.code = code
         self.message = message
         self.error = error
+
+
+class SchemaMissError(TarantoolSchemaError, TarantoolDatabaseError):
+    """A space or index name the schema lacks even after a refetch, as a 3.0+ server
+    judged it when the request went by name: ``code`` is ER_NO_SUCH_SPACE (36),
+    ER_NO_SUCH_INDEX_NAME, or ER_ACCESS_DENIED (42) for a space that exists but the user
+    may not access (and so does not see in its schema). A TarantoolSchemaError, as a miss
+    is on older servers."""
 
 
 class TarantoolNetworkError(TarantoolError):

@@ -8,8 +8,17 @@
         await pool.select('tester', [1], mode='ro')    # per call: any Mode, or its name
 
 Modes (those of tarantool-python and go-tarantool): ANY - every instance; RW - the writable
-ones; RO - the read-only ones; PREFER_RO / PREFER_RW - those, or else the others. Candidates
-take turns (round robin, one cursor per mode).
+ones; RO - the read-only ones; PREFER_RO / PREFER_RW - those, or else the others.
+
+Balancers (``balancer=``): which candidate of a mode a request goes to.
+
+- ``'round_robin'`` (the default): candidates take turns, one cursor per mode. Even when
+  one member is slower: it gets every other request, and the coroutines pile up on it.
+- ``'least_outstanding'``: the candidate with the fewest requests in flight on its
+  connection (sent or queued, not yet answered - every request of the connection counts,
+  the pool's own and a stream's too), ties in turn. A slow member keeps more requests in
+  flight and so gets fewer new ones. The count is read in C from each candidate's
+  protocol: the pick costs a look at every candidate of the mode (one for one candidate).
 
 Default mode per request kind:
 
@@ -52,8 +61,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from .connection import Connection, ConnectionState
+from .crud import Crud
 from .exceptions import PoolNoCandidateError, TarantoolDatabaseError, TarantoolNotConnectedError
-from .iproto.protocol import Candidates, PoolApi, Response
+from .iproto.protocol import BALANCERS, Candidates, PoolApi, Response
 from .prepared import PreparedStatement
 from .stream import Stream
 from .watcher import Watcher, check_watch_args
@@ -321,6 +331,7 @@ class Pool(PoolApi):
     :param call_mode: the mode of call, call16, eval, execute and prepare; RW unless given
     :param role_poll_interval: seconds between ``box.info.ro`` polls on servers without
         watchers (before 2.10)
+    :param balancer: ``'round_robin'`` (default) or ``'least_outstanding'`` (see the module)
     :param kwargs: any other Connection argument (connect_timeout, request_timeout,
         reconnect_timeout, ...), for every instance
 
@@ -338,6 +349,7 @@ class Pool(PoolApi):
         default_mode: Mode | str = Mode.ANY,
         call_mode: Mode | str = Mode.RW,
         role_poll_interval: float = 0.1,
+        balancer: str = "round_robin",
         **kwargs: Any,
     ):
         eps = list(endpoints) if not isinstance(endpoints, str) else [endpoints]
@@ -345,6 +357,10 @@ class Pool(PoolApi):
             raise ValueError("a pool needs at least one endpoint")
         if "host" in kwargs or "port" in kwargs:
             raise TypeError("a pool takes its hosts and ports from endpoints, not host=/port=")
+        if balancer not in BALANCERS:
+            raise ValueError(f"unknown pool balancer {balancer!r}: use one of "
+                             + ", ".join(repr(b) for b in BALANCERS))
+        self._least = balancer == "least_outstanding"
         self._default_mode = Mode.of(default_mode)
         self._call_mode = Mode.of(call_mode)
         if role_poll_interval <= 0:
@@ -371,6 +387,8 @@ class Pool(PoolApi):
         self._ready: dict[InstanceInfo, asyncio.Future] = {}
         self._changed: asyncio.Event | None = None
         self._watchers: list[PoolWatcher] = []
+        # a pool made by from_config: each endpoint's ConfigInstance (its names, roles, labels)
+        self.config_instances: dict[str, Any] = {}
         self._rebuild()
 
     # -- candidates -----------------------------------------------------------
@@ -391,7 +409,8 @@ class Pool(PoolApi):
         for mode, insts in members.items():
             # by the Mode and by its name: a str enum's hash is not its value's
             select[mode] = select[mode.value] = Candidates(
-                [i.connection for i in insts], functools.partial(self._no_candidate, mode))
+                [i.connection for i in insts], functools.partial(self._no_candidate, mode),
+                self._least)
         self._select = select
         self._read = self._select[self._default_mode]
         self._write = self._select[Mode.RW]
@@ -427,8 +446,9 @@ class Pool(PoolApi):
         return Mode.of(mode)     # PoolApi's slow path: a mode that is not a key (yet)
 
     def connection(self, mode: Mode | str | None = None) -> Connection:
-        """The Connection the next request of ``mode`` (default_mode) goes to, taking its
-        turn in the round robin: for what the pool does not wrap (watch, push, ...)."""
+        """The Connection the next request of ``mode`` (default_mode) goes to, as the
+        balancer picks it (taking its turn in the round robin): for what the pool does not
+        wrap (watch, push, ...)."""
         return self._read() if mode is None else self._pick_py(mode)
 
     # -- lifecycle ------------------------------------------------------------
@@ -605,6 +625,25 @@ class Pool(PoolApi):
             except asyncio.TimeoutError:
                 pass
 
+    # -- from a Tarantool 3.x cluster config ------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Any, *, groups: Any = None, replicasets: Any = None,
+                    instances: Any = None, roles: Any = None, sharding_roles: Any = None,
+                    labels: Any = None, uri: str = "client", username: str | None = None,
+                    password: str | None = None, **pool_options: Any) -> Pool:
+        """A Pool over the instances of a Tarantool 3.x cluster config (a YAML file's path or
+        a dict) that pass the filters, each at its ``iproto.advertise.client`` (else
+        ``iproto.listen``), the config's inheritance and variables resolved as Tarantool
+        does; ``pool_options`` are Pool's. ``pool.config_instances`` maps each endpoint to
+        its :class:`~loadtnt.driver.config.ConfigInstance`. See :mod:`loadtnt.driver.config`.
+        """
+        from .config import pool_from_config
+        return pool_from_config(cls, config, groups=groups, replicasets=replicasets,
+                                instances=instances, roles=roles,
+                                sharding_roles=sharding_roles, labels=labels, uri=uri,
+                                username=username, password=password, **pool_options)
+
     # -- state ----------------------------------------------------------------
 
     @property
@@ -624,6 +663,11 @@ class Pool(PoolApi):
         return self._call_mode
 
     @property
+    def balancer(self) -> str:
+        """``'round_robin'`` or ``'least_outstanding'``."""
+        return "least_outstanding" if self._least else "round_robin"
+
+    @property
     def is_connected(self) -> bool:
         return self._connected
 
@@ -637,11 +681,22 @@ class Pool(PoolApi):
 
     def __repr__(self) -> str:
         return (f"<Pool default_mode={self._default_mode.value} "
+                f"{'balancer=least_outstanding ' if self._least else ''}"
                 f"{', '.join(i.describe() for i in self._instances)}>")
 
     # -- requests: the Connection's, each by its mode -------------------------
     # ping, select, insert, replace, update, upsert, delete, call, call16, eval and execute
     # are PoolApi's (in C); these are the others.
+
+    @property
+    def crud(self) -> Crud:
+        """crud's operations, each on a router of the pool's default_mode (any unless given),
+        taking turns as every request of that mode does (see loadtnt.driver.crud)."""
+        crud = self.__dict__.get("_crud")
+        if crud is None:
+            crud = self.__dict__["_crud"] = Crud(
+                functools.partial(self.call, mode=self._default_mode))
+        return crud
 
     def pages(self, space: Any, key: Any = None, *, mode: Mode | str | None = None,
               **kwargs: Any) -> AsyncIterator[Response]:

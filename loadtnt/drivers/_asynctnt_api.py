@@ -98,7 +98,7 @@ class AsynctntApiAdapter(Adapter):
                         await step()
                     except Exception as e:
                         if states is not None:
-                            states[i].error(classify(e))
+                            states[i].error(classify(e), e)
                         raise
                     if states is not None:
                         states[i].rec.record_since(t0)

@@ -30,9 +30,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
+from loadtnt.compat import aiotarantool_env
 from loadtnt.drivers import base
 from loadtnt.drivers.base import (
     DISCONNECT,
@@ -46,9 +46,7 @@ from loadtnt.scenario.opspec import OpSpec
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent.parent
-VENV_PYTHON = REPO / ".venv-aiotarantool" / "bin" / "python"
-PYTHON_ENV = "LOADTNT_AIOTARANTOOL_PYTHON"
+PYTHON_ENV = aiotarantool_env.PYTHON_ENV
 
 # tarantool-python 0.5.5's ITERATOR_* numbers (IPROTO iterator types), by asynctnt's names
 ITERATORS = {
@@ -90,11 +88,20 @@ class Adapter(base.Adapter):
 
     @classmethod
     def python(cls) -> str:
-        python = Path(os.environ.get(PYTHON_ENV) or VENV_PYTHON)
-        if not python.exists():
-            raise RuntimeError(f"aiotarantool's interpreter {python} does not exist: run "
-                               f"`make aiotarantool-env` (or set {PYTHON_ENV})")
-        return str(python)
+        why = cls.missing()
+        if why is not None:
+            raise RuntimeError(why)
+        return str(aiotarantool_env.default_python())
+
+    @classmethod
+    def missing(cls) -> str | None:
+        python = aiotarantool_env.default_python()
+        if python.exists():
+            return None
+        where = f"{PYTHON_ENV} names {python}, which" if os.environ.get(PYTHON_ENV) else \
+            f"its venv ({python.parent.parent})"
+        return (f"aiotarantool runs in a venv of its own (it needs msgpack-python 0.5.6) and "
+                f"{where} does not exist: build it with `{aiotarantool_env.how_to_build()}`")
 
     @classmethod
     def version(cls) -> str:

@@ -10,6 +10,15 @@ class Adapter(AsynctntApiAdapter):
     name = "asynctnt"
 
     @classmethod
+    def missing(cls) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("asynctnt") is not None:
+            return None
+        return ("asynctnt is not installed (it is the `compare` extra): "
+                "pip install 'loadtnt[compare]'")
+
+    @classmethod
     def _module(cls) -> Any:
         import asynctnt
 

@@ -47,6 +47,17 @@ def db_error(code: int) -> str:
     return f"db:{int(code)}"
 
 
+MESSAGE_MAX = 300  # characters of an error's first message kept per kind
+
+
+def error_message(exc: BaseException) -> str:
+    """What a failed request said, for a result's ``error_messages``: the exception's type and
+    text (a database error's own message), at most :data:`MESSAGE_MAX` characters."""
+    text = getattr(exc, "message", None) or str(exc)
+    msg = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return msg if len(msg) <= MESSAGE_MAX else msg[:MESSAGE_MAX - 1] + "…"
+
+
 def data_request(c: Any, spec: OpSpec, op: str, space: Any) -> RequestFn | None:
     """The request function of a data-changing op (insert, replace, update, upsert, delete)
     for a client with asynctnt's method signatures, which aiotarantool shares for these;
@@ -134,6 +145,12 @@ class Adapter(abc.ABC):
     def python(cls) -> str:
         """The interpreter that runs this driver's workers (default: the harness's own)."""
         return sys.executable
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """Why this driver cannot run here, with the command that installs it (None: it can).
+        A run skips such a driver with one warning and measures the others."""
+        return None
 
     @classmethod
     @abc.abstractmethod

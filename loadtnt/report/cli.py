@@ -17,8 +17,17 @@ def default_out_dir(first: str | Path) -> Path:
     return p.with_name(p.stem + "-report")
 
 
+REPORT_EXTRA = ("needs matplotlib (the `report` extra), which is not installed: "
+                "pip install 'loadtnt[report]'")
+
+
 def handle(args: argparse.Namespace) -> int:
-    from loadtnt.report import build_report  # matplotlib only now
+    try:
+        import matplotlib  # noqa: F401 - the charts; nothing else of the report needs an extra
+    except ImportError:
+        print(f"loadtnt: error: loadtnt report {REPORT_EXTRA}", file=sys.stderr)
+        return 2
+    from loadtnt.report import build_report
 
     history = getattr(args, "history", None)
     if not args.results and history is None:

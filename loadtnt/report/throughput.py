@@ -25,6 +25,7 @@ def draw(results: list[Result], path: Path) -> Path | None:
     x = np.arange(len(ops))
     trials = sorted({len(s.rps_by_trial(lp, op))
                      for s in series for lp in loops for op in ops} - {0})
+    labels: list = []  # the value above each bar
     for ax, loop in zip(axes, loops):
         for i, s in enumerate(series):
             med, lo, hi = [], [], []
@@ -42,10 +43,11 @@ def draw(results: list[Result], path: Path) -> Path | None:
                         elinewidth=1, capsize=2.5, zorder=3)
             for p, m, h in zip(pos, med, hi):
                 if m > 0:  # the label sits above the whisker
-                    ax.annotate(style.fmt_count(float(f"{m:.3g}")), (p, m + h), xytext=(0, 2),
-                                textcoords="offset points", ha="center", va="bottom",
-                                fontsize=6.5 if len(series) > 2 else 7.5, color="#333333",
-                                rotation=90 if len(series) > 3 else 0)
+                    labels.append(ax.annotate(
+                        style.fmt_count(float(f"{m:.3g}")), (p, m + h), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom",
+                        fontsize=6.5 if len(series) > 2 else 7.5, color="#333333",
+                        rotation=90 if len(series) > 3 else 0))
         _draw_targets(ax, results, loop, ops, group_w)
         ax.set_title(f"event loop: {loop}", fontsize=11)
         ax.set_xticks(x, ops)
@@ -56,12 +58,32 @@ def draw(results: list[Result], path: Path) -> Path | None:
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         ax.margins(y=0.12)
-    n = "/".join(str(t) for t in trials) or "?"
-    axes[0].set_ylabel(f"requests/s (bar: median of {n} trials; whisker: min–max)")
+    if trials == [1]:
+        axes[0].set_ylabel("requests/s (one trial)")
+    else:
+        n = "/".join(str(t) for t in trials) or "?"
+        axes[0].set_ylabel(f"requests/s (bar: median of {n} trials; whisker: min–max)")
     title = "driver @ server" if any(s.multi_server for s in series) else "driver"
     axes[-1].legend(loc="upper right", fontsize=8.5, frameon=False, title=title,
                     title_fontsize=8.5)
+    upright_unless_they_overlap(fig, labels)
     return style.finish(fig, "Throughput by request type (higher is better)", results, path)
+
+
+def overlapping(fig, texts: list) -> bool:
+    """Whether any two of ``texts`` overlap as drawn (the figure laid out as it will be saved)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def upright_unless_they_overlap(fig, labels: list) -> None:
+    """The bars' value labels stay horizontal when they fit side by side; else all of them turn
+    upright (narrow bars: many drivers, or many ops in a narrow panel)."""
+    if labels and all(t.get_rotation() == 0 for t in labels) and overlapping(fig, labels):
+        for t in labels:
+            t.set_rotation(90)
 
 
 def _draw_targets(ax, results: list[Result], loop: str, ops: list[str], group_w: float) -> None:

@@ -155,6 +155,7 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     ax_rps, ax_p99 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.15, 1]})
     error_label_done = False
     multi_op = len(style.ops_of(results)) > 1
+    several_trials = any(len({r.trial for r in s.runs(loop=loop)}) > 1 for s in series)
     for s in series:
         trials = sorted({r.trial for r in s.runs(loop=loop)})
         for j, trial in enumerate(trials):
@@ -238,7 +239,7 @@ def draw(results: list[Result], loop: str, path: Path) -> Path | None:
     ax_rps.legend(handles, labels, fontsize=8, frameon=False, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0),
                   title=("driver @ server" if any(s.multi_server for s in series) else "driver")
-                  + "\n(faded: later trials)",
+                  + ("\n(faded: later trials)" if several_trials else ""),
                   title_fontsize=8, alignment="left")
     return style.finish(fig, f"Requests/s and p99 over time, event loop {loop}", results, path)
 

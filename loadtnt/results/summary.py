@@ -54,7 +54,9 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
         blocks.append("\n".join(lines))
     kind = ("corrected p99 latency (from the intended send time)"
             if any(r.get("latency_kind") == "corrected" for r in runs) else "p99 service time")
-    note = (f"(successful requests/s, median of trials ± half their range; {kind}; "
+    several = any(r.get("trial", 1) > 1 for r in runs)
+    what = "median of the trials ± half their range" if several else "one trial"
+    note = (f"(successful requests/s, {what}; {kind}; "
             "err = share of requests that failed; ! = see warnings)")
     return "\n\n".join(blocks) + "\n" + note
 
@@ -75,4 +77,49 @@ def instances(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]])
         total = sum(int(d.get("REQUESTS", 0)) for d in each.values())
         out.append(f"{w.get('driver')}/{w.get('loop')} trial {w.get('trial')}: box.stat "
                    f"requests {parts} = {total:,} (the harness counted {counted:,})")
+    return out
+
+
+def errors(runs: Sequence[dict[str, Any]], *, several_servers: bool = False) -> list[str]:
+    """A line per op (server, driver, loop) with errors: how many of its requests failed, and
+    per kind its count and first message (the trials summed; the first trial's message)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in runs:
+        if r.get("errors"):
+            key = (r.get("server"), r["driver"], r["loop"], r["op"])
+            groups.setdefault(key, []).append(r)
+    out = []
+    for (server, driver, loop, op), rs in groups.items():
+        requests = sum(int(r.get("requests", 0)) for r in rs)
+        failed = sum(int(r.get("errors", 0)) for r in rs)
+        kinds: dict[str, int] = {}
+        messages: dict[str, str] = {}
+        for r in rs:
+            for k, n in (r.get("errors_by_kind") or {}).items():
+                kinds[k] = kinds.get(k, 0) + int(n)
+            for k, m in (r.get("error_messages") or {}).items():
+                messages.setdefault(k, m)
+        where = f"{driver}/{loop}" + (f" @ {server}" if several_servers else "")
+        share = f"{failed / requests:.1%}" if requests else "-"
+        out.append(f"errors: {where} {op}: {failed:,} of {requests:,} requests ({share})")
+        for k, n in sorted(kinds.items(), key=lambda x: -x[1]):
+            out.append(f"  {k} {n:,}" + (f": {messages[k]}" if k in messages else ""))
+    return out
+
+
+def all_failed(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The run entries in which every request failed (a transaction's steps aside: their
+    transaction is one of them then), each as one line with its first error."""
+    out = []
+    for r in runs:
+        if r.get("step_of") is None and r.get("requests") and not r.get("ok"):
+            kinds = r.get("errors_by_kind") or {}
+            top = max(kinds, key=lambda k: kinds[k]) if kinds else None
+            why = f": {top}" + (f" ({r['error_messages'][top]})"
+                                if top in (r.get("error_messages") or {}) else "") if top else ""
+            where = f"{r['driver']}/{r['loop']} trial {r.get('trial')}"
+            if r.get("server"):
+                where += f" @ {r['server']}"
+            out.append(f"every request of op {r['op']!r} failed ({where}, "
+                       f"{int(r['requests']):,} requests){why}")
     return out

@@ -75,9 +75,17 @@ def sample(pids: Iterable[int]) -> Sample | None:
     return Sample(time.monotonic(), busy, own)
 
 
+def min_window_s() -> float:
+    """The shortest window whose busy cores can be told: /proc counts CPU in clock ticks
+    (10 ms), so one tick must be at most a tenth of :data:`BUSY_CORES` over the window
+    (0.5 s at 100 ticks/s); over a shorter one a single tick reads as a busy machine."""
+    return 10.0 / (_TICK * BUSY_CORES)
+
+
 def other_cores(before: Sample | None, after: Sample | None) -> float | None:
-    """Cores used by other processes between two samples (None when /proc is not there)."""
-    if before is None or after is None or after.wall <= before.wall:
+    """Cores used by other processes between two samples (None when /proc is not there, or
+    when the samples are closer than :func:`min_window_s`: too short to tell)."""
+    if before is None or after is None or after.wall - before.wall < min_window_s():
         return None
     own = sum(after.own_ticks[p] - t for p, t in before.own_ticks.items() if p in after.own_ticks)
     # an own process that started after the first sample counts from zero

@@ -23,8 +23,9 @@ from loadtnt import drivers, histogram
 from loadtnt.drivers.base import ServerAddress
 from loadtnt.live.observer import GroupEnd, Observer, Observers, PhaseStart, RunEnd, Tick
 from loadtnt.live.progress import Progress, fmt_us
-from loadtnt.results import environment, thresholds
+from loadtnt.results import environment, summary, thresholds
 from loadtnt.results.entries import (
+    TAIL_MERGE_S,
     add_targets,
     cross_check,
     op_entry,
@@ -37,7 +38,7 @@ from loadtnt.results.file import ResultFile
 from loadtnt.runner import machine
 from loadtnt.runner.admin import Admin, stat_deltas
 from loadtnt.runner.procs import LocalExecutor, WorkerProc
-from loadtnt.scenario.model import Operation, Scenario, Server
+from loadtnt.scenario.model import Operation, Scenario, ScenarioError, Server
 from loadtnt.server.embedded import EmbeddedReplicaSet, EmbeddedServer
 from loadtnt.server.setups import (
     Checked,
@@ -48,6 +49,7 @@ from loadtnt.server.setups import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_ALL_FAILED = 4  # every request of an op failed in some run (its first error is printed)
 READY_TIMEOUT = 60.0
 SLACK = 30.0
 TICK_S = 1.0  # the workers' tick (loadtnt/worker/main.py)
@@ -79,6 +81,8 @@ class Session:
         self._live_label = ""
         self.aborted: str | None = None  # why the run was stopped by a threshold
         self.threshold_rows: list[dict[str, Any]] = []
+        # the pre-flight check's server of the first target, still up for its first trial
+        self._kept: tuple[Server | Checked, ServerAddress] | None = None
 
     # --- the whole run ------------------------------------------------------------------
 
@@ -105,12 +109,17 @@ class Session:
                 for c in checked:
                     check_streams(s, c.version, c.setup.name)
                 targets = [with_mvcc(s, c) for c in checked]
-            skip = unsupported_ops(s)  # e.g. aiotarantool: no streams, no SQL
+            # drivers not installed here (each with the command that adds it), and drivers
+            # that cannot send an op (e.g. aiotarantool: no streams, no SQL): said once, skipped
+            skip = {**missing_drivers(s), **unsupported_ops(s)}
             for driver, reason in skip.items():
                 self._warn(f"{driver}: skipped: {reason}")
             if len(skip) == len(s.drivers):
                 self.failed = True
+                self._warn("no driver of the scenario can run here: nothing measured")
                 return EXIT_FAILED
+            # before any load: every server has what the ops name, as the run's user sees it
+            await self._preflight(targets)
             for trial in range(1, s.trials + 1):
                 for target in targets:
                     if self.interrupted or self.aborted:
@@ -153,14 +162,83 @@ class Session:
             self.observers.run_end(RunEnd(self.result.data, written))
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if summary.all_failed(self.result.runs):
+            return EXIT_ALL_FAILED
         if self.aborted or any(not r["pass"] for r in self.threshold_rows):
             return thresholds.EXIT_BREACHED
         return EXIT_FAILED if self.failed else EXIT_OK
 
-    async def _start_server(self, target: Server | Checked) -> ServerAddress:
+    async def _preflight(self, targets: list[Server | Checked]) -> None:
+        """Start (or reach) every target once, run ``before`` there, and check the scenario
+        against it (:mod:`loadtnt.runner.preflight`); a miss is a ScenarioError (exit 2)."""
+        from loadtnt.runner.preflight import PreflightError, check
+
+        misses: list[str] = []
+        # the first target is the first one measured: it stays up for trial 1 (the others
+        # are started, checked and stopped meanwhile)
+        kept: tuple[Any, ...] | None = None
+        try:
+            for i, target in enumerate(targets):
+                if self.interrupted:
+                    return
+                address = await self._start_server(target, checking=i > 0)
+                try:
+                    await self._before()
+                    misses += await check(self.scenario, address, self.server_name)
+                finally:
+                    if i == 0:
+                        kept = (target, address, self.server, self.admin, self.server_name)
+                        self.server, self.admin = None, None
+                    else:
+                        await self._stop_server()
+        finally:
+            if kept is not None:
+                target, address, self.server, self.admin, self.server_name = kept
+                if misses or self.interrupted:
+                    await self._stop_server()
+                else:
+                    self._kept = (target, address)
+        if misses:
+            raise PreflightError(misses)
+
+    async def _check_eval(self, target: Server) -> None:
+        """The harness reads box.stat() and runs ``before`` by eval: a user who may not eval
+        gets one line saying so (exit 2), not a database error in the middle of a run."""
+        assert self.admin is not None
+        try:
+            await self.admin.eval("return true")
+        except Exception as e:
+            if getattr(e, "code", None) != 42:  # ER_ACCESS_DENIED
+                raise
+            user = target.user or "guest"
+            raise ScenarioError(
+                f"user {user!r} may not eval on server {target.name!r} ({target.uri}): "
+                f"{getattr(e, 'message', e)}. The harness reads box.stat() and runs `before` "
+                f"with eval: box.schema.user.grant({user!r}, 'execute', 'universe')",
+                path=self.scenario.path, field="server") from None
+
+    async def _before(self) -> None:
+        s = self.scenario
+        assert self.admin is not None
+        if s.before:
+            try:
+                await self.admin.eval(s.before)
+            except Exception as e:  # noqa: BLE001 - one clear line: which Lua, what failed
+                raise RuntimeError(f"the scenario's `before` ({s.before!r}) failed on the "
+                                   f"server: {e}") from None
+
+    async def _start_server(self, target: Server | Checked, *,
+                            checking: bool = False) -> ServerAddress:
         """Start (an embedded set-up) or reach (a running server) ``target``, connect the admin
-        client, and record the server in the environment the first time."""
+        client, and record the server in the environment the first time. ``checking``: only for
+        the pre-flight check (said so on the terminal). The pre-flight's first target is still
+        up: it is the first one measured."""
+        if self._kept is not None and self._kept[0] is target:
+            address = self._kept[1]
+            self._kept = None
+            return address
         keys: list[str] = []
+        started = "pre-flight check: started Tarantool" if checking else "embedded Tarantool"
         if isinstance(target, Server):
             self.server_name = target.name
             address = ServerAddress(target.host, target.port, target.user, target.password,
@@ -172,18 +250,21 @@ class Session:
             if setup.replicas > 1:
                 rs = EmbeddedReplicaSet(setup.replicas, binary=target.binary, cfg=setup.cfg)
                 self.server = rs.start()
-                self.progress.info(f"embedded replica set at {', '.join(rs.endpoints)} "
+                what = "pre-flight check: started" if checking else "embedded"
+                self.progress.info(f"{what} replica set at {', '.join(rs.endpoints)} "
                                    f"(master pid {rs.pid}): {setup.name}, Tarantool "
                                    f"{short_version(target.version)}")
                 address = ServerAddress(rs.host, rs.port, endpoints=tuple(rs.endpoints))
             else:
                 self.server = EmbeddedServer(binary=target.binary, cfg=setup.cfg,
                                              host=self.executor.listen_host).start()
-                self.progress.info(f"embedded Tarantool at {self.server.host}:"
+                self.progress.info(f"{started} at {self.server.host}:"
                                    f"{self.server.port} (pid {self.server.pid}): {setup.name}, "
                                    f"Tarantool {short_version(target.version)}")
                 address = ServerAddress(self.server.host, self.server.port)
         self.admin = await Admin(address).connect()
+        if isinstance(target, Server):
+            await self._check_eval(target)
         self.server_pid = None
         if isinstance(target, Server) and target.host in ("127.0.0.1", "localhost", "::1"):
             with contextlib.suppress(Exception):
@@ -298,12 +379,7 @@ class Session:
         names = [op.name for op in group]
         what = s.name if s.mix else names[0]
         label = f"{self._label(driver, loop_name, trial)} {what}"
-        if s.before:
-            try:
-                await self.admin.eval(s.before)
-            except Exception as e:  # noqa: BLE001 - one clear line: which Lua, what failed
-                raise RuntimeError(f"the scenario's `before` ({s.before!r}) failed on the "
-                                   f"server: {e}") from None
+        await self._before()
         alive = [p for p in procs if p.alive]
         self._buckets = {"warmup": {}, "measure": {}}
         profile = s.profile
@@ -476,9 +552,14 @@ class Session:
         total = sum(o["requests"] for o in mix)
         errors = sum(o["errors"] for o in mix)
         p99 = histogram.sparse_percentile([x for o in mix for x in o["hist"]], 99.0)
-        rate = total / length if length > 0.05 else total / TICK_S
-        self.progress.status(f"{label} {phase} {t:>3}s  {rate:>9,.0f} req/s  p99 {fmt_us(p99)}"
-                             f"  errors {errors}")
+        # a phase's last bucket may be a fraction of a second: rated by its length (a count
+        # per whole second would read as a collapse), and one too short to rate is not shown
+        partial = length < TICK_S - 0.01
+        if not partial or length >= TAIL_MERGE_S:
+            rate = total / length
+            what = f" (last {length:.2f} s)" if partial else ""
+            self.progress.status(f"{label} {phase} {t:>3}s{what}  {rate:>9,.0f} req/s  "
+                                 f"p99 {fmt_us(p99)}  errors {errors}")
         self.observers.tick(Tick(phase, t, length, per_op))
         buckets = self._buckets.get(phase)
         if buckets is None:
@@ -553,6 +634,19 @@ def new_executor(s: Scenario) -> Any:
 def _split(total: int, n: int) -> list[int]:
     base, extra = divmod(total, n)
     return [base + (1 if i < extra else 0) for i in range(n)]
+
+
+def missing_drivers(s: Scenario) -> dict[str, str]:
+    """Drivers of ``s`` that are not installed here, each with why and how to add it."""
+    out: dict[str, str] = {}
+    for name in s.drivers:
+        try:
+            why = drivers.load(name).missing()
+        except Exception:  # noqa: BLE001, S112 - run_driver reports a driver that cannot load
+            continue
+        if why is not None:
+            out[name] = why
+    return out
 
 
 def unsupported_ops(s: Scenario) -> dict[str, str]:

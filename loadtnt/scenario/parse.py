@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -377,9 +378,16 @@ def _name(v: Any) -> str:
 def resolve_binary(binary: str, base_dir: str = "") -> str:
     """A Tarantool binary as a set-up names it: a bare name is looked up on PATH when the server
     starts; a path (``bin/tarantool``, ``~/t/tarantool``) is made absolute, relative paths
-    against ``base_dir`` (the scenario file's directory)."""
+    against ``base_dir`` (the scenario file's directory); ``$VAR`` (or ``${VAR}``) stays as
+    ``$VAR``, the environment variable read when the set-up is checked
+    (:func:`loadtnt.server.setups.find_binary`)."""
     if not binary:
         raise ValueError("expected the tarantool binary's name or path, got ''")
+    if binary.startswith("$"):  # an environment variable, read when the set-up is checked
+        if not re.fullmatch(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", binary):
+            raise ValueError(f"expected $VARIABLE (an environment variable naming the binary), "
+                             f"got {binary!r}")
+        return "$" + binary.strip("${}")
     if os.sep not in binary and not binary.startswith("~"):
         return binary
     path = os.path.expanduser(binary)

@@ -35,7 +35,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -169,6 +169,11 @@ class ReplicaSet:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
 
+    @property
+    def root(self) -> str | None:
+        """The private temporary directory of the members' work dirs (None: not started)."""
+        return self._root
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -238,19 +243,8 @@ class ReplicaSet:
         """Run a one-line Lua chunk on member ``i`` over its console; its return values.
 
         Raises ReplicaSetError with the Lua error's message when the chunk fails."""
-        if "\n" in lua:
-            raise ValueError("the console takes one line of Lua")
-        path = self._console_path(i)
-        # its values in one table, after pcall's status (an error as its message)
-        chunk = (f"return (function(...) local t = {{pcall(function() {lua} end)}} "
-                 "if not t[1] then t[2] = tostring(t[2]) end return t end)()")
-        reply = _console(path, chunk, timeout)
-        values = reply[0] if reply else None
-        if not isinstance(values, list) or not values:
-            raise ReplicaSetError(f"member {i}: unexpected console reply {reply!r}")
-        if values[0] is not True:
-            raise ReplicaSetError(f"member {i}: {values[1] if len(values) > 1 else '?'}")
-        return values[1:]
+        return console_eval(self._console_path(i), lua, timeout, ReplicaSetError,
+                            f"member {i}")
 
     def wait_follow(self, timeout: float | None = None) -> None:
         """Until, between every two running members, both directions are ``follow``."""
@@ -336,6 +330,25 @@ def _covers(vclock: Any, other: Mapping[Any, Any]) -> bool:
     """vclock has applied at least everything ``other`` has, component by component."""
     vclock = vclock or {}
     return all(int(vclock.get(k, 0)) >= int(v) for k, v in other.items() if int(k) != 0)
+
+
+def console_eval(path: str, lua: str, timeout: float, error: type[Exception], who: str,
+                 scrub: Callable[[str], str] = str) -> list[Any]:
+    """Run a one-line Lua chunk over the admin console at ``path``; its return values.
+    A failing chunk raises ``error`` with ``who`` and the Lua error's message (through
+    ``scrub``, which may hide a secret in it)."""
+    if "\n" in lua:
+        raise ValueError("the console takes one line of Lua")
+    # its values in one table, after pcall's status (an error as its message)
+    chunk = (f"return (function(...) local t = {{pcall(function() {lua} end)}} "
+             "if not t[1] then t[2] = tostring(t[2]) end return t end)()")
+    reply = _console(path, chunk, timeout)
+    values = reply[0] if reply else None
+    if not isinstance(values, list) or not values:
+        raise error(f"{who}: unexpected console reply {reply!r}")
+    if values[0] is not True:
+        raise error(f"{who}: {scrub(str(values[1] if len(values) > 1 else '?'))}")
+    return values[1:]
 
 
 def _console(path: str, chunk: str, timeout: float) -> Any:

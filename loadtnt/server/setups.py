@@ -8,6 +8,7 @@ one clear error naming the option and the set-up, before the first server starts
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -52,6 +53,45 @@ def short_version(full: str) -> str:
     return full.split("-", 1)[0]
 
 
+TARANTOOL_3 = "LOADTNT_TARANTOOL_3"  # the built-in scenarios' Tarantool 3.x
+
+
+def find_binary(binary: str) -> tuple[str | None, str]:
+    """A set-up's binary as an absolute path, or None and why it is not there.
+
+    ``$VAR``: the path the environment variable holds. :data:`TARANTOOL_3` (the built-in
+    scenarios' 3.x server), when unset: a ``tarantool`` on PATH that is 3.x, else, in a checkout,
+    ``../shared/tarantool-3.8/bin/tarantool`` next to it (the Makefile's TARANTOOL_3)."""
+    if binary.startswith("$"):
+        var = binary[1:]
+        value = os.environ.get(var)
+        if value:
+            found = shutil.which(os.path.expanduser(value))
+            return (os.path.abspath(found), "") if found else \
+                (None, f"{var}={value}: no such executable")
+        if var == TARANTOOL_3:
+            on_path = shutil.which("tarantool")
+            if on_path:
+                with contextlib.suppress(TarantoolInstanceError):
+                    if version_tuple(version(on_path))[:1] >= (3,):
+                        return os.path.abspath(on_path), ""
+            from loadtnt.compat.aiotarantool_env import checkout
+
+            repo = checkout()
+            if repo is not None:
+                shared = repo.parent / "shared" / "tarantool-3.8" / "bin" / "tarantool"
+                if os.access(shared, os.X_OK):
+                    return str(shared), ""
+            return None, (f"no Tarantool 3.x: set {var}=/path/to/tarantool, put a 3.x "
+                          "`tarantool` on PATH, or give --tarantool PATH")
+        return None, f"the environment variable {var} (the Tarantool binary) is not set"
+    found = shutil.which(binary)
+    if found is None:
+        return None, (f"Tarantool binary {binary!r} not found"
+                      + ("" if os.sep in binary else " on PATH"))
+    return os.path.abspath(found), ""
+
+
 def check(setups: Sequence[ServerSetup], *, path: str | None = None,
           field_prefix: str = "servers") -> tuple[list[Checked], list[str]]:
     """The set-ups that will run (in order) and warnings for the optional ones skipped.
@@ -63,15 +103,13 @@ def check(setups: Sequence[ServerSetup], *, path: str | None = None,
     skipped: list[str] = []
     for i, setup in enumerate(setups):
         where = f"{field_prefix}[{i}]" if len(setups) > 1 or setup.name != "embedded" else "server"
-        binary = shutil.which(setup.binary)
+        binary, why = find_binary(setup.binary)
         if binary is None:
-            what = (f"server {setup.name!r}: Tarantool binary {setup.binary!r} not found"
-                    + ("" if os.sep in setup.binary else " on PATH"))
+            what = f"server {setup.name!r}: {why}"
             if setup.optional:
                 skipped.append(f"{what}: skipped (optional)")
                 continue
             raise ServerSetupError(what, path=path, field=f"{where}.binary")
-        binary = os.path.abspath(binary)
         try:
             full = version(binary)
         except TarantoolInstanceError as e:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtnt import histogram
-from loadtnt.drivers.base import RequestFn
+from loadtnt.drivers.base import RequestFn, error_message
 from loadtnt.scenario.stages import Profile
 
 try:
@@ -64,6 +64,7 @@ class OpState:
     service: Any = None  # open loop only
     lateness: Any = None  # open loop only: send time - intended time
     errors: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)  # each kind's first message
     nerrors: int = 0
     ierrors: int = 0  # errors since the last tick
     scheduled: int = 0  # open loop: slots of this op that came due
@@ -73,8 +74,11 @@ class OpState:
     isent: int = 0  # open loop: sends since the last tick
     dropped_rec: Any = None  # open loop: the dropped slots' waits (joined to ``rec`` in results)
 
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
+    def error(self, kind: str, exc: BaseException | None = None) -> None:
+        n = self.errors.get(kind, 0)
+        if not n and exc is not None:
+            self.messages[kind] = error_message(exc)
+        self.errors[kind] = n + 1
         self.nerrors += 1
         self.ierrors += 1
 
@@ -206,7 +210,7 @@ class Phase:
             self.cpu_s = time.process_time() - cpu0
 
     async def _on_error(self, k: int, exc: BaseException, fails: int = 1) -> None:
-        self.ops[k].error(self.classify(exc))
+        self.ops[k].error(self.classify(exc), exc)
         if fails < 2:
             await asyncio.sleep(0)  # a request failing synchronously must not starve the loop
         else:  # failing again and again (a dead connection): back off, do not spin
@@ -305,7 +309,7 @@ class Phase:
             try:
                 await fns[k]()
             except Exception as e:  # noqa: BLE001 - every failure is counted by kind
-                state.error(classify(e))
+                state.error(classify(e), e)
                 await asyncio.sleep(0)
             else:
                 done = pc()
@@ -354,6 +358,7 @@ class Phase:
             entry: dict[str, Any] = {
                 "requests": s.requests, "ok": s.ok, "errors": s.nerrors,
                 "errors_by_kind": dict(s.errors),
+                "error_messages": dict(s.messages),
                 "histogram": histogram.encode_all(recs),
                 # the recorded maximum (a histogram's max is only the top of its bucket)
                 "max_us": max((int(r.max_value) for r in recs), default=None),

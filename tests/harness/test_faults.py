@@ -137,7 +137,41 @@ def test_parent_killed_leaves_nothing_behind(tmp_path: Path) -> None:
     proc, _, lines = _start(tmp_path)
     server_pid, workers = _pids(lines)
     assert server_pid is not None
+    work_dir = Path(os.readlink(f"/proc/{server_pid}/cwd"))  # the server runs in its temp dir
+    assert work_dir.name.startswith("loadtnt-tnt-") and (work_dir / "loadtnt-owner").is_file()
     time.sleep(1.0)
     proc.kill()
     proc.wait(timeout=10)
     assert _gone([server_pid, *workers], timeout=15)
+    # the server's temporary directory does not outlive it (it removes it as it exits)
+    assert not work_dir.exists(), sorted(p.name for p in work_dir.iterdir())
+
+
+def test_orphaned_temp_dirs_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    """What a killed coordinator's server could not remove (killed too) goes at the next run:
+    a dir whose owner is gone; one whose owner lives, or where a process works, stays."""
+    from loadtnt.server.embedded import OWNER_FILE, mark_owner, sweep_orphans
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / "loadtnt-tnt-orphan"
+    orphan.mkdir()
+    (orphan / "tarantool.log").write_text("x")
+    mark_owner(str(orphan), dead.pid)
+    mine = tmp_path / "loadtnt-tnt-mine"
+    mine.mkdir()
+    mark_owner(str(mine))
+    busy = tmp_path / "loadtnt-rs-busy"
+    busy.mkdir()
+    mark_owner(str(busy), dead.pid)
+    sleeper = subprocess.Popen(["sleep", "30"], cwd=busy)
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    (other / OWNER_FILE).write_text(f"{dead.pid} 1\n")
+    try:
+        removed = sweep_orphans(str(tmp_path))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert removed == [str(orphan)]
+    assert not orphan.exists() and mine.is_dir() and busy.is_dir() and other.is_dir()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,15 @@ def _eval(srv: EmbeddedServer, lua: str) -> Any:
     return asyncio.run(go())
 
 
-def _run(tmp_path: Path, srv: EmbeddedServer, text: str, *extra: str) -> dict[str, Any]:
+def _run(tmp_path: Path, srv: EmbeddedServer, text: str, *extra: str,
+         code: int = 0) -> dict[str, Any]:
     path = write_scenario(tmp_path, text)
     out = tmp_path / "out.json"
     proc = run_loadtnt("run", path, "--server", f"{srv.host}:{srv.port}", "--out", out, *extra)
-    assert proc.returncode == 0, proc.stderr
-    return read_json(out)
+    assert proc.returncode == code, proc.stderr
+    data = read_json(out)
+    data["_proc"] = proc
+    return data
 
 
 def test_request_count_equals_server_count(tmp_path: Path, bench_server: EmbeddedServer) -> None:
@@ -122,7 +126,7 @@ def test_mixed_ops_each_get_a_histogram(tmp_path: Path, bench_server: EmbeddedSe
             space: tester
             tuple: [1, 'x']
             weight: 0.5
-    """)
+    """, code=4)  # dup: every insert fails (exit 4)
     runs = {r["op"]: r for r in result["runs"]}
     assert set(runs) == {"select", "rename", "dup"}
     assert sum(r["requests"] for r in runs.values()) == 2000
@@ -202,11 +206,20 @@ def test_errors_counted_by_kind(tmp_path: Path, bench_server: EmbeddedServer, dr
             name: dup
             space: tester
             tuple: [{{uniform: [1, 10]}}, x]
-    """)
+    """, code=4)  # every request of an op failed: exit 4
     runs = {r["op"]: r for r in result["runs"]}
     assert runs["slow"]["errors_by_kind"] == {"timeout": runs["slow"]["requests"]}
     assert runs["dup"]["errors_by_kind"] == {"db:3": runs["dup"]["requests"]}
     assert runs["slow"]["requests"] + runs["dup"]["requests"] == 20
+    # each kind keeps its first message, in the result and in the summary
+    assert runs["slow"]["error_messages"]["timeout"].startswith("TimeoutError")
+    assert "Duplicate key exists" in runs["dup"]["error_messages"]["db:3"]
+    proc = result["_proc"]
+    assert re.search(r"errors: \S+/asyncio dup: [\d,]+ of [\d,]+ requests \(100.0%\)\n"
+                     r"  db:3 [\d,]+: \S*DatabaseError: Duplicate key exists", proc.stdout)
+    stderr = proc.stderr
+    assert "loadtnt: error: every request of op 'dup' failed" in stderr
+    assert "loadtnt: error: every request of op 'slow' failed" in stderr and "timeout" in stderr
 
 
 def test_open_loop_flags_a_rate_it_cannot_hold(tmp_path: Path, bench_server: EmbeddedServer

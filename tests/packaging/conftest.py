@@ -120,11 +120,18 @@ class Venv:
     def pip(self, *args: str | os.PathLike[str]) -> None:
         _run([self.python, "-m", "pip", "install", "-q", *args], cwd=self.root, env=self.env())
 
-    def run(self, *args: str | os.PathLike[str], cwd: Path,
-            timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        """A command of the venv (``loadtnt ...``), from ``cwd``; not checked."""
+    def run(self, *args: str | os.PathLike[str], cwd: Path, timeout: float = 180,
+            env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+        """A command of the venv (``loadtnt ...``), from ``cwd``; not checked. ``env``: changes
+        to the environment (None: unset)."""
         cmd = [str(self.bin / str(args[0])), *map(str, args[1:])]
-        return subprocess.run(cmd, cwd=cwd, env=self.env(), capture_output=True, text=True,
+        full = self.env()
+        for k, v in (env or {}).items():
+            if v is None:
+                full.pop(k, None)
+            else:
+                full[k] = v
+        return subprocess.run(cmd, cwd=cwd, env=full, capture_output=True, text=True,
                               timeout=timeout, check=False)
 
 
@@ -139,6 +146,14 @@ def wheel_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """A fresh venv with the wheel and its [report] extra (matplotlib), as a user installs it."""
     v = _fresh_venv(tmp_path_factory.mktemp("venv-wheel") / "venv")
     v.pip(f"{wheel}[report]")
+    yield v
+
+
+@pytest.fixture(scope="session")
+def bare_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
+    """A fresh venv with the wheel and none of its extras: what `pip install loadtnt` gives."""
+    v = _fresh_venv(tmp_path_factory.mktemp("venv-bare") / "venv")
+    v.pip(wheel)
     yield v
 
 

@@ -84,3 +84,76 @@ def test_run_entries_tolerate_other_shapes() -> None:
     assert r.trial == 1 and r.histogram is None and r.timeline == []
     with pytest.raises(Exception, match="here: missing field 'op'"):
         Run.from_json({"driver": "d", "loop": "l"}, "here")
+
+
+# --- issue 21: the throughput chart's labels, wording with one trial ------------------------
+
+def _chart_figure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data: dict, module):
+    """Draw with ``module.draw`` and keep the figure ``style.finish`` would have closed."""
+    from loadtnt.report import style
+
+    kept = {}
+
+    def finish(fig, title, results, path):
+        kept["fig"] = fig
+        fig.savefig(path)
+        return path
+
+    monkeypatch.setattr(style, "finish", finish)
+    res = parse_result(data, tmp_path / "r.json", label="r")
+    return res, kept, finish
+
+
+def test_throughput_bar_labels_never_overlap(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    from loadtnt.report import throughput
+    from tests.report.report_synth import LOOP_FACTOR, SEED_OPS
+
+    # the seed suite's shape and README's figures: three drivers, six ops, two loops, asynctnt
+    # and aiotarantool within a few % of each other (their labels, side by side, overlapped)
+    rps = {"loadtnt": 251_330.0, "asynctnt": 90_487.0, "aiotarantool": 89_247.0}
+    data = make_result(lambda d, lp, op, t: rps[d] * LOOP_FACTOR[lp] * (1 + t / 100)
+                       * (1 + SEED_OPS.index(op) / 50),
+                       drivers=("loadtnt", "asynctnt", "aiotarantool"),
+                       loops=("uvloop", "asyncio"), ops=SEED_OPS, trials=3)
+    res, kept, _ = _chart_figure(monkeypatch, tmp_path, data, throughput)
+    assert throughput.draw([res], tmp_path / "t.png") is not None
+    fig = kept["fig"]
+    labels = [t for ax in fig.axes for t in ax.texts]
+    assert len(labels) == 3 * 6 * 2
+    assert not throughput.overlapping(fig, labels)
+    # two drivers and two ops have room: their labels stay horizontal
+    data = make_result(lambda d, lp, op, t: 1000.0 * (1 + t), ops=("ping", "call"), trials=1)
+    res, kept, _ = _chart_figure(monkeypatch, tmp_path, data, throughput)
+    throughput.draw([res], tmp_path / "t2.png")
+    labels = [t for ax in kept["fig"].axes for t in ax.texts]
+    assert labels and all(t.get_rotation() == 0 for t in labels)
+    assert not throughput.overlapping(kept["fig"], labels)
+    # one trial: no "median of 1 trials"
+    assert kept["fig"].axes[0].get_ylabel() == "requests/s (one trial)"
+
+
+def test_one_trial_wording_in_the_summary_and_the_timeline(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from loadtnt.results import summary
+
+    one = [{"driver": "loadtnt", "loop": "uvloop", "trial": 1, "op": "ping", "rps": 10.0,
+            "requests": 10, "errors": 0, "latency_us": {"p99": 5}}]
+    text = summary.render(one, drivers=["loadtnt"], loops=["uvloop"], ops=["ping"])
+    assert "one trial" in text and "median" not in text and "half their range" not in text
+    three = [dict(one[0], trial=t) for t in (1, 2, 3)]
+    text = summary.render(three, drivers=["loadtnt"], loops=["uvloop"], ops=["ping"])
+    assert "median of the trials ± half their range" in text
+
+    data = make_result(lambda d, lp, op, t: 1000.0, trials=1, with_timeline=True)
+    res, kept, _ = _chart_figure(monkeypatch, tmp_path, data, timeline)
+    assert timeline.draw([res], "uvloop", tmp_path / "tl.png") is not None
+    titles = [ax.get_legend().get_title().get_text() for ax in kept["fig"].axes
+              if ax.get_legend() is not None]
+    assert titles and not any("later trials" in t for t in titles)
+    data = make_result(lambda d, lp, op, t: 1000.0, trials=2, with_timeline=True)
+    res, kept, _ = _chart_figure(monkeypatch, tmp_path, data, timeline)
+    timeline.draw([res], "uvloop", tmp_path / "tl2.png")
+    titles = [ax.get_legend().get_title().get_text() for ax in kept["fig"].axes
+              if ax.get_legend() is not None]
+    assert any("faded: later trials" in t for t in titles)

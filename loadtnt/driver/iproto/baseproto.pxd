@@ -29,7 +29,8 @@ cdef class BaseProtocol(CoreProtocol):
         object timer_cb
         dict timers
         list schema_waiting
-        dict missing          # a name the last refetch did not find -> when (lt_monotonic)
+        dict missing          # a name the last refetch did not find -> (when, message, code)
+        object user           # the user authenticated as (None: guest), for messages
         object schema_future
         object greeting_waiter
         object on_lost
@@ -67,6 +68,9 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _add_to_bucket(self, Request req, int64_t key) except -1
     cdef int _wait_schema(self, Request req) except -1
     cdef int _on_miss(self, Request req) except -1
+    cdef int _remember_miss(self, Request req, object message, uint32_t code=*) except -1
+    cdef bint _probe_by_name(self, Request req) except -1
+    cdef int _probe_failed(self, Request req, Response resp) except -1
     cdef object _miss_key(self, Request req)
     cdef object _start_schema_refetch(self, double timeout)
     cdef int _resend_after_schema(self) except -1

@@ -30,6 +30,7 @@ cdef enum:
 cdef double _MAX_TIMEOUT = 1e9
 # A name a schema fetch did not find fails at once for this long (see _on_miss).
 cdef double MISS_RETRY_AFTER = 1.0
+cdef uint32_t ER_ACCESS_DENIED_CODE = 42
 
 
 def _consume_exception(fut):
@@ -87,6 +88,7 @@ cdef class BaseProtocol(CoreProtocol):
         self.timers = {}
         self.schema_waiting = []
         self.missing = {}
+        self.user = None
         self.schema_future = None
         self.greeting_waiter = loop.create_future()
         self.greeting_waiter.add_done_callback(_consume_exception)
@@ -171,6 +173,7 @@ cdef class BaseProtocol(CoreProtocol):
         req = AuthRequest.__new__(AuthRequest)
         req.op = tnt.IPROTO_AUTH
         req.username = username
+        self.user = username
         req.scramble = chap_sha1_scramble(self.salt, password or '')
         req.system = True
         return self._submit(req, 0.0)    # bound by connect_timeout, as the schema fetch
@@ -753,9 +756,31 @@ cdef class BaseProtocol(CoreProtocol):
             self._wait_schema(req)
             return 0
         self._finish(req)
+        if req.probe:
+            return self._probe_failed(req, resp)
         if not waiter.done():
             waiter.set_exception(TarantoolDatabaseError(
                 resp.return_code_, resp.errmsg if resp.errmsg is not None else '', resp.error))
+        return 0
+
+    cdef int _probe_failed(self, Request req, Response resp) except -1:
+        # The server's word on a name the schema lacks (see _probe_by_name).
+        cdef str server = resp.errmsg if resp.errmsg is not None else ''
+        cdef str message
+        if resp.return_code_ == ER_ACCESS_DENIED_CODE:
+            message = ('{!r} exists on {} but user {!r} may not access it, so the schema this '
+                       'user sees does not list it (the server says: {}); grant the privilege, '
+                       'and the next request finds it'.format(
+                           req.space, self.peer, self.user or 'guest', server))
+        elif self.schema.get_space(req.space) is None:
+            message = ('space {!r} does not exist on {} (the server says: {})'.format(
+                req.space, self.peer, server))
+        else:
+            message = ('index {!r} does not exist in space {!r} on {} (the server says: {})'
+                       .format(req.index, req.space, self.peer, server))
+        self._remember_miss(req, message, resp.return_code_)
+        if not req.waiter.done():
+            req.waiter.set_exception(SchemaMissError(resp.return_code_, message, resp.error))
         return 0
 
     cdef int _on_push(self, uint64_t sync, const char *p, const char *end) except -1:
@@ -840,12 +865,14 @@ cdef class BaseProtocol(CoreProtocol):
             key = self._miss_key(req)
             seen = self.missing.get(key)
             if seen is not None:
-                age = lt_monotonic() - <double> seen
+                age = lt_monotonic() - <double> (<tuple> seen)[0]
                 if age < MISS_RETRY_AFTER:
-                    self._fail_request(req, TarantoolSchemaError(
-                        '{} (not found again by a schema fetch {:.2f} s ago; the next request '
-                        'naming it after {:g} s fetches the schema again)'.format(
-                            self._miss_message(req), age, MISS_RETRY_AFTER)))
+                    message = ('{} (not found again by a schema fetch {:.2f} s ago; the next '
+                               'request naming it after {:g} s fetches the schema again)'.format(
+                                   (<tuple> seen)[1] or self._miss_message(req), age,
+                                   MISS_RETRY_AFTER))
+                    self._fail_request(req, SchemaMissError((<tuple> seen)[2], message, None)
+                                       if (<tuple> seen)[2] else TarantoolSchemaError(message))
                     return 0
                 del self.missing[key]
         self._wait_schema(req)
@@ -919,13 +946,43 @@ cdef class BaseProtocol(CoreProtocol):
             except BaseException as e:
                 self._fail_request(req, e)
                 continue
+            if rc != 0 and self._probe_by_name(req):
+                continue
             if rc != 0:
-                if len(self.missing) >= 1024:    # bounded: a client naming random spaces
-                    self.missing.clear()
-                self.missing[self._miss_key(req)] = lt_monotonic()
+                self._remember_miss(req, None, 0)
                 self._fail_request(req, TarantoolSchemaError(self._miss_message(req)))
         self._schedule_flush()
         return 0
+
+    cdef int _remember_miss(self, Request req, object message, uint32_t code=0) except -1:
+        if len(self.missing) >= 1024:    # bounded: a client naming random spaces
+            self.missing.clear()
+        self.missing[self._miss_key(req)] = (lt_monotonic(), message, code)
+        return 0
+
+    cdef bint _probe_by_name(self, Request req) except -1:
+        # The refetched schema still lacks the name: a space that does not exist
+        # and one this user may not see look the same in _vspace. A 3.0+ server
+        # takes names in requests (space_and_index_names) and answers which it is
+        # (ER_NO_SUCH_SPACE / ER_NO_SUCH_INDEX_NAME, or ER_ACCESS_DENIED): the
+        # request goes by name once, and its error becomes a TarantoolSchemaError
+        # that says so (_on_response). Returns whether it was sent.
+        cdef int rc
+        if req.system or req.by_name or not (
+                self.feature_mask & (1 << tnt.IPROTO_FEATURE_SPACE_AND_INDEX_NAMES)):
+            return False
+        if not isinstance(req.space, str) and not isinstance(req.index, str):
+            return False
+        req.by_name = True
+        req.probe = True
+        try:
+            rc = self._encode(req)
+        except BaseException:
+            rc = 1
+        if rc != 0:
+            req.by_name = req.probe = False
+            return False
+        return True
 
     cdef str _miss_message(self, Request req):
         cdef SchemaSpace sp = self.schema.get_space(req.space)
@@ -939,8 +996,10 @@ cdef class BaseProtocol(CoreProtocol):
                         req.space if sp is None else req.index, self.peer,
                         '.'.join(map(str, self.version or ())) or '?'))
         if sp is None:
-            return 'space {!r} not found in the schema of {} (schema id {})'.format(
-                req.space, self.peer, self.schema.id)
+            return ('space {!r} not found in the schema of {} (schema id {}) as user {!r} sees '
+                    'it: it does not exist, or this user has no privilege on it (a user\'s '
+                    'schema lists only what it may access)'.format(
+                        req.space, self.peer, self.schema.id, self.user or 'guest'))
         return 'index {!r} not found in space {!r} of {} (schema id {})'.format(
             req.index, req.space, self.peer, self.schema.id)
 

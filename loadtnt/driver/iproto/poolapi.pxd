@@ -1,11 +1,14 @@
 cdef class Candidates:
-    # One pool mode's candidate connections, taken in turn.
+    # One pool mode's candidate connections: taken in turn (round robin), or the one
+    # with the fewest requests in flight, ties in turn (least outstanding).
     cdef tuple _conns
     cdef Py_ssize_t _n
     cdef Py_ssize_t _i
     cdef object _fail
+    cdef bint _least
 
     cdef object next(self)
+    cdef object _next_least(self)
 
 
 cdef class PoolApi:

@@ -4,25 +4,71 @@
 # request (an awaitable), as if the caller had called it.
 
 
+cdef extern from "Python.h":
+    Py_ssize_t PyDict_GET_SIZE(object d)     # a macro: reads the dict's ma_used
+    Py_ssize_t PY_SSIZE_T_MAX
+
+
+# the balancers a Candidates knows (Pool validates the name, Candidates the flag)
+BALANCERS = ("round_robin", "least_outstanding")
+
+
 @cython.final
 cdef class Candidates:
-    """One mode's candidates in turn (round robin); with none, ``fail()`` raises."""
+    """One mode's candidates: in turn (round robin) or, with ``least=True``, the one with
+    the fewest requests in flight, ties in turn (least outstanding); with none, ``fail()``
+    raises."""
 
-    def __cinit__(self, conns, fail):
+    def __cinit__(self, conns, fail, bint least=False):
         self._conns = tuple(conns)
         self._n = len(self._conns)
         self._i = -1
         self._fail = fail
+        self._least = least
+        if least:
+            for conn in self._conns:
+                if not isinstance(conn, Api):
+                    raise TypeError(f"least outstanding needs Connections, not {conn!r}")
 
     cdef object next(self):
         if self._n == 1:
             return self._conns[0]
         if self._n == 0:
             return self._fail()
+        if self._least:
+            return self._next_least()
         self._i += 1
         if self._i >= self._n:
             self._i = 0
         return self._conns[self._i]
+
+    cdef object _next_least(self):
+        # The connection whose protocol has the fewest requests pending (sent or queued,
+        # not yet answered): the size of its pending dict, read in C. The scan starts
+        # after the last pick, so ties go in turn; an idle one ends it at once. A
+        # connection with no protocol (lost since the last rebuild) comes last.
+        cdef Py_ssize_t n = self._n, i = self._i, k, best = -1, count
+        cdef Py_ssize_t fewest = PY_SSIZE_T_MAX
+        cdef BaseProtocol proto
+        for k in range(n):
+            i += 1
+            if i >= n:
+                i = 0
+            proto = (<Api> PyTuple_GET_ITEM(self._conns, i))._protocol
+            if proto is None:
+                continue
+            count = PyDict_GET_SIZE(proto.pending)
+            if count < fewest:
+                fewest = count
+                best = i
+                if count == 0:
+                    break
+        if best < 0:            # none has a protocol: in turn (the request fails there)
+            best = self._i + 1
+            if best >= n:
+                best = 0
+        self._i = best
+        return <object> PyTuple_GET_ITEM(self._conns, best)
 
     def __call__(self):
         return self.next()
@@ -33,6 +79,10 @@ cdef class Candidates:
     @property
     def connections(self):
         return self._conns
+
+    @property
+    def balancer(self):
+        return "least_outstanding" if self._least else "round_robin"
 
 
 cdef class PoolApi:

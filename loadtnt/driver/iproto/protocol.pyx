@@ -46,6 +46,7 @@ from loadtnt.driver.exceptions import (
     IntegerOutOfRangeError,
     ValueNestingError,
     ProtocolError,
+    SchemaMissError,
     TarantoolDatabaseError,
     TarantoolError,
     TarantoolNetworkError,

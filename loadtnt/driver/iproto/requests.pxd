@@ -31,6 +31,7 @@ cdef class Request:
         bint yielded          # the waiter was handed to the awaiting Task
         bint used_names       # field names were resolved by the space format
         bint by_name          # a space or index the schema does not know goes by name
+        bint probe            # sent by name after a refetch missed: the server tells why
         Metadata metadata
         object space
         object index

@@ -81,6 +81,20 @@ cdef Metadata _format_metadata(object fmt):
     return md
 
 
+def tuples_with_format(list rows, object fmt):
+    """``rows`` (arrays) as TarantoolTuples named by ``fmt``, a space format (a list of
+    ``{'name': ..., 'type': ...}`` maps, as crud's ``metadata``): one Metadata shared by all.
+    For what decodes rows outside the core (loadtnt.driver.crud). Returns (rows, metadata)."""
+    cdef Metadata md = _format_metadata(fmt)
+    cdef list out = []
+    for row in rows:
+        if type(row) is TarantoolTuple:
+            out.append(row)
+        else:
+            out.append(ttuple_new(tuple(row), md))
+    return out, md
+
+
 cdef Schema schema_parse(int64_t schema_id, list spaces, list indexes):
     """Build a Schema from rows of _vspace and _vindex."""
     cdef:
