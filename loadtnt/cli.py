@@ -464,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     for module in ("loadtnt.report.cli", "loadtnt.report.compare", "loadtnt.report.check"):
         mod = __import__(module, fromlist=["add_parser"])
         mod.add_parser(sub)
+    # --- issue 24: `loadtnt history ...` (performance history, change points) -------------
+    from loadtnt.history import cli as history_cli
+
+    history_cli.add_parser(sub)
+    # --- end of issue 24 -------------------------------------------------------------------
     return parser
 
 

@@ -469,6 +469,27 @@ def py_crud() -> None:
     assert re.fullmatch(r"1 \[\[1, \d+, 'b', 2\]\]", lines[2]), lines
 
 
+# --- issue 24: the performance history's block ---------------------------------------------
+
+def sh_history(tmp_path: Path) -> None:
+    # as written, less the pip line (the test extra has the history extra) and with a short run;
+    # one run in the history: `check` cannot decide yet (3), every other line exits 0
+    pytest.importorskip("otava.analysis")
+    lines = [x for x in block("pip install 'loadtnt[history]'").strip().splitlines()
+             if not x.startswith("pip install")]
+    lines = [x.replace("--trials 5", f"--trials 2 {QUICK}") for x in lines]
+    (tmp_path / "results").mkdir()
+    out = sh("set +e\n" + "\n".join(f"{x}\necho exit=$?" for x in lines), cwd=tmp_path)
+    codes = [int(c) for c in re.findall(r"^exit=(\d+)$", out.stdout, re.MULTILINE)]
+    assert codes == [0, 0, 0, 0, 0, 3, 0, 0], out.stdout + out.stderr
+    assert "CANNOT DECIDE" in out.stdout and "fewer than 8" in out.stdout
+    html = (tmp_path / "results/report/report.html").read_text()
+    assert html.count("data-chart='trend-") == 6  # seed's six ops, one driver and loop
+    assert (tmp_path / "results/otava.yaml").is_file()
+
+# --- end of issue 24 ------------------------------------------------------------------------
+
+
 # block's first line -> how it runs
 RUNNERS: dict[str, Callable[..., None]] = {
     "import asyncio\nfrom loadtnt import driver": py_driver,
@@ -491,6 +512,7 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "dask scheduler": sh_cluster,
     "loadtnt run scenarios/seed.yaml --trials 6": sh_check,
     "loadtnt run scenarios/my.yaml": sh_thresholds,
+    "pip install 'loadtnt[history]'": sh_history,  # issue 24
 }
 
 

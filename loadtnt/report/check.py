@@ -99,11 +99,18 @@ def busy_reasons(base: Result, new: Result, max_busy: float) -> list[str]:
     return reasons
 
 
+# `--bisect` (issue 24): the gate's exit codes as `git bisect run` reads them: 0 good, 1 bad,
+# 125 skip this commit (the gate cannot decide, or the files could not be compared: a commit
+# that does not build writes no result). 2 and 3 would read as "bad" to git bisect.
+BISECT_EXITS = {EXIT_OK: 0, EXIT_REGRESSION: 1, EXIT_BAD_INPUT: 125, EXIT_UNDECIDED: 125}
+
+
 def handle(args: argparse.Namespace) -> int:
-    return check(args.new, args.baseline, args.max_regression, args.relative,
+    code = check(args.new, args.baseline, args.max_regression, args.relative,
                  reference=args.reference, alpha=args.alpha, metric=args.metric,
                  correction=args.correction, max_error_rise=args.max_error_rise,
                  max_busy=args.max_busy)
+    return BISECT_EXITS[code] if getattr(args, "bisect", False) else code
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -127,6 +134,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="cannot decide when other processes used more CPU than this during a "
                         "window (default: %(default)s cores)")
     add_common_options(p)
+    p.add_argument("--bisect", action="store_true",
+                   help="exit as `git bisect run` expects: 0 good, 1 bad (a regression), 125 "
+                        "cannot decide (skip the commit)")
     p.set_defaults(func=handle)
     return p
 

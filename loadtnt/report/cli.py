@@ -29,10 +29,20 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     from loadtnt.report import build_report
 
-    out = Path(args.out) if args.out else default_out_dir(args.results[0])
+    history = getattr(args, "history", None)
+    if not args.results and history is None:
+        print("loadtnt report: error: give result files, --history DB, or both", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else (default_out_dir(args.results[0]) if args.results
+                                           else Path(str(history)).with_name("history-report"))
     try:
-        paths = build_report(args.results, out)
+        paths = build_report(args.results, out) if args.results else []
+        if history is not None:  # issue 24: trend charts of the history
+            paths = _add_history(paths, out, history, bool(args.results))
     except ResultFileError as e:
+        print(f"loadtnt report: {e}", file=sys.stderr)
+        return 2
+    except _history_error() as e:
         print(f"loadtnt report: {e}", file=sys.stderr)
         return 2
     if not args.quiet:
@@ -48,6 +58,28 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- issue 24: `loadtnt report --history DB` (trend charts of the performance history) ---------
+
+def _history_error() -> type[Exception]:
+    from loadtnt.history.store import HistoryError
+
+    return HistoryError
+
+
+def _add_history(paths: list[Path], out: Path, db: str, with_results: bool) -> list[Path]:
+    from loadtnt.history import trend
+
+    made = trend.charts(db, out, note=lambda s: print(s, file=sys.stderr))
+    report = out / "report.html"
+    if with_results:
+        trend.add_to_report(report, made, db)
+        return [p for _, p in made] + paths
+    trend.standalone(report, made, db)
+    return [p for _, p in made] + [report]
+
+# --- end of issue 24 ------------------------------------------------------------------------
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "report", help="charts (PNG), a self-contained HTML report and a Markdown summary",
@@ -57,7 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog="example:\n  loadtnt report results/2026-11-25T0030.json --out results/report\n"
                "  loadtnt report results/before.json results/after.json --out /tmp/cmp",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("results", nargs="+", metavar="RESULT.json")
+    p.add_argument("results", nargs="*", metavar="RESULT.json")
+    p.add_argument("--history", metavar="DB", help="also a trend chart per row of this history "
+                   "(loadtnt history), change points marked (issue 24)")
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default: <first result>-report next to it)")
     p.add_argument("--tables", action="store_true",
