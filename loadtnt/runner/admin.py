@@ -21,6 +21,33 @@ if ok and net.REQUESTS ~= nil then out.REQUESTS = net.REQUESTS.total end
 return out
 """
 
+# a sharded cluster's instance: box.stat() totals, its process's CPU seconds (os.clock(): the
+# process's CPU time, every thread), its pid, and on a storage its active buckets and the rows
+# of each user space
+_NODE_LUA = """
+local out = {}
+for k, v in pairs(box.stat()) do out[k] = v.total end
+local ok, net = pcall(box.stat.net)
+if ok and net.REQUESTS ~= nil then out.REQUESTS = net.REQUESTS.total end
+local r = {stat = out, cpu = os.clock(), pid = box.info.pid}
+local b = box.space._bucket
+if b ~= nil then
+    local ok2, n = pcall(function() return b.index.status:count('active') end)
+    r.buckets = ok2 and n or b:count()
+    local rows = {}
+    for _, t in box.space._space:pairs({512}, {iterator = 'GE'}) do
+        local name = t[3]
+        local sp = box.space[name]
+        if sp ~= nil and string.sub(name, 1, 1) ~= '_' then
+            local ok3, len = pcall(function() return sp:len() end)
+            if ok3 then rows[name] = len end
+        end
+    end
+    r.rows = rows
+end
+return r
+"""
+
 # box.cfg essentials every result records, and the options a set-up gave (the eval's args)
 BOX_CFG_KEYS = ("wal_mode", "memtx_memory", "readahead", "net_msg_max", "worker_pool_threads",
                 "memtx_use_mvcc_engine", "iproto_threads", "log_level")
@@ -106,6 +133,26 @@ class Admin:
             out.append(stat)
         return out
 
+    async def node_samples(self) -> list[dict[str, Any]]:
+        """Per instance of a sharded cluster: ``stat`` (box.stat() totals with :data:`OWN`,
+        as :meth:`box_stats`), ``cpu_s``, ``pid``, and on a storage ``buckets`` (active) and
+        ``rows`` (per user space)."""
+        out = []
+        for i in range(len(self._conns)):
+            own = self.sent[i]
+            r = _plain(await self._eval_on(i, _NODE_LUA)) or {}
+            stat = {str(k): int(v) for k, v in (r.get("stat") or {}).items()}
+            stat[OWN] = own
+            sample: dict[str, Any] = {"stat": stat, "cpu_s": float(r.get("cpu") or 0.0),
+                                      "pid": r.get("pid")}
+            if r.get("buckets") is not None:
+                sample["buckets"] = int(r["buckets"])
+                rows = r.get("rows") or {}
+                sample["rows"] = {str(k): int(v) for k, v in
+                                  (rows.items() if isinstance(rows, dict) else ())}
+            out.append(sample)
+        return out
+
     async def box_stat(self) -> dict[str, int]:
         """box.stat() totals of the only instance (see :meth:`box_stats` for several)."""
         return (await self.box_stats())[0]
@@ -147,6 +194,24 @@ def stat_deltas(before: list[dict[str, int]], after: list[dict[str, int]],
         for k, v in d.items():
             total[k] = total.get(k, 0) + v
     return total, each
+
+
+def node_deltas(names: list[str], before: list[dict[str, Any]], after: list[dict[str, Any]],
+                evals: list[int] | None = None) -> dict[str, dict[str, Any]]:
+    """Each instance's window by name: ``delta`` (box.stat, less this client's and the
+    drivers' own EVALs, as :func:`stat_deltas`), ``cpu_s`` (CPU seconds the process used), and
+    for a storage ``buckets`` and ``rows`` (after the window; ``buckets_before`` too)."""
+    _, each = stat_deltas([b["stat"] for b in before], [a["stat"] for a in after], evals)
+    out: dict[str, dict[str, Any]] = {}
+    for name, b, a, d in zip(names, before, after, each, strict=True):
+        node: dict[str, Any] = {"delta": d, "cpu_s": round(a["cpu_s"] - b["cpu_s"], 6)}
+        if "buckets" in a:
+            node["buckets"] = a["buckets"]
+            node["buckets_before"] = b.get("buckets")
+            node["rows"] = sum(a.get("rows", {}).values())
+            node["spaces"] = a.get("rows", {})
+        out[name] = node
+    return out
 
 
 def _plain(v: Any) -> Any:
