@@ -543,7 +543,7 @@ class Session:
             # a replica set: each instance's own (their REQUESTS add up to the harness's count)
             **({"instances": dict(zip(self.admin.uris, each, strict=True))}
                if len(each) > 1 else {}),
-            **(self.nodes.window(nodes_before, nodes_after, own)
+            **(self.nodes.window(nodes_before, nodes_after, own, entries, measured)
                if self.nodes is not None and nodes_before is not None
                and nodes_after is not None else {}),
         })
@@ -778,10 +778,18 @@ class Nodes:
 
     def window(self, before: tuple[list[dict[str, Any]], list[dict[str, Any]]],
                after: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-               own: list[int]) -> dict[str, Any]:
-        """The window entry's ``routers`` and ``storages`` (see RESULT_FORMAT.md)."""
+               own: list[int], entries: list[dict[str, Any]],
+               measured: list[tuple[str, str, Any, Any]]) -> dict[str, Any]:
+        """The window entry's ``routers`` and ``storages`` (see RESULT_FORMAT.md), and
+        ``harness_calls``: the requests of the window's crud and call ops the harness counted
+        (each one IPROTO_CALL on a router), which the routers' CALL deltas must sum to."""
+        kinds = {name: kind for name, kind, _, _ in measured}
+        calls = sum(int(e["requests"]) for e in entries if "step_of" not in e
+                    and (kinds.get(e["op"], "") in CRUD or kinds.get(e["op"]) in ("call",
+                                                                                 "call16")))
         return {"routers": node_deltas(list(self.routers), before[0], after[0], own),
-                "storages": node_deltas(list(self.storages), before[1], after[1])}
+                "storages": node_deltas(list(self.storages), before[1], after[1]),
+                "harness_calls": calls}
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

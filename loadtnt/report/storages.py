@@ -1,0 +1,74 @@
+"""Load per storage of a sharded cluster: each router's and storage's requests/s (box.stat's
+REQUESTS over the measured window) and CPU cores, a bar per measured window. Drawn only for
+results with a sharded cluster (``server[].storages``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtnt.report import style
+from loadtnt.report.load import Result
+
+
+def windows(results: list[Result]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, window) of every measured window with a sharded cluster's instances."""
+    out = []
+    several = len(results) > 1
+    for r in results:
+        for w in r.server:
+            if w.get("storages") is None or not w.get("routers"):
+                continue
+            label = f"{w.get('driver')}/{w.get('loop')} trial {w.get('trial')}"
+            if w.get("server") and len({x.get("server") for x in r.server}) > 1:
+                label = f"{w['server']}: {label}"
+            if several:
+                label = f"{r.label}: {label}"
+            out.append((label, w))
+    return out
+
+
+def draw(results: list[Result], path: Path) -> Path | None:
+    found = windows(results)
+    if not found:
+        return None
+    names: list[str] = []
+    for _, w in found:
+        for n in [*w["routers"], *w["storages"]]:
+            if n not in names:
+                names.append(n)
+    fig = style.new_figure(max(10.0, 1.1 * len(names) * max(1, len(found)) ** 0.5 + 3), 5.2)
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    x = np.arange(len(names))
+    group_w = min(0.8, 0.25 * len(found))
+    bar_w = group_w / len(found)
+    for i, (label, w) in enumerate(found):
+        seconds = float(w.get("duration_s") or 0.0) or 1.0
+        nodes = {**w["routers"], **w["storages"]}
+        rps = [int((nodes.get(n, {}).get("delta") or {}).get("REQUESTS", 0)) / seconds
+               for n in names]
+        cpu = [float(nodes.get(n, {}).get("cpu_s") or 0.0) / seconds for n in names]
+        pos = x - group_w / 2 + bar_w * (i + 0.5)
+        color = style.SERVER_COLORS[i % len(style.SERVER_COLORS)]
+        axes[0].bar(pos, rps, bar_w * 0.92, color=color, label=label, zorder=2)
+        axes[1].bar(pos, cpu, bar_w * 0.92, color=color, label=label, zorder=2)
+        for p, v, n in zip(pos, rps, names):
+            buckets = nodes.get(n, {}).get("buckets")
+            text = style.fmt_count(float(f"{v:.3g}")) + (f"\n{buckets} b" if buckets else "")
+            axes[0].annotate(text, (p, v), xytext=(0, 2), textcoords="offset points",
+                             ha="center", va="bottom", fontsize=7, color="#333333")
+    for ax, what in ((axes[0], "requests/s (box.stat REQUESTS)"), (axes[1], "CPU, cores")):
+        ax.set_xticks(x, names, rotation=30 if len(names) > 6 else 0)
+        ax.set_ylabel(what)
+        ax.grid(axis="y", color="#dddddd", zorder=0)
+        ax.set_axisbelow(True)
+        ax.margins(y=0.15)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[0].yaxis.set_major_formatter(style.COUNT_FORMATTER)
+    axes[0].set_title("load per instance (b = buckets on a storage)", fontsize=11)
+    axes[1].set_title("CPU per instance", fontsize=11)
+    axes[0].legend(fontsize=8, loc="upper right")
+    return style.finish(fig, "Sharded cluster: load per router and storage", results, path)
