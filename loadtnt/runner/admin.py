@@ -200,7 +200,8 @@ def node_deltas(names: list[str], before: list[dict[str, Any]], after: list[dict
                 evals: list[int] | None = None) -> dict[str, dict[str, Any]]:
     """Each instance's window by name: ``delta`` (box.stat, less this client's and the
     drivers' own EVALs, as :func:`stat_deltas`), ``cpu_s`` (CPU seconds the process used), and
-    for a storage ``buckets`` and ``rows`` (after the window; ``buckets_before`` too)."""
+    for a storage ``buckets`` and ``rows`` (after the window; ``buckets_before`` and
+    ``rows_before`` too) and ``spaces`` (the rows of each user space after it)."""
     _, each = stat_deltas([b["stat"] for b in before], [a["stat"] for a in after], evals)
     out: dict[str, dict[str, Any]] = {}
     for name, b, a, d in zip(names, before, after, each, strict=True):
@@ -209,6 +210,7 @@ def node_deltas(names: list[str], before: list[dict[str, Any]], after: list[dict
             node["buckets"] = a["buckets"]
             node["buckets_before"] = b.get("buckets")
             node["rows"] = sum(a.get("rows", {}).values())
+            node["rows_before"] = sum(b.get("rows", {}).values())
             node["spaces"] = a.get("rows", {})
         out[name] = node
     return out
