@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -212,7 +211,7 @@ def test_preflight_checks_crud_ops_on_the_routers(fresh: tuple[ShardedCluster, s
 def test_crud_errors_are_counted_by_class(fresh: tuple[ShardedCluster, str],
                                           tmp_path: Path) -> None:
     """A duplicate key is crud's InsertError: counted as crud:InsertError, still one CALL."""
-    c, config = fresh
+    _, config = fresh
     path = write_scenario(tmp_path, f"""
         drivers: [loadtnt]
         warmup: 0
@@ -245,8 +244,8 @@ def test_bad_config_or_filter_is_an_error_at_its_line(tmp_path: Path,
     for server, line, what in [
         (f"{{config: {config}, routers: {{instances: router-9}}}}", 3,
          "server.routers: ConfigError: the cluster config has no instances router-9"),
-        (f"{{config: {config}, routers: {{flavour: x}}}}", 3, "server.routers.flavour: unknown "
-         "filter"),
+        (f"{{config: {config}, routers: {{flavour: x}}}}", 3,
+         "server.routers.flavour: unknown filter"),
         ("{config: nowhere.yaml}", 3, "server.config: no such file"),
         ("{routers: {groups: routers}}", 3, "server.config: missing"),
     ]:
