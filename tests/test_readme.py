@@ -469,6 +469,22 @@ def py_crud() -> None:
     assert re.fullmatch(r"1 \[\[1, \d+, 'b', 2\]\]", lines[2]), lines
 
 
+def sh_sharded(tmp_path: Path) -> None:
+    # as written, shortened (a sub-second window, no warm-up); the 3.x server is 3.8 from
+    # ../shared (what the built-in scenario finds in a checkout; named here for other places)
+    if not HAS_38:
+        pytest.skip(f"the built-in scenario `sharded` needs Tarantool 3.x: 3.8 is not at {T38}")
+    script = block("loadtnt run sharded --out results/sharded.json")
+    run, report = [ln.split("#")[0].strip() for ln in script.strip().splitlines()]
+    (tmp_path / "results").mkdir()
+    out = sh(f"{run} --warmup 0 --duration 0.5s\n{report}", cwd=tmp_path, timeout=300,
+             env={"LOADTNT_TARANTOOL_3": T38})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"routers' CALL router-1 [\d,]+ \+ router-2 [\d,]+ = ([\d,]+) \(the "
+                     r"harness's crud and call requests: \1, equal\)", out.stdout), out.stdout
+    assert (tmp_path / "report" / "storages.png").is_file()
+
+
 # block's first line -> how it runs
 RUNNERS: dict[str, Callable[..., None]] = {
     "import asyncio\nfrom loadtnt import driver": py_driver,
@@ -491,6 +507,7 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "dask scheduler": sh_cluster,
     "loadtnt run scenarios/seed.yaml --trials 6": sh_check,
     "loadtnt run scenarios/my.yaml": sh_thresholds,
+    "loadtnt run sharded --out results/sharded.json": sh_sharded,
 }
 
 

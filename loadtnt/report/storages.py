@@ -60,7 +60,8 @@ def draw(results: list[Result], path: Path) -> Path | None:
             axes[0].annotate(text, (p, v), xytext=(0, 2), textcoords="offset points",
                              ha="center", va="bottom", fontsize=7, color="#333333")
     for ax, what in ((axes[0], "requests/s (box.stat REQUESTS)"), (axes[1], "CPU, cores")):
-        ax.set_xticks(x, names, rotation=30 if len(names) > 6 else 0)
+        ax.set_xticks(x, names, rotation=30 if len(names) > 4 else 0,
+                      ha="right" if len(names) > 4 else "center")
         ax.set_ylabel(what)
         ax.grid(axis="y", color="#dddddd", zorder=0)
         ax.set_axisbelow(True)
