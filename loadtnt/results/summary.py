@@ -147,7 +147,10 @@ def sharded(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -
             verdict = (f" (the harness's crud and call requests: {crud:,}, "
                        + ("equal)" if total == crud else f"NOT equal: {total - crud:+,})"))
         ops = ", ".join(f"{e['op']} {int(e['requests']):,}" for e in mine)
-        out.append(f"sharded cluster, {w.get('driver')}/{w.get('loop')} trial {w.get('trial')} "
+        several = len({x.get("server") for x in windows if x.get("storages") is not None}) > 1
+        where = f" {w.get('server')}" if several else ""
+        out.append(f"sharded cluster{where}, {w.get('driver')}/{w.get('loop')} trial "
+                   f"{w.get('trial')} "
                    f"({seconds:.2f} s): the harness counted {counted:,} requests ({ops})")
         out.append("  routers' CALL " + " + ".join(f"{n} {c:,}" for n, c in calls.items())
                    + f" = {total:,}{verdict}")
