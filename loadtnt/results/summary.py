@@ -143,7 +143,11 @@ def sharded(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -
         calls = {n: int((d.get("delta") or {}).get("CALL", 0)) for n, d in routers.items()}
         total = sum(calls.values())
         verdict = ""
-        if crud is not None:
+        lost = [n for n, d in routers.items() if d.get("restarted") or d.get("down")]
+        if lost:
+            verdict = (f" (restarted or down in the window: {', '.join(lost)}; what a killed "
+                       "process served is not in its count)")
+        elif crud is not None:
             verdict = (f" (the harness's crud and call requests: {crud:,}, "
                        + ("equal)" if total == crud else f"NOT equal: {total - crud:+,})"))
         ops = ", ".join(f"{e['op']} {int(e['requests']):,}" for e in mine)
@@ -157,6 +161,11 @@ def sharded(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -
         rows = [["instance", "requests/s", "CALL", "cpu cores", "buckets", "rows"]]
         for kind, nodes in (("router", routers), ("storage", storages)):
             for name, node in nodes.items():
+                if node.get("down"):
+                    rows.append([f"{name} (down)", "-", "-", "-", "-", "-"])
+                    continue
+                if node.get("restarted"):
+                    name = f"{name} (restarted)"
                 d = node.get("delta") or {}
                 req = int(d.get("REQUESTS", 0))
                 rows.append([

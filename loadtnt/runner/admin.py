@@ -8,6 +8,7 @@ REQUESTS 1), and so is every other EVAL it sent in between.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,15 +83,17 @@ class Admin:
         self._conns: list[Any] = []
         self.sent = [0] * len(self.uris)  # requests this client sent to each (all EVALs)
 
+    def _new_conn(self, uri: str) -> Any:
+        s = self.server.instance(uri)
+        return _module().Connection(host=s.host, port=s.port, username=s.user,
+                                    password=s.password, fetch_schema=False,
+                                    auto_refetch_schema=False, reconnect_timeout=0,
+                                    connect_timeout=10, request_timeout=60, ping_timeout=0)
+
     async def connect(self) -> Admin:
-        mod = _module()
         try:
             for uri in self.uris:
-                s = self.server.instance(uri)
-                conn = mod.Connection(host=s.host, port=s.port, username=s.user,
-                                      password=s.password, fetch_schema=False,
-                                      auto_refetch_schema=False, reconnect_timeout=0,
-                                      connect_timeout=10, request_timeout=60, ping_timeout=0)
+                conn = self._new_conn(uri)
                 await conn.connect()
                 self._conns.append(conn)
         except BaseException:
@@ -139,12 +142,21 @@ class Admin:
         ``rows`` (per user space)."""
         out = []
         for i in range(len(self._conns)):
-            own = self.sent[i]
-            r = _plain(await self._eval_on(i, _NODE_LUA)) or {}
+            try:
+                r = _plain(await self._eval_on(i, _NODE_LUA)) or {}
+            except Exception:  # noqa: BLE001 - an instance killed or restarted: connect again
+                try:
+                    r = await self._reconnected_sample(i)
+                except Exception:  # noqa: BLE001 - down: no sample of it
+                    out.append({"down": True})
+                    continue
+            own = self.sent[i] - 1  # this sample's own EVAL is not in it
             stat = {str(k): int(v) for k, v in (r.get("stat") or {}).items()}
             stat[OWN] = own
             sample: dict[str, Any] = {"stat": stat, "cpu_s": float(r.get("cpu") or 0.0),
                                       "pid": r.get("pid")}
+            if r.get("reconnected"):
+                sample["reconnected"] = True
             if r.get("buckets") is not None:
                 sample["buckets"] = int(r["buckets"])
                 rows = r.get("rows") or {}
@@ -152,6 +164,22 @@ class Admin:
                                   (rows.items() if isinstance(rows, dict) else ())}
             out.append(sample)
         return out
+
+    async def _reconnected_sample(self, i: int) -> dict[str, Any]:
+        """A new connection to instance ``i`` (its old one broke: it was killed or restarted)
+        and its sample, which says ``reconnected``."""
+        old = self._conns[i]
+        try:
+            await old.disconnect()
+        except Exception:  # noqa: BLE001, S110 - it is broken already
+            pass
+        conn = self._new_conn(self.uris[i])
+        await asyncio.wait_for(conn.connect(), 10)
+        self._conns[i] = conn
+        self.sent[i] = 0  # a new process (or connection): its EVALs counted afresh
+        r = _plain(await self._eval_on(i, _NODE_LUA)) or {}
+        r["reconnected"] = True
+        return r
 
     async def box_stat(self) -> dict[str, int]:
         """box.stat() totals of the only instance (see :meth:`box_stats` for several)."""
@@ -202,10 +230,20 @@ def node_deltas(names: list[str], before: list[dict[str, Any]], after: list[dict
     drivers' own EVALs, as :func:`stat_deltas`), ``cpu_s`` (CPU seconds the process used), and
     for a storage ``buckets`` and ``rows`` (after the window; ``buckets_before`` and
     ``rows_before`` too) and ``spaces`` (the rows of each user space after it)."""
-    _, each = stat_deltas([b["stat"] for b in before], [a["stat"] for a in after], evals)
     out: dict[str, dict[str, Any]] = {}
-    for name, b, a, d in zip(names, before, after, each, strict=True):
-        node: dict[str, Any] = {"delta": d, "cpu_s": round(a["cpu_s"] - b["cpu_s"], 6)}
+    for i, (name, b, a) in enumerate(zip(names, before, after, strict=True)):
+        if b.get("down") or a.get("down"):  # not reachable at a sample: nothing to say
+            out[name] = {"down": True}
+            continue
+        own = [evals[i]] if evals else None
+        if a.get("pid") != b.get("pid"):
+            # restarted in the window: its counters (and CPU) start again from zero, and what
+            # its old process served is lost with it
+            (d,), cpu = stat_deltas([{OWN: 0}], [a["stat"]], own)[1], a["cpu_s"]
+            node: dict[str, Any] = {"delta": d, "cpu_s": round(cpu, 6), "restarted": True}
+        else:
+            (d,) = stat_deltas([b["stat"]], [a["stat"]], own)[1]
+            node = {"delta": d, "cpu_s": round(a["cpu_s"] - b["cpu_s"], 6)}
         if "buckets" in a:
             node["buckets"] = a["buckets"]
             node["buckets_before"] = b.get("buckets")

@@ -450,7 +450,7 @@ class Session:
             return
         quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
         nodes_before = await self.nodes.sample(self.admin) if self.nodes is not None else None
-        before = ([x["stat"] for x in nodes_before[0]] if nodes_before is not None
+        before = ([x.get("stat") or {} for x in nodes_before[0]] if nodes_before is not None
                   else await self.admin.box_stats())
         pids = machine.own_pids([*([self.server_pid] if self.server_pid else []),
                                  *(self.nodes.local_pids if self.nodes is not None else ()),
@@ -474,7 +474,7 @@ class Session:
             after: list[dict[str, int]] | None
             if self.nodes is not None:
                 nodes_after = await self.nodes.sample(self.admin)
-                after = [x["stat"] for x in nodes_after[0]]
+                after = [x.get("stat") or {} for x in nodes_after[0]]
             else:
                 after = await self.admin.box_stats()
         except Exception as e:  # noqa: BLE001 - e.g. the server died: keep what was measured
@@ -491,6 +491,15 @@ class Session:
         own = [sum(int((p.get("own_requests") or {}).get(uri, 0)) for p in parts)
                for uri in self.admin.uris]
         delta, each = stat_deltas(before, after, own) if after is not None else ({}, [])
+        sharded: dict[str, Any] = {}
+        if self.nodes is not None and nodes_before is not None and nodes_after is not None:
+            # per instance, a restarted or unreachable one told apart (see node_deltas)
+            sharded = self.nodes.window(nodes_before, nodes_after, own, parts, group)
+            each = [n.get("delta") or {} for n in sharded["routers"].values()]
+            delta = {}
+            for d in each:
+                for k, v in d.items():
+                    delta[k] = delta.get(k, 0) + v
         entries = []
         # each op, and after a transaction each of its steps (the step's latency inside it)
         measured: list[tuple[str, str, float | None, str | None]] = []
@@ -543,9 +552,7 @@ class Session:
             # a replica set: each instance's own (their REQUESTS add up to the harness's count)
             **({"instances": dict(zip(self.admin.uris, each, strict=True))}
                if len(each) > 1 else {}),
-            **(self.nodes.window(nodes_before, nodes_after, own, entries, measured)
-               if self.nodes is not None and nodes_before is not None
-               and nodes_after is not None else {}),
+            **sharded,
         })
         self.observers.group_end(GroupEnd(entries, self.result.data["server"][-1]))
 
@@ -778,15 +785,13 @@ class Nodes:
 
     def window(self, before: tuple[list[dict[str, Any]], list[dict[str, Any]]],
                after: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-               own: list[int], entries: list[dict[str, Any]],
-               measured: list[tuple[str, str, Any, Any]]) -> dict[str, Any]:
+               own: list[int], parts: list[dict[str, Any]],
+               group: tuple[Operation, ...]) -> dict[str, Any]:
         """The window entry's ``routers`` and ``storages`` (see RESULT_FORMAT.md), and
-        ``harness_calls``: the requests of the window's crud and call ops the harness counted
+        ``harness_calls``: the requests of the window's crud and call ops the workers counted
         (each one IPROTO_CALL on a router), which the routers' CALL deltas must sum to."""
-        kinds = {name: kind for name, kind, _, _ in measured}
-        calls = sum(int(e["requests"]) for e in entries if "step_of" not in e
-                    and (kinds.get(e["op"], "") in CRUD or kinds.get(e["op"]) in ("call",
-                                                                                 "call16")))
+        calls = sum(int(p["ops"][op.name]["requests"]) for p in parts for op in group
+                    if op.name in p["ops"] and (op.op in CRUD or op.op in ("call", "call16")))
         return {"routers": node_deltas(list(self.routers), before[0], after[0], own),
                 "storages": node_deltas(list(self.storages), before[1], after[1]),
                 "harness_calls": calls}
