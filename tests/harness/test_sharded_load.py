@@ -298,3 +298,101 @@ def test_crud_ops_validated_with_file_and_line(tmp_path: Path) -> None:
                      "{sequential: 1}, name: x, age: 3}, [['+', 'age', 1]]]]}\n", path="s.yaml")
     assert sc.sharded and [op.op for op in sc.operations] == ["crud.select",
                                                               "crud.upsert_object_many"]
+
+
+KILL = """
+drivers: [loadtnt]
+loops: [uvloop]
+workers: 1
+concurrency: 300
+warmup: 0
+duration: 3s
+before: "local crud = require('crud') for i = 1, 2000 do crud.replace('customers', {{i, box.NULL, 'n', 30}}) end"
+server:
+  config: {config}
+  user: loadtnt
+operations:
+  - {{op: crud.get, space: customers, key: {{uniform: [1, 2000]}}, weight: 8}}
+  - {{op: crud.update, space: customers, key: {{uniform: [1, 2000]}}, operations: [['+', 'age', 1]]}}
+  - {{op: crud.insert_object, space: customers, object: {{id: {{sequential: 100000}}, name: x, age: 1}}}}
+"""
+
+
+def test_a_router_killed_under_load(fresh: tuple[ShardedCluster, str], tmp_path: Path) -> None:
+    """§2.1: router-2 SIGKILLed under 300 coroutines of mixed crud, restarted 0.8 s later.
+    Only the requests in flight on it fail (disconnect); the rest go on through router-1 (no
+    second without successes); the restarted router is taken back (its new process served
+    requests in the window)."""
+    import subprocess
+    import threading
+    import time
+
+    from tests.harness.conftest import loadtnt_cmd
+
+    c, config = fresh
+    path = write_scenario(tmp_path, KILL.format(config=config))
+    out = tmp_path / "kill.json"
+    proc = subprocess.Popen(loadtnt_cmd("run", path, "--out", out), cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    times: dict[str, float] = {}
+
+    def fault() -> None:
+        calls = "return box.stat().CALL.total"
+        base = c.eval("router-2", calls)[0]
+        deadline = time.monotonic() + 60
+        while c.eval("router-2", calls)[0] < base + 3000 and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the load has gone on for a while (the window started)
+        times["kill"] = time.time()
+        c.kill("router-2")
+        time.sleep(0.8)
+        c.restart("router-2")  # back on its port; returns once it sees every bucket
+        times["back"] = time.time()
+
+    t = threading.Thread(target=fault)
+    t.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        t.join(timeout=120)
+        if not c.is_running("router-2"):
+            c.restart("router-2")
+    assert proc.returncode == 0, stdout + stderr
+    assert "kill" in times and "back" in times, times
+    res = read_json(out)
+    runs = {e["op"]: e for e in res["runs"]}
+    kinds: dict[str, int] = {}
+    for e in runs.values():
+        for k, n in e["errors_by_kind"].items():
+            kinds[k] = kinds.get(k, 0) + n
+    # 3.x: a restarted router listens before its roles are applied, and the pool takes it back
+    # at its first connect: until roles.crud-router has run, crud's functions are not there
+    # (ER_NO_SUCH_PROC, db:33). 2.6's classic router script runs crud.init_router() before it
+    # listens (box.cfg comes first, but the pool's first requests meet crud already there).
+    early = kinds.pop("db:33", 0)
+    if early:
+        assert c.version >= (3,), kinds
+        messages = {m for e in runs.values() for k, m in e["error_messages"].items()
+                    if k == "db:33"}
+        assert all(re.search(r"Procedure 'crud\.\w+' is not defined", m) for m in messages)
+    assert set(kinds) <= {"disconnect"}, [e["error_messages"] for e in runs.values()]
+    failed = kinds.get("disconnect", 0)
+    assert 0 < failed <= 300, failed  # at most the requests in flight (300 coroutines)
+    total = sum(e["requests"] for e in runs.values())
+    assert failed < 0.05 * total
+    # an open finding on 3.x, not yet handled by the pool: those early failures are fast, so
+    # for a moment half the requests meet them (here 3,000-4,000 of ~60,000, around the
+    # restart only); bounded so that a router never taken back properly still fails the test
+    assert early < 0.15 * total, early
+    # the rest went on: successes in every second of the window, the kill's too
+    for e in runs.values():
+        seconds = [p for p in e["timeline"] if p["t_s"] >= 0]
+        assert all(p["requests"] > p["errors"] for p in seconds), (e["op"], seconds)
+    (window,) = res["server"]
+    r2 = window["routers"]["router-2"]
+    assert r2.get("restarted") is True, window["routers"]
+    assert r2["delta"]["CALL"] > 0  # taken back after its restart
+    assert "router-2 (restarted)" in stdout
+    assert "restarted or down in the window: router-2" in stdout
+    print(f"router-2 back {times['back'] - times['kill']:.2f} s after its kill; {failed} of "
+          f"{total:,} requests failed in flight, {early} before crud was up on the restarted "
+          f"router; its new process served {r2['delta']['CALL']:,} calls")
