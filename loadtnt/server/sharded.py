@@ -270,7 +270,9 @@ class ShardedCluster:
 
     @property
     def masters(self) -> list[str]:
-        return [rs[0] for rs in self.storage_names]
+        """Each replica set's master: its first instance, unless switch_leader changed it."""
+        return [next((n for n in rs if n in self._members and self._members[n].master), rs[0])
+                for rs in self.storage_names]
 
     @property
     def config_path(self) -> str | None:
@@ -470,6 +472,41 @@ class ShardedCluster:
         """Active buckets on each replica set's master (vshard.storage.buckets_count())."""
         return [int(self.eval(rs[0], "return require('vshard').storage.buckets_count()")[0])
                 for rs in self.storage_names]
+
+    def switch_leader(self, shard: int, leader: str, *, timeout: float | None = None) -> float:
+        """Make ``leader`` the master of replica set ``shard`` (1-based) the way a 3.x cluster
+        with ``replication.failover: manual`` does it: the config's ``leader`` changed and the
+        config reloaded - the old master first (it turns read-only), then, once the new one has
+        its rows, the new one (it turns writable), then every other instance (the routers learn
+        the new master). Returns the seconds until every router saw every bucket writable
+        again. 3.x config clusters only."""
+        if not self.config or self.config_path is None:
+            raise ShardedClusterError("switch_leader needs a config.yaml cluster (Tarantool 3.x)")
+        names = self.storage_names[shard - 1]
+        if leader not in names:
+            raise ValueError(f"{leader!r} is not in replica set {shard} ({', '.join(names)})")
+        old = next(n for n in names if self._member(n).master)
+        t0 = time.monotonic()
+        if old == leader:
+            return 0.0
+        with open(self.config_path, encoding="utf-8") as fh:
+            head = fh.readline()
+            config = yaml.safe_load(fh)
+        config["groups"]["storages"]["replicasets"][f"storages-{shard}"]["leader"] = leader
+        with open(self.config_path, "w", encoding="utf-8") as fh:   # mode 0600 stays
+            fh.write(head)
+            yaml.safe_dump(config, fh, sort_keys=False)
+        self.eval(old, "require('config'):reload()")
+        vclock = self.eval(old, "return box.info.vclock")[0] or {}
+        self._wait(functools.partial(self._caught_up, leader, vclock),
+                   f"{leader} to have {old}'s rows", timeout)
+        self.eval(leader, "require('config'):reload()")
+        self._member(old).master, self._member(leader).master = False, True
+        for name in self.names:
+            if name not in (old, leader) and self.is_running(name):
+                self.eval(name, "require('config'):reload()")
+        self.wait_buckets(timeout)
+        return time.monotonic() - t0
 
     def crud_safe_mode(self, enabled: bool | None = None) -> list[bool]:
         """crud's rebalance safe mode on each master (crud 1.7: on, each storage request

@@ -396,3 +396,88 @@ def test_a_router_killed_under_load(fresh: tuple[ShardedCluster, str], tmp_path:
     print(f"router-2 back {times['back'] - times['kill']:.2f} s after its kill; {failed} of "
           f"{total:,} requests failed in flight, {early} before crud was up on the restarted "
           f"router; its new process served {r2['delta']['CALL']:,} calls")
+
+
+def test_a_master_switch_under_load_loses_no_acknowledged_write(
+        fresh: tuple[ShardedCluster, str]) -> None:
+    """§2.2: replica set 1's leader changed by a config reload (``replication.failover:
+    manual``) under 300 coroutines of mixed crud through both routers (loadtnt.driver's
+    Pool): writes to that shard fail for a moment, those to the other never, and every
+    insert that was acknowledged is read back afterwards."""
+    import asyncio
+    import time
+
+    from loadtnt import driver
+
+    c, _ = fresh
+    if not c.config:
+        pytest.skip(f"a master switch by config reload needs Tarantool 3.x (config.yaml, "
+                    f"replication.failover: manual); this cluster is Tarantool "
+                    f"{'.'.join(map(str, c.version))}")
+    c.eval("router-1", "local crud = require('crud') for i = 1, 2000 do "
+           "crud.replace('customers', {i, box.NULL, 'n', 30}) end")
+
+    async def load() -> tuple[list[int], list[tuple[float, str]], list[str], float, int]:
+        pool = driver.Pool(c.router_endpoints, username=c.username, password=c.password,
+                           fetch_schema=False, reconnect_timeout=0.2)
+        await pool.connect()
+        acked: list[int] = []
+        failed_writes: list[tuple[float, str]] = []
+        failed_reads: list[str] = []
+        keys = iter(range(1_000_000, 10_000_000))
+        stop = False
+
+        async def user(i: int) -> None:
+            while not stop:
+                if i % 5 == 0:  # a fifth insert new keys, the rest read existing ones
+                    k = next(keys)
+                    try:
+                        await pool.crud.insert_object(
+                            "customers", {"id": k, "name": "w", "age": 1}, timeout=2)
+                    except Exception as e:  # noqa: BLE001 - counted
+                        failed_writes.append((time.monotonic(), str(e)))
+                        await asyncio.sleep(0.01)
+                    else:
+                        acked.append(k)
+                else:
+                    try:
+                        await pool.crud.get("customers", [1 + k_read(i)], timeout=2)
+                    except Exception as e:  # noqa: BLE001 - counted
+                        failed_reads.append(str(e))
+                        await asyncio.sleep(0.01)
+
+        def k_read(i: int) -> int:
+            return (i * 7919 + len(acked)) % 2000
+
+        users = [asyncio.create_task(user(i)) for i in range(300)]
+        await asyncio.sleep(0.7)
+        switched = await asyncio.to_thread(c.switch_leader, 1, "storage-1-b")
+        await asyncio.sleep(0.7)
+        stop = True
+        await asyncio.gather(*users)
+        # every acknowledged insert is there, read from the masters
+        missing = 0
+        for i in range(0, len(acked), 500):
+            got = await asyncio.gather(*(pool.crud.get("customers", [k], mode="write")
+                                         for k in acked[i:i + 500]))
+            missing += sum(len(r) != 1 for r in got)
+        await pool.disconnect()
+        return acked, failed_writes, failed_reads, switched, missing
+
+    try:
+        acked, failed_writes, failed_reads, switched, missing = asyncio.run(load())
+        assert c.masters == ["storage-1-b", "storage-2-a"]
+        assert c.eval("storage-1-a", "return box.info.ro")[0] is True
+    finally:
+        c.switch_leader(1, "storage-1-a")  # as the module's other tests expect it
+    assert len(acked) > 1000
+    assert missing == 0, f"{missing} of {len(acked)} acknowledged inserts lost"
+    assert failed_writes, "the switch went unnoticed: no write failed"
+    # only replica set 1's writes failed, for a moment
+    assert all("storages-1" in why for _, why in failed_writes), failed_writes[:3]
+    span = failed_writes[-1][0] - failed_writes[0][0]
+    assert span < switched + 2.0, (span, switched)
+    assert len(failed_reads) < 0.05 * (len(failed_reads) + 10_000), failed_reads[:3]
+    print(f"master switch: writes to replica set 1 failed for {span:.2f} s "
+          f"({len(failed_writes):,} failed; the switch took {switched:.2f} s); "
+          f"{len(acked):,} acknowledged inserts, 0 lost; {len(failed_reads)} reads failed")
