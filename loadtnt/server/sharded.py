@@ -508,6 +508,36 @@ class ShardedCluster:
         self.wait_buckets(timeout)
         return time.monotonic() - t0
 
+    def add_shard(self) -> str:
+        """A new replica set joins (3.x config clusters): its instances started with the
+        schema, then the config reloaded everywhere so that the routers and the storages know
+        it, and the rebalancer woken up - vshard then moves buckets to it (watch
+        ``bucket_counts()``). Returns the new set's master."""
+        if not self.config or self._root is None:
+            raise ShardedClusterError("add_shard needs a started config.yaml cluster (3.x)")
+        self.shards += 1
+        new = self.storage_names[-1]
+        for r, name in enumerate(new):
+            m = _Member(name, "storage", self.shards - 1, free_port(),
+                        os.path.join(self._root, name))
+            m.master = r == 0
+            os.makedirs(m.work_dir, exist_ok=True)
+            self._members[name] = m
+        self._rs_uuids.append(str(uuid.uuid4()))
+        # the file lists members in order: storages, then routers (they are in _members too)
+        self._write_config()
+        try:
+            self._parallel(self._spawn, new)
+        except Exception as e:  # noqa: BLE001 - re-raised, the password masked
+            raise self._scrubbed(e) from None
+        self.apply_schema()
+        for name in self.names:
+            if name not in new and self.is_running(name):
+                self.eval(name, "require('config'):reload()")
+        for master in self.masters:
+            self.eval(master, "require('vshard').storage.rebalancer_wakeup()")
+        return new[0]
+
     def crud_safe_mode(self, enabled: bool | None = None) -> list[bool]:
         """crud's rebalance safe mode on each master (crud 1.7: on, each storage request
         checks its bucket; a bucket move switches it on): switch it when ``enabled`` is
@@ -606,7 +636,7 @@ class ShardedCluster:
         storages: dict[str, Any] = {}
         for s, rs in enumerate(self.storage_names):
             storages[f"storages-{s + 1}"] = {
-                "leader": rs[0],
+                "leader": next((n for n in rs if self._members[n].master), rs[0]),
                 "instances": {n: {"iproto": {"listen": [{"uri": self.endpoint(n)}]}}
                               for n in rs},
             }
