@@ -150,7 +150,7 @@ def test_a_rebalance_under_load(cluster: ShardedCluster) -> None:
             added, even, min(failed_at), max(failed_at))
     quarters = {int(t * 4) for t in ok_at}
     assert set(range(int(ok_at[0] * 4), int(ok_at[-1] * 4))) <= quarters
-    assert reads_failed < 0.5 * reads_ok, (reads_failed, read_errors)  # reads of existing keys go on
+    assert reads_failed < 0.5 * reads_ok, (reads_failed, read_errors)
     safe_after = c.crud_safe_mode()
     # crud 1.7 turns its rebalance safe mode on for bucket moves (and the bootstrap left it
     # on): every storage request checks its bucket, which is what keeps the reads right
