@@ -49,6 +49,14 @@ end
 return r
 """
 
+# a storage's active buckets (the bucket timeline of a window), nil elsewhere
+BUCKETS_LUA = """
+local b = box.space._bucket
+if b == nil then return nil end
+local ok, n = pcall(function() return b.index.status:count('active') end)
+return ok and n or b:count()
+"""
+
 # box.cfg essentials every result records, and the options a set-up gave (the eval's args)
 BOX_CFG_KEYS = ("wal_mode", "memtx_memory", "readahead", "net_msg_max", "worker_pool_threads",
                 "memtx_use_mvcc_engine", "iproto_threads", "log_level")
@@ -163,6 +171,16 @@ class Admin:
                 sample["rows"] = {str(k): int(v) for k, v in
                                   (rows.items() if isinstance(rows, dict) else ())}
             out.append(sample)
+        return out
+
+    async def eval_each(self, lua: str) -> list[Any]:
+        """``lua`` on every instance (counted as this client's EVALs); None where it failed."""
+        out: list[Any] = []
+        for i in range(len(self._conns)):
+            try:
+                out.append(await self._eval_on(i, lua))
+            except Exception:  # noqa: BLE001 - down or restarting: nothing from it now
+                out.append(None)
         return out
 
     async def _reconnected_sample(self, i: int) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from loadtnt.results.entries import (
 )
 from loadtnt.results.file import ResultFile
 from loadtnt.runner import machine
-from loadtnt.runner.admin import Admin, node_deltas, stat_deltas
+from loadtnt.runner.admin import BUCKETS_LUA, Admin, node_deltas, stat_deltas
 from loadtnt.runner.procs import LocalExecutor, WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, ScenarioError, Server
 from loadtnt.server.embedded import EmbeddedReplicaSet, EmbeddedServer
@@ -467,7 +467,17 @@ class Session:
         self._live = {} if s.thresholds else None
         self._live_label = label
         limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
-        done = await self._wait(alive, events, "done", label, "measure", limit)
+        bucket_points: list[dict[str, Any]] = []
+        stop_tracking = asyncio.Event()
+        tracking = (asyncio.get_running_loop().create_task(
+            self.nodes.track(start_at, bucket_points, stop_tracking))
+            if self.nodes is not None else None)
+        try:
+            done = await self._wait(alive, events, "done", label, "measure", limit)
+        finally:
+            stop_tracking.set()
+            if tracking is not None:
+                await tracking
         other = machine.other_cores(cpu0, machine.sample(pids))
         nodes_after = None
         try:
@@ -495,6 +505,7 @@ class Session:
         if self.nodes is not None and nodes_before is not None and nodes_after is not None:
             # per instance, a restarted or unreachable one told apart (see node_deltas)
             sharded = self.nodes.window(nodes_before, nodes_after, own, parts, group)
+            sharded["buckets_timeline"] = bucket_points
             each = [n.get("delta") or {} for n in sharded["routers"].values()]
             delta = {}
             for d in each:
@@ -746,11 +757,65 @@ class Nodes:
     harness's connections to its storages (the routers' are the session's Admin): box.stat(),
     CPU, buckets and rows of each, sampled around every measured window."""
 
-    def __init__(self, routers: dict[str, str], storages: dict[str, str]) -> None:
+    def __init__(self, routers: dict[str, str], storages: dict[str, str],
+                 config: str | None = None) -> None:
         self.routers = routers
         self.storages = storages
         self.admin: Admin | None = None
         self.local_pids: list[int] = []
+        # an existing cluster's config: storages that join it during a run are found there
+        self.config = config
+        self.joined: dict[str, tuple[str, Admin]] = {}  # name -> (host:port, connection)
+        self._address: ServerAddress | None = None
+
+    TICK_S = 0.5  # the bucket timeline's interval
+
+    async def track(self, t0: float, points: list[dict[str, Any]], stop: asyncio.Event) -> None:
+        """Every :data:`TICK_S` until ``stop``: each storage's active buckets, as
+        ``{"t_s": seconds since t0 (time.time()), "buckets": {name: n}}`` (a storage that
+        joined the cluster's config meanwhile included: a rebalance shows)."""
+        while not stop.is_set():
+            try:
+                points.append({"t_s": round(time.time() - t0, 3),
+                               "buckets": await self.buckets()})
+            except Exception:  # noqa: BLE001, S110 - a sample missed: the next one will do
+                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.TICK_S)
+
+    async def buckets(self) -> dict[str, int]:
+        assert self.admin is not None
+        await self._discover()
+        out: dict[str, int] = {}
+        for name, n in zip(self.storages, await self.admin.eval_each(BUCKETS_LUA),
+                           strict=True):
+            if n is not None:
+                out[name] = int(n)
+        for name, (_, admin) in self.joined.items():
+            (n,) = await admin.eval_each(BUCKETS_LUA)
+            if n is not None:
+                out[name] = int(n)
+        return out
+
+    async def _discover(self) -> None:
+        if self.config is None or self._address is None:
+            return
+        from loadtnt.driver.config import ConfigError, resolve_config
+
+        a = self._address
+        try:
+            found = await asyncio.to_thread(resolve_config, self.config,
+                                            sharding_roles=["storage"], username=a.user,
+                                            password=a.password)
+        except (ConfigError, OSError, ValueError):  # being rewritten: try again next time
+            return
+        for c in found:
+            if c.name in self.storages or c.name in self.joined:
+                continue
+            host, _, port = c.endpoint.rpartition(":")
+            with contextlib.suppress(Exception):  # not up yet: the next tick
+                admin = await Admin(ServerAddress(host, int(port), a.user, a.password)).connect()
+                self.joined[c.name] = (c.endpoint, admin)
 
     @property
     def storage_uris(self) -> list[str]:
@@ -761,12 +826,17 @@ class Nodes:
 
     async def connect(self, routers: ServerAddress) -> None:
         """The storages, as the routers' user (the cluster's)."""
+        self._address = routers
         uris = tuple(self.storages.values())
         self.admin = await Admin(dataclasses.replace(
             routers, host=uris[0].rpartition(":")[0], port=int(uris[0].rpartition(":")[2]),
             endpoints=uris, sharded=False, config=None, filters={})).connect()
 
     async def close(self) -> None:
+        for _, admin in self.joined.values():
+            with contextlib.suppress(Exception):
+                await admin.close()
+        self.joined = {}
         if self.admin is not None:
             with contextlib.suppress(Exception):
                 await self.admin.close()
@@ -818,4 +888,4 @@ def _config_cluster(target: Server) -> tuple[ServerAddress, Nodes]:
     address = ServerAddress(host, int(port), user, password, endpoints=uris, sharded=True,
                             config=target.config, filters=dict(target.routers))
     return address, Nodes({c.name: c.endpoint for c in routers},
-                          {c.name: c.endpoint for c in storages})
+                          {c.name: c.endpoint for c in storages}, config=target.config)

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,58 @@ def test_a_rebalance_under_load(cluster: ShardedCluster) -> None:
           f"({min(failed_at or [0]):.2f}-{max(failed_at or [0]):.2f} s); {len(acked):,} "
           f"acknowledged inserts, 0 lost ({len(failed_writes)} failed); crud safe mode "
           f"{safe_before} -> {safe_after}; timeline {[c for _, c in timeline][::5]}")
+
+
+def test_the_result_shows_the_move(cluster: ShardedCluster, tmp_path: Path) -> None:
+    """The harness on the same cluster (``server: {config: ...}``) while a fourth replica set
+    joins: the window's ``buckets_timeline`` has the buckets per storage twice a second, the
+    new set among them once the config names it, and the report draws them."""
+    import subprocess
+
+    from tests.harness.conftest import loadtnt_cmd, read_json, write_scenario
+
+    c = cluster
+    before = len(c.storage_names)
+    path = write_scenario(tmp_path, f"""
+        drivers: [loadtnt]
+        concurrency: 100
+        warmup: 0
+        duration: 4s
+        server: {{config: {c.config_path}, user: {c.username}}}
+        operations:
+          - {{op: crud.get, space: customers, key: {{uniform: [1, 2000]}}, weight: 4}}
+          - {{op: crud.insert_object, space: customers, object: {{id: {{sequential: 20000000}}, name: r, age: 2}}}}
+        """)
+    out = tmp_path / "move.json"
+    proc = subprocess.Popen(loadtnt_cmd("run", path, "--out", out), cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        calls = "return box.stat().CALL.total"
+        base = c.eval("router-1", calls)[0]
+        deadline = time.monotonic() + 60
+        while c.eval("router-1", calls)[0] < base + 2000 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the load (the window) has begun
+        new = c.add_shard()
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    res = read_json(out)
+    (window,) = res["server"]
+    points = window["buckets_timeline"]
+    assert len(points) >= 6, points
+    first, last = points[0]["buckets"], points[-1]["buckets"]
+    assert len(first) == before and new not in first
+    assert new in last and len(last) == before + 1, last
+    assert sum(first.values()) == sum(last.values()) == c.bucket_count
+    assert max(last.values()) - min(last.values()) <= 2, last  # even again: the move is over
+    rising = [p["buckets"].get(new, 0) for p in points]
+    assert rising == sorted(rising) and rising[-1] > 0
+    for e in res["runs"]:  # reads and writes went on through the move
+        assert all(p["requests"] > p["errors"] for p in e["timeline"] if p["t_s"] >= 0), e
+    rep = subprocess.run(loadtnt_cmd("report", out, "--out", tmp_path / "rep"), cwd=ROOT,
+                         capture_output=True, text=True, timeout=180, check=False)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert (tmp_path / "rep" / "storages.png").is_file()
+    print("buckets over time:", [(p["t_s"], p["buckets"]) for p in points])
