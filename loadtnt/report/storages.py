@@ -1,6 +1,7 @@
 """Load per storage of a sharded cluster: each router's and storage's requests/s (box.stat's
-REQUESTS over the measured window) and CPU cores, a bar per measured window. Drawn only for
-results with a sharded cluster (``server[].storages``)."""
+REQUESTS over the measured window) and CPU cores, a bar per measured window, and - when buckets
+moved during a window (a rebalance) - each storage's active buckets over that window. Drawn only
+for results with a sharded cluster (``server[].storages``)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ def draw(results: list[Result], path: Path) -> Path | None:
         for n in [*w["routers"], *w["storages"]]:
             if n not in names:
                 names.append(n)
-    fig = style.new_figure(max(10.0, 1.1 * len(names) * max(1, len(found)) ** 0.5 + 3), 5.2)
-    axes = fig.subplots(1, 2, squeeze=False)[0]
+    # a window whose buckets moved (a rebalance): its buckets per storage over time as well
+    moving = next(((label, w) for label, w in found if _moved(w)), None)
+    panels = 3 if moving is not None else 2
+    fig = style.new_figure(max(10.0, 1.1 * len(names) * max(1, len(found)) ** 0.5 + 3)
+                           * panels / 2, 5.2)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
     x = np.arange(len(names))
     group_w = min(0.8, 0.25 * len(found))
     bar_w = group_w / len(found)
@@ -72,4 +77,25 @@ def draw(results: list[Result], path: Path) -> Path | None:
     axes[0].set_title("load per instance (b = buckets on a storage)", fontsize=11)
     axes[1].set_title("CPU per instance", fontsize=11)
     axes[0].legend(fontsize=8, loc="upper right")
+    if moving is not None:
+        label, w = moving
+        points = w["buckets_timeline"]
+        storages = list(dict.fromkeys(n for p in points for n in p["buckets"]))
+        for i, name in enumerate(storages):
+            axes[2].plot([p["t_s"] for p in points], [p["buckets"].get(name) for p in points],
+                         marker="o", markersize=3, label=name,
+                         color=style.SERVER_COLORS[i % len(style.SERVER_COLORS)])
+        axes[2].set_title(f"buckets per storage over time ({label})", fontsize=11)
+        axes[2].set_xlabel("seconds into the measured window")
+        axes[2].set_ylabel("active buckets")
+        axes[2].grid(color="#dddddd")
+        axes[2].legend(fontsize=8)
+        for side in ("top", "right"):
+            axes[2].spines[side].set_visible(False)
     return style.finish(fig, "Sharded cluster: load per router and storage", results, path)
+
+
+def _moved(w: dict[str, Any]) -> bool:
+    """Did the window's buckets move (a storage's count changed, or a storage joined)?"""
+    points = w.get("buckets_timeline") or []
+    return len(points) > 1 and any(p["buckets"] != points[0]["buckets"] for p in points)
