@@ -40,8 +40,8 @@ class Adapter(AsynctntApiAdapter):
         # instance that goes away is reconnected, so it serves again once it is back.
         # A sharded cluster's routers alike: requests (crud's too) take turns among them.
         options = {"fetch_schema": True, "auto_refetch_schema": True, "reconnect_timeout": 0.2,
-                       "ping_timeout": 0, "connect_timeout": 10, "role_poll_interval": POLL_S,
-                       "request_timeout": self.request_timeout if self.request_timeout else -1.0}
+                   "ping_timeout": 0, "connect_timeout": 10, "role_poll_interval": POLL_S,
+                   "request_timeout": self.request_timeout if self.request_timeout else -1.0}
         if s.config is not None:  # an existing 3.x cluster: its routers by the filters
             self._pool = mod.Pool.from_config(s.config, **s.filters, username=s.user,
                                               password=s.password, **options)
