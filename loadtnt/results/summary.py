@@ -177,4 +177,9 @@ def sharded(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -
         for r in rows:
             out.append("  " + "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
                                         for i, c in enumerate(r)).rstrip())
+        if seconds and w.get("client_cpu_s") is not None:
+            r_cpu, s_cpu = (sum(float(n.get("cpu_s") or 0) for n in nodes.values()) / seconds
+                            for nodes in (routers, storages))
+            out.append(f"  CPU, cores: client (workers) {float(w['client_cpu_s']) / seconds:.2f}, "
+                       f"routers {r_cpu:.2f}, storages {s_cpu:.2f}")
     return out

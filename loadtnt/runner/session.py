@@ -506,6 +506,8 @@ class Session:
             # per instance, a restarted or unreachable one told apart (see node_deltas)
             sharded = self.nodes.window(nodes_before, nodes_after, own, parts, group)
             sharded["buckets_timeline"] = bucket_points
+            # the client's side of the CPU table: the workers' CPU over their windows
+            sharded["client_cpu_s"] = round(sum(float(p.get("cpu_s") or 0.0) for p in parts), 6)
             each = [n.get("delta") or {} for n in sharded["routers"].values()]
             delta = {}
             for d in each:

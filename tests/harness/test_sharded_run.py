@@ -76,6 +76,10 @@ def test_embedded_sharded_cluster(tmp_path: Path, version: str) -> None:
     assert res["scenario"]["servers"][0]["sharded"] == {
         "shards": 2, "replicas": 1, "routers": 2, "bucket_count": 200, "schema": None}
     assert "equal)" in r.stdout
+    # the client-versus-cluster CPU line: the workers' CPU beside the routers' and storages'
+    assert window["client_cpu_s"] > 0
+    assert re.search(r"CPU, cores: client \(workers\) [\d.]+, routers [\d.]+, storages "
+                     r"[\d.]+", r.stdout), r.stdout
 
 
 def test_builtin_sharded_scenario_on_3x(tmp_path: Path) -> None:
