@@ -190,7 +190,10 @@ def scenario_from_args(args: argparse.Namespace) -> model.Scenario:
             server, user=args.user if args.user is not None else server.user,
             password=args.password if args.password is not None else server.password)
     if args.tarantool:
-        server, servers = None, tarantool_setups(args.tarantool)
+        # a sharded scenario stays one: the cluster's shape on each given binary
+        shape = next((x.sharded for x in sc.setups if x.sharded is not None), None)
+        server, servers = None, tuple(dataclasses.replace(x, sharded=shape)
+                                      for x in tarantool_setups(args.tarantool))
     opt = {k: getattr(args, k, None) for k in (
         "drivers", "loops", "workers", "connections", "concurrency", "trials", "warmup",
         "duration", "requests", "rate", "cluster", "listen")}
@@ -264,6 +267,8 @@ def run_command(args: argparse.Namespace) -> int:
                              ops=[n for op in sc.operations for n in (op.name, *op.step_names)],
                              servers=sc.server_names))
         for line in summary.instances(session.result.data["server"], session.result.runs):
+            print(line)
+        for line in summary.sharded(session.result.data["server"], session.result.runs):
             print(line)
         lines = summary.errors(session.result.runs, several_servers=len(sc.server_names) > 1)
         if lines:

@@ -16,7 +16,28 @@ from loadtnt.drivers.base import (
     db_error,
     other_error,
 )
-from loadtnt.scenario.opspec import OpSpec
+from loadtnt.scenario.opspec import CRUD_OPS, OpSpec
+
+
+def crud_request(crud: Any, spec: OpSpec) -> RequestFn:
+    """A ``crud.*`` op on ``crud`` (loadtnt.driver's ``conn.crud`` / ``pool.crud``): crud's
+    arguments in crud's order, its options as keyword arguments, each generated per request
+    (constants bound once)."""
+    args_names, opt_names = CRUD_OPS[spec.op]
+    send = getattr(crud, spec.op.split(".", 1)[1])
+    space = spec.static("space")
+    gens = [spec.gen(a) for a in args_names[1:]]
+    consts = {k: spec.static(k) for k in opt_names if spec.has(k) and
+              spec.fields[k].is_constant}
+    varying = [(k, spec.gen(k)) for k in opt_names if spec.has(k) and
+               not spec.fields[k].is_constant]
+    if not varying:
+        if len(gens) == 1:
+            (a,) = gens
+            return lambda: send(space, a(), **consts)
+        return lambda: send(space, *[g() for g in gens], **consts)
+    return lambda: send(space, *[g() for g in gens], **consts,
+                        **{k: g() for k, g in varying})
 
 
 class AsynctntApiAdapter(Adapter):
@@ -134,6 +155,8 @@ def bind(c: Any, spec: OpSpec) -> RequestFn:
     """The request function of ``spec`` on ``c``: a connection, or a stream of one (a
     transaction's step), which has the same request methods."""
     op = spec.op
+    if op in CRUD_OPS:
+        return crud_request(c.crud, spec)
     if op == "ping":
         return c.ping
     if op in ("call", "call16", "eval", "execute"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from loadtnt.drivers._asynctnt_api import AsynctntApiAdapter
+from loadtnt.drivers.base import ALL_OPS, CRUD
 
 
 class Adapter(AsynctntApiAdapter):
     name = "asynctnt"
+    ops = ALL_OPS - CRUD  # asynctnt has no crud API (base.NO_CRUD)
 
     @classmethod
     def missing(cls) -> str | None:

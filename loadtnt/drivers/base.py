@@ -31,11 +31,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from loadtnt.scenario.opspec import OP_FIELDS, OpSpec
+from loadtnt.scenario.opspec import CRUD_OPS, OP_FIELDS, OpSpec
 
 RequestFn = Callable[[], Awaitable[Any]]
 
 ALL_OPS = frozenset(OP_FIELDS)
+#: crud's operations on a vshard router (``crud.get``, ...): loadtnt.driver's ``conn.crud``
+CRUD = frozenset(CRUD_OPS)
+#: why a driver without a crud API is skipped (one line, in the run's warning)
+NO_CRUD = ("it has no crud API (loadtnt.driver's conn.crud/pool.crud sends crud's ops; "
+           "emulating them with call('crud.get', ...) would measure another request path)")
 
 # Error kinds (the keys of a run's `errors_by_kind`).  Database errors are "db:<code>", e.g.
 # "db:3" (ER_TUPLE_FOUND); anything else is "other:<ExceptionType>".
@@ -107,6 +112,11 @@ class ServerAddress:
     password: str | None = field(default=None, repr=False)
     #: every instance of a replica set as ``host:port`` (the first is host:port); empty: one
     endpoints: tuple[str, ...] = ()
+    #: a sharded cluster's routers (``endpoints``): loaded through a pool even when one
+    sharded: bool = False
+    #: an existing 3.x cluster: its config.yaml and Pool.from_config's filters of the routers
+    config: str | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def uris(self) -> tuple[str, ...]:

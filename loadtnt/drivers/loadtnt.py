@@ -30,25 +30,36 @@ class Adapter(AsynctntApiAdapter):
 
     async def connect(self) -> None:
         s = self.server
-        if len(s.uris) == 1:
+        if len(s.uris) == 1 and not s.sharded:
             await super().connect()
             return
         mod = self._module()
         self._exceptions = mod.exceptions
         # the instances of a replica set: one Connection each, roles followed (box.status
         # watched, or box.info.ro polled before 2.10: those EVALs are own_requests()); an
-        # instance that goes away is reconnected, so it serves again once it is back
-        self._pool = self._conn = mod.Pool(
-            list(s.uris), username=s.user, password=s.password,
-            fetch_schema=True, auto_refetch_schema=True, reconnect_timeout=0.2,
-            ping_timeout=0, connect_timeout=10, role_poll_interval=POLL_S,
-            request_timeout=self.request_timeout if self.request_timeout else -1.0)
+        # instance that goes away is reconnected, so it serves again once it is back.
+        # A sharded cluster's routers alike: requests (crud's too) take turns among them.
+        options = {"fetch_schema": True, "auto_refetch_schema": True, "reconnect_timeout": 0.2,
+                   "ping_timeout": 0, "connect_timeout": 10, "role_poll_interval": POLL_S,
+                   "request_timeout": self.request_timeout if self.request_timeout else -1.0}
+        if s.config is not None:  # an existing 3.x cluster: its routers by the filters
+            self._pool = mod.Pool.from_config(s.config, **s.filters, username=s.user,
+                                              password=s.password, **options)
+        else:
+            self._pool = mod.Pool(list(s.uris), username=s.user, password=s.password,
+                                  **options)
+        self._conn = self._pool
         await self._pool.connect()
+
+    def classify(self, exc: BaseException) -> str:
+        if isinstance(exc, self._module().CrudError):
+            return f"crud:{getattr(exc, 'class_name', None) or 'Error'}"
+        return super().classify(exc)
 
     def request(self, spec: OpSpec) -> RequestFn:
         mode = spec.static("mode")
         if mode is not None and getattr(self, "_pool", None) is not None \
-                and spec.op != "transaction":
+                and spec.op != "transaction" and not spec.op.startswith("crud."):
             return bind(_ModeView(self._pool, mode), spec)
         return super().request(spec)
 

@@ -7,7 +7,16 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadtnt.report import errors, html, markdown, spectrum, style, throughput, timeline
+from loadtnt.report import (
+    errors,
+    html,
+    markdown,
+    spectrum,
+    storages,
+    style,
+    throughput,
+    timeline,
+)
 from loadtnt.report.load import load_results
 
 
@@ -37,6 +46,8 @@ def build_report(result_paths: Sequence[str | Path], out_dir: str | Path) -> lis
         add("timeline", f"Requests/s and p99 over time, {loop}",
             timeline.draw(results, loop, out / f"timeline-{_slug(loop)}.png"))
     add("errors", "Errors by kind", errors.draw(results, out / "errors.png"))
+    add("storages", "Load per router and storage",
+        storages.draw(results, out / "storages.png"))
 
     report = out / "report.html"
     report.write_text(html.render(results, charts), encoding="utf-8")

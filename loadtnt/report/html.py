@@ -58,6 +58,9 @@ CAPTIONS = {
     "timeline": "Requests/s and p99 per second; the grey band is warm-up; red crosses mark "
                 "seconds with errors.",
     "errors": "Errors by kind, summed over trials and operations.",
+    "storages": "A sharded cluster: each router's and storage's requests/s as its box.stat "
+                "counted them over the measured window, and its CPU; b = the storage's "
+                "buckets.",
 }
 
 
@@ -207,6 +210,8 @@ def render(results: list[Result], charts: list[tuple[str, str, Path]]) -> str:
     parts += ["<h2>Over time</h2>", *over_time] if over_time else []
     errors = _figures(charts, "errors")
     parts += ["<h2>Errors</h2>", _errors_html(results), *errors] if errors else []
+    per_storage = _figures(charts, "storages")
+    parts += ["<h2>Sharded cluster</h2>", *per_storage] if per_storage else []
     parts += [_server_html(results), "<h2>Environment</h2>", *(_env_html(r) for r in results),
               "</body></html>"]
     return "\n".join(p for p in parts if p)

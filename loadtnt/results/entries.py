@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from loadtnt import histogram
+from loadtnt.scenario.opspec import CRUD_OPS
 
 RATE_TOLERANCE = 0.95  # an open-loop group below 95 % of its target did not hold it
 BINOMIAL_Z = 3.0       # per op, that much below its share of the schedule, in binomial sigmas
@@ -147,6 +148,7 @@ def rate_warnings(entries: list[dict[str, Any]], weights: dict[str, float], rate
 STAT_KEYS = {"select": "SELECT", "insert": "INSERT", "replace": "REPLACE", "update": "UPDATE",
              "upsert": "UPSERT", "delete": "DELETE", "call": "CALL", "call16": "CALL",
              "eval": "EVAL", "execute": "EXECUTE"}
+STAT_KEYS.update({op: "CALL" for op in CRUD_OPS})  # one IPROTO_CALL of crud.<op> each
 
 
 def cross_check(entries: list[dict[str, Any]], ops: dict[str, str],

@@ -67,7 +67,7 @@ def instances(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]])
     out = []
     for w in windows:
         each = w.get("instances")
-        if not each:
+        if not each or w.get("storages") is not None:  # a sharded cluster: see sharded()
             continue
         mine = [e for e in runs if e.get("step_of") is None and e.get("trial") == w.get("trial")
                 and (e.get("server"), e.get("driver"), e.get("loop")) ==
@@ -122,4 +122,64 @@ def all_failed(runs: Sequence[dict[str, Any]]) -> list[str]:
                 where += f" @ {r['server']}"
             out.append(f"every request of op {r['op']!r} failed ({where}, "
                        f"{int(r['requests']):,} requests){why}")
+    return out
+
+
+def sharded(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Per measured window of a sharded cluster: the harness's count beside the routers' CALL
+    counts (crud's ops are one CALL each: they must be equal), then a row per router and
+    storage with its load as box.stat counted it, its CPU, and a storage's buckets and rows."""
+    out: list[str] = []
+    for w in windows:
+        routers, storages = w.get("routers"), w.get("storages")
+        if not routers or storages is None:
+            continue
+        mine = [e for e in runs if e.get("step_of") is None and e.get("trial") == w.get("trial")
+                and (e.get("server"), e.get("driver"), e.get("loop")) ==
+                (w.get("server"), w.get("driver"), w.get("loop")) and e["op"] in w["ops"]]
+        counted = sum(int(e["requests"]) for e in mine)
+        crud = w.get("harness_calls")  # the requests that are one CALL on a router each
+        seconds = float(w.get("duration_s") or 0.0)
+        calls = {n: int((d.get("delta") or {}).get("CALL", 0)) for n, d in routers.items()}
+        total = sum(calls.values())
+        verdict = ""
+        lost = [n for n, d in routers.items() if d.get("restarted") or d.get("down")]
+        if lost:
+            verdict = (f" (restarted or down in the window: {', '.join(lost)}; what a killed "
+                       "process served is not in its count)")
+        elif crud is not None:
+            verdict = (f" (the harness's crud and call requests: {crud:,}, "
+                       + ("equal)" if total == crud else f"NOT equal: {total - crud:+,})"))
+        ops = ", ".join(f"{e['op']} {int(e['requests']):,}" for e in mine)
+        several = len({x.get("server") for x in windows if x.get("storages") is not None}) > 1
+        where = f" {w.get('server')}" if several else ""
+        out.append(f"sharded cluster{where}, {w.get('driver')}/{w.get('loop')} trial "
+                   f"{w.get('trial')} "
+                   f"({seconds:.2f} s): the harness counted {counted:,} requests ({ops})")
+        out.append("  routers' CALL " + " + ".join(f"{n} {c:,}" for n, c in calls.items())
+                   + f" = {total:,}{verdict}")
+        rows = [["instance", "requests/s", "CALL", "cpu cores", "buckets", "rows"]]
+        for kind, nodes in (("router", routers), ("storage", storages)):
+            for name, node in nodes.items():
+                if node.get("down"):
+                    rows.append([f"{name} (down)", "-", "-", "-", "-", "-"])
+                    continue
+                if node.get("restarted"):
+                    name = f"{name} (restarted)"
+                d = node.get("delta") or {}
+                req = int(d.get("REQUESTS", 0))
+                rows.append([
+                    name, f"{req / seconds:,.0f}" if seconds else "-", f"{int(d.get('CALL', 0)):,}",
+                    f"{float(node.get('cpu_s') or 0) / seconds:.2f}" if seconds else "-",
+                    f"{node['buckets']:,}" if kind == "storage" and "buckets" in node else "-",
+                    f"{node['rows']:,}" if kind == "storage" and "rows" in node else "-"])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            out.append("  " + "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                                        for i, c in enumerate(r)).rstrip())
+        if seconds and w.get("client_cpu_s") is not None:
+            r_cpu, s_cpu = (sum(float(n.get("cpu_s") or 0) for n in nodes.values()) / seconds
+                            for nodes in (routers, storages))
+            out.append(f"  CPU, cores: client (workers) {float(w['client_cpu_s']) / seconds:.2f}, "
+                       f"routers {r_cpu:.2f}, storages {s_cpu:.2f}")
     return out

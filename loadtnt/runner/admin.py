@@ -8,6 +8,7 @@ REQUESTS 1), and so is every other EVAL it sent in between.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,41 @@ for k, v in pairs(box.stat()) do out[k] = v.total end
 local ok, net = pcall(box.stat.net)
 if ok and net.REQUESTS ~= nil then out.REQUESTS = net.REQUESTS.total end
 return out
+"""
+
+# a sharded cluster's instance: box.stat() totals, its process's CPU seconds (os.clock(): the
+# process's CPU time, every thread), its pid, and on a storage its active buckets and the rows
+# of each user space
+_NODE_LUA = """
+local out = {}
+for k, v in pairs(box.stat()) do out[k] = v.total end
+local ok, net = pcall(box.stat.net)
+if ok and net.REQUESTS ~= nil then out.REQUESTS = net.REQUESTS.total end
+local r = {stat = out, cpu = os.clock(), pid = box.info.pid}
+local b = box.space._bucket
+if b ~= nil then
+    local ok2, n = pcall(function() return b.index.status:count('active') end)
+    r.buckets = ok2 and n or b:count()
+    local rows = {}
+    for _, t in box.space._space:pairs({512}, {iterator = 'GE'}) do
+        local name = t[3]
+        local sp = box.space[name]
+        if sp ~= nil and string.sub(name, 1, 1) ~= '_' then
+            local ok3, len = pcall(function() return sp:len() end)
+            if ok3 then rows[name] = len end
+        end
+    end
+    r.rows = rows
+end
+return r
+"""
+
+# a storage's active buckets (the bucket timeline of a window), nil elsewhere
+BUCKETS_LUA = """
+local b = box.space._bucket
+if b == nil then return nil end
+local ok, n = pcall(function() return b.index.status:count('active') end)
+return ok and n or b:count()
 """
 
 # box.cfg essentials every result records, and the options a set-up gave (the eval's args)
@@ -55,15 +91,17 @@ class Admin:
         self._conns: list[Any] = []
         self.sent = [0] * len(self.uris)  # requests this client sent to each (all EVALs)
 
+    def _new_conn(self, uri: str) -> Any:
+        s = self.server.instance(uri)
+        return _module().Connection(host=s.host, port=s.port, username=s.user,
+                                    password=s.password, fetch_schema=False,
+                                    auto_refetch_schema=False, reconnect_timeout=0,
+                                    connect_timeout=10, request_timeout=60, ping_timeout=0)
+
     async def connect(self) -> Admin:
-        mod = _module()
         try:
             for uri in self.uris:
-                s = self.server.instance(uri)
-                conn = mod.Connection(host=s.host, port=s.port, username=s.user,
-                                      password=s.password, fetch_schema=False,
-                                      auto_refetch_schema=False, reconnect_timeout=0,
-                                      connect_timeout=10, request_timeout=60, ping_timeout=0)
+                conn = self._new_conn(uri)
                 await conn.connect()
                 self._conns.append(conn)
         except BaseException:
@@ -106,6 +144,61 @@ class Admin:
             out.append(stat)
         return out
 
+    async def node_samples(self) -> list[dict[str, Any]]:
+        """Per instance of a sharded cluster: ``stat`` (box.stat() totals with :data:`OWN`,
+        as :meth:`box_stats`), ``cpu_s``, ``pid``, and on a storage ``buckets`` (active) and
+        ``rows`` (per user space)."""
+        out = []
+        for i in range(len(self._conns)):
+            try:
+                r = _plain(await self._eval_on(i, _NODE_LUA)) or {}
+            except Exception:  # noqa: BLE001 - an instance killed or restarted: connect again
+                try:
+                    r = await self._reconnected_sample(i)
+                except Exception:  # noqa: BLE001 - down: no sample of it
+                    out.append({"down": True})
+                    continue
+            own = self.sent[i] - 1  # this sample's own EVAL is not in it
+            stat = {str(k): int(v) for k, v in (r.get("stat") or {}).items()}
+            stat[OWN] = own
+            sample: dict[str, Any] = {"stat": stat, "cpu_s": float(r.get("cpu") or 0.0),
+                                      "pid": r.get("pid")}
+            if r.get("reconnected"):
+                sample["reconnected"] = True
+            if r.get("buckets") is not None:
+                sample["buckets"] = int(r["buckets"])
+                rows = r.get("rows") or {}
+                sample["rows"] = {str(k): int(v) for k, v in
+                                  (rows.items() if isinstance(rows, dict) else ())}
+            out.append(sample)
+        return out
+
+    async def eval_each(self, lua: str) -> list[Any]:
+        """``lua`` on every instance (counted as this client's EVALs); None where it failed."""
+        out: list[Any] = []
+        for i in range(len(self._conns)):
+            try:
+                out.append(await self._eval_on(i, lua))
+            except Exception:  # noqa: BLE001 - down or restarting: nothing from it now
+                out.append(None)
+        return out
+
+    async def _reconnected_sample(self, i: int) -> dict[str, Any]:
+        """A new connection to instance ``i`` (its old one broke: it was killed or restarted)
+        and its sample, which says ``reconnected``."""
+        old = self._conns[i]
+        try:
+            await old.disconnect()
+        except Exception:  # noqa: BLE001, S110 - it is broken already
+            pass
+        conn = self._new_conn(self.uris[i])
+        await asyncio.wait_for(conn.connect(), 10)
+        self._conns[i] = conn
+        self.sent[i] = 0  # a new process (or connection): its EVALs counted afresh
+        r = _plain(await self._eval_on(i, _NODE_LUA)) or {}
+        r["reconnected"] = True
+        return r
+
     async def box_stat(self) -> dict[str, int]:
         """box.stat() totals of the only instance (see :meth:`box_stats` for several)."""
         return (await self.box_stats())[0]
@@ -147,6 +240,36 @@ def stat_deltas(before: list[dict[str, int]], after: list[dict[str, int]],
         for k, v in d.items():
             total[k] = total.get(k, 0) + v
     return total, each
+
+
+def node_deltas(names: list[str], before: list[dict[str, Any]], after: list[dict[str, Any]],
+                evals: list[int] | None = None) -> dict[str, dict[str, Any]]:
+    """Each instance's window by name: ``delta`` (box.stat, less this client's and the
+    drivers' own EVALs, as :func:`stat_deltas`), ``cpu_s`` (CPU seconds the process used), and
+    for a storage ``buckets`` and ``rows`` (after the window; ``buckets_before`` and
+    ``rows_before`` too) and ``spaces`` (the rows of each user space after it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, (name, b, a) in enumerate(zip(names, before, after, strict=True)):
+        if b.get("down") or a.get("down"):  # not reachable at a sample: nothing to say
+            out[name] = {"down": True}
+            continue
+        own = [evals[i]] if evals else None
+        if a.get("pid") != b.get("pid"):
+            # restarted in the window: its counters (and CPU) start again from zero, and what
+            # its old process served is lost with it
+            (d,), cpu = stat_deltas([{OWN: 0}], [a["stat"]], own)[1], a["cpu_s"]
+            node: dict[str, Any] = {"delta": d, "cpu_s": round(cpu, 6), "restarted": True}
+        else:
+            (d,) = stat_deltas([b["stat"]], [a["stat"]], own)[1]
+            node = {"delta": d, "cpu_s": round(a["cpu_s"] - b["cpu_s"], 6)}
+        if "buckets" in a:
+            node["buckets"] = a["buckets"]
+            node["buckets_before"] = b.get("buckets")
+            node["rows"] = sum(a.get("rows", {}).values())
+            node["rows_before"] = sum(b.get("rows", {}).values())
+            node["spaces"] = a.get("rows", {})
+        out[name] = node
+    return out
 
 
 def _plain(v: Any) -> Any:

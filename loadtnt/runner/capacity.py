@@ -158,7 +158,8 @@ class CapacitySession(Session):
         number = len(self.steps) + 1
         self.scenario = self.base.override(rate=round(rate, 3))
         group = self.scenario.operations
-        pid = self.server.pid if self.server is not None else self.server_pid
+        # a sharded cluster has no one pid: its CPU is its instances' (the window's nodes)
+        pid = getattr(self.server, "pid", None) if self.server is not None else self.server_pid
         cpu0, w0 = (machine.cpu_seconds(pid) if pid else None), time.monotonic()
         before = len(self.result.runs)
         await self.run_group(group, procs, events, driver, loop_name, number)
@@ -181,6 +182,12 @@ class CapacitySession(Session):
         # the server's CPU over the step (warm-up included: the same rate), cores
         server_cpu = (round((cpu1 - cpu0) / (w1 - w0), 3)
                       if cpu0 is not None and cpu1 is not None and w1 > w0 else None)
+        window = self.result.data["server"][-1] if self.result.data["server"] else {}
+        if server_cpu is None and window.get("storages") is not None and \
+                window.get("duration_s"):  # the measured window only, every instance summed
+            nodes = [*window["routers"].values(), *window["storages"].values()]
+            server_cpu = round(sum(float(n.get("cpu_s") or 0) for n in nodes)
+                               / float(window["duration_s"]), 3)
         verdicts = {th.text: th.holds(th.value(mix)) for th in self.search.slo}
         reached = achieved >= RATE_TOLERANCE * rate
         held = all(verdicts.values()) and reached

@@ -14,7 +14,12 @@ For each instance of each server set-up (a replica set's too), connected as the 
   (write); a read-only instance cannot tell (ER_READONLY) and is not held against the op;
 * every function a ``call``/``call16`` names: ``_vfunc`` (``box.func``), else a global Lua
   function (found by eval: a user who may eval may call any);
-* ``eval`` (an ``eval`` of ``return``) and ``execute`` (the query is prepared and unprepared).
+* ``eval`` (an ``eval`` of ``return``) and ``execute`` (the query is prepared and unprepared);
+* a ``crud.*`` op, on every router: the space by ``crud.schema(space)`` (what crud itself
+  sees on the storages; it also tells that crud is set up on the router and the user may call
+  it), the fields its operations, object and conditions name, the index of ``crud.min``/``max``.
+  A router without ``crud.schema`` (crud before 1.4) is checked on the storages instead: the
+  space in ``box.space`` of each.
 
 A generator that can produce a key outside the space's range is not checked: that is load, not a
 wrong name. Every miss is one line naming the file, line, op and what is missing
@@ -98,6 +103,8 @@ class _Instance:
         self.funcs: dict[str, str | None] = {}
         self.probed: dict[tuple[str, int], str | None] = {}
         self.can_eval: str | None | bool = False  # False: not probed yet
+        self.crud_schemas: dict[Any, tuple[Any, str | None]] = {}
+        self.storages: list[Any] = []  # connections to a sharded cluster's storages
 
     async def _select(self, space: Any, key: list[Any], **kw: Any) -> list[Any]:
         return list(await self.conn.select(space, key, **kw))
@@ -197,12 +204,97 @@ def _field_names(value: Any) -> list[str]:
     return out
 
 
+ER_NO_SUCH_PROC = 33
+
+
+async def _crud_schema(inst: _Instance, space: Any) -> tuple[Any, str | None]:
+    """crud.schema(space) on the router: (its schema or None, why not)."""
+    from loadtnt.driver.exceptions import TarantoolDatabaseError
+
+    if space not in inst.crud_schemas:
+        try:
+            resp = list(await inst.conn.call("crud.schema", [space, {}]))
+        except TarantoolDatabaseError as e:
+            if _db_code(e) == ER_NO_SUCH_PROC:
+                result: tuple[Any, str | None] = await _space_on_storages(inst, space)
+            elif _db_code(e) == ER_ACCESS_DENIED:
+                result = (None, (f"user {inst.user!r} may not call crud on the router: "
+                                f"{_message(e)}"))
+            else:
+                result = (None, f"crud.schema failed on the router: {_message(e)}")
+        else:
+            err = resp[1] if len(resp) > 1 else None
+            if err is not None:
+                text = err.get("err") if isinstance(err, dict) else err
+                result = (None, (f"space {space!r} is not in crud's schema: {text} (crud sees "
+                                "the storages' spaces)"))
+            else:
+                result = (resp[0] if resp else None, None)
+        inst.crud_schemas[space] = result
+    return inst.crud_schemas[space]
+
+
+async def _space_on_storages(inst: _Instance, space: Any) -> tuple[Any, str | None]:
+    if not inst.storages:
+        return None, ("crud is not set up on the router (no crud.schema: crud.init_router() / "
+                      "roles.crud-router)")
+    for conn in inst.storages:
+        found = list(await conn.eval("return box.space[...] ~= nil", [space]))
+        if not (found and found[0]):
+            return None, f"space {space!r} does not exist on the storages"
+    return {}, None
+
+
+def _crud_names(op: Operation) -> list[str]:
+    """Field names a crud op's fields name: update operations, an object's keys, condition
+    fields (or index names)."""
+    f = op.fields
+    named = _field_names(f.get("operations"))
+    if isinstance(f.get("object"), dict):
+        named += [str(k) for k in f["object"]]
+    for cond in f.get("conditions") or []:
+        if isinstance(cond, list) and len(cond) >= 2 and isinstance(cond[1], str):
+            named.append(cond[1])
+    return list(dict.fromkeys(named))
+
+
+async def _check_crud(inst: _Instance, op: Operation) -> list[str]:
+    f = op.fields
+    space = f.get("space")
+    schema, why = await _crud_schema(inst, space)
+    if why is not None:
+        return [why]
+    if not isinstance(schema, dict) or not schema:
+        return []
+    fields = [str(x.get("name")) for x in schema.get("format") or [] if isinstance(x, dict)]
+    indexes = schema.get("indexes") or {}
+    index_names = [str(x.get("name")) for x in
+                   (indexes.values() if isinstance(indexes, dict) else indexes)
+                   if isinstance(x, dict)]
+    misses = []
+    conditions = {c[1] for c in f.get("conditions") or []
+                  if isinstance(c, list) and len(c) >= 2}
+    for name in _crud_names(op):
+        if name in fields or (name in conditions and name in index_names):
+            continue
+        misses.append(f"space {space!r} has no field {name!r} (crud's schema: fields "
+                      f"{', '.join(fields) or 'none'}; indexes {', '.join(index_names)})")
+    idx = f.get("index")
+    if op.op in ("crud.min", "crud.max") and idx is not None and idx not in index_names \
+            and idx not in (indexes if isinstance(indexes, dict) else ()):
+        misses.append(f"space {space!r} has no index {idx!r} (its indexes: "
+                      f"{', '.join(index_names) or 'none'})")
+    return misses
+
+
 async def _check_op(inst: _Instance, op: Operation) -> list[str]:
     """What ``op`` needs and the instance does not give (each a phrase)."""
     from loadtnt.driver.exceptions import TarantoolDatabaseError
 
     f = op.fields
     misses: list[str] = []
+    if op.op.startswith("crud."):
+        return await _check_crud(inst, op)
     if op.op in SPACE_OPS and "space" in f:
         name = f["space"]
         sp = await inst.space(name)
@@ -257,33 +349,58 @@ async def _check_op(inst: _Instance, op: Operation) -> list[str]:
     return misses
 
 
-async def check(scenario: Scenario, address: ServerAddress, server_name: str) -> list[str]:
-    """Every miss of ``scenario`` on every instance of ``address`` (a server set-up named
-    ``server_name``), each one line: ``file:line: operations[i] (op 'name'): what``."""
+def _connect(address: ServerAddress, uri: str) -> Any:
     from loadtnt import driver
 
+    s = address.instance(uri)
+    return driver.Connection(host=s.host, port=s.port, username=s.user, password=s.password,
+                             fetch_schema=False, auto_refetch_schema=False,
+                             reconnect_timeout=0, connect_timeout=10, request_timeout=10,
+                             ping_timeout=0)
+
+
+async def check(scenario: Scenario, address: ServerAddress, server_name: str,
+                storages: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Every miss of ``scenario`` on every instance of ``address`` (a server set-up named
+    ``server_name``; a sharded cluster's routers, ``storages`` its storages' ``host:port``),
+    each one line: ``file:line: operations[i] (op 'name'): what``."""
     user = address.user or "guest"
     out: list[str] = []
     several = len(address.uris) > 1
-    for uri in address.uris:
-        s = address.instance(uri)
-        conn = driver.Connection(host=s.host, port=s.port, username=s.user, password=s.password,
-                                 fetch_schema=False, auto_refetch_schema=False,
-                                 reconnect_timeout=0, connect_timeout=10, request_timeout=10,
-                                 ping_timeout=0)
-        await conn.connect()
-        try:
-            inst = _Instance(conn, user)
-            for op in _ops(scenario):
-                for miss in await _check_op(inst, op):
-                    where = scenario.path or "<scenario>"
-                    if op.line is not None:
-                        where += f":{op.line}"
-                    server = f"server {server_name!r}" + (f" instance {uri}" if several
-                                                         else f" ({uri})")
-                    label = op.op if op.name == op.op else f"{op.op} {op.name!r}"
-                    out.append(f"{where}: {op.where or 'operations'} ({label}): {miss}, "
-                               f"on {server}")
-        finally:
-            await conn.disconnect()
+    storage_conns: list[Any] = []
+    if storages and any(op.op.startswith("crud.") for op in _ops(scenario)):
+        for uri in storages:
+            c = _connect(address, uri)
+            await c.connect()
+            storage_conns.append(c)
+    try:
+        for uri in address.uris:
+            out += await _check_instance(scenario, address, server_name, uri, user, several,
+                                         storage_conns)
+    finally:
+        for c in storage_conns:
+            await c.disconnect()
+    return out
+
+
+async def _check_instance(scenario: Scenario, address: ServerAddress, server_name: str,
+                          uri: str, user: str, several: bool, storages: list[Any]) -> list[str]:
+    out: list[str] = []
+    conn = _connect(address, uri)
+    await conn.connect()
+    try:
+        inst = _Instance(conn, user)
+        inst.storages = storages
+        for op in _ops(scenario):
+            for miss in await _check_op(inst, op):
+                where = scenario.path or "<scenario>"
+                if op.line is not None:
+                    where += f":{op.line}"
+                server = f"server {server_name!r}" + (f" instance {uri}" if several
+                                                     else f" ({uri})")
+                label = op.op if op.name == op.op else f"{op.op} {op.name!r}"
+                out.append(f"{where}: {op.where or 'operations'} ({label}): {miss}, "
+                           f"on {server}")
+    finally:
+        await conn.disconnect()
     return out

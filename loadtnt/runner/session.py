@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import time
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtnt import drivers, histogram
-from loadtnt.drivers.base import ServerAddress
+from loadtnt.drivers.base import CRUD, NO_CRUD, ServerAddress
 from loadtnt.live.observer import GroupEnd, Observer, Observers, PhaseStart, RunEnd, Tick
 from loadtnt.live.progress import Progress, fmt_us
 from loadtnt.results import environment, summary, thresholds
@@ -36,7 +37,7 @@ from loadtnt.results.entries import (
 )
 from loadtnt.results.file import ResultFile
 from loadtnt.runner import machine
-from loadtnt.runner.admin import Admin, stat_deltas
+from loadtnt.runner.admin import BUCKETS_LUA, Admin, node_deltas, stat_deltas
 from loadtnt.runner.procs import LocalExecutor, WorkerProc
 from loadtnt.scenario.model import Operation, Scenario, ScenarioError, Server
 from loadtnt.server.embedded import EmbeddedReplicaSet, EmbeddedServer
@@ -66,7 +67,9 @@ class Session:
         self.result = ResultFile(scenario.normalized(), environment.collect())
         self.interrupted = False
         self.failed = False
-        self.server: EmbeddedServer | EmbeddedReplicaSet | None = None  # running now
+        self.server: Any = None  # running now: EmbeddedServer, EmbeddedReplicaSet, ShardedCluster
+        # a sharded cluster: its instances' names and the connections to its storages
+        self.nodes: Nodes | None = None
         self.server_name = ""  # the set-up being measured now
         self.admin: Admin | None = None
         self.server_pid: int | None = None  # a local server not started here (its CPU is ours)
@@ -184,16 +187,18 @@ class Session:
                 address = await self._start_server(target, checking=i > 0)
                 try:
                     await self._before()
-                    misses += await check(self.scenario, address, self.server_name)
+                    misses += await check(self.scenario, address, self.server_name,
+                                          self.nodes.storage_uris if self.nodes else ())
                 finally:
                     if i == 0:
-                        kept = (target, address, self.server, self.admin, self.server_name)
-                        self.server, self.admin = None, None
+                        kept = (target, address, self.server, self.admin, self.server_name,
+                                self.nodes)
+                        self.server, self.admin, self.nodes = None, None, None
                     else:
                         await self._stop_server()
         finally:
             if kept is not None:
-                target, address, self.server, self.admin, self.server_name = kept
+                target, address, self.server, self.admin, self.server_name, self.nodes = kept
                 if misses or self.interrupted:
                     await self._stop_server()
                 else:
@@ -239,7 +244,14 @@ class Session:
             return address
         keys: list[str] = []
         started = "pre-flight check: started Tarantool" if checking else "embedded Tarantool"
-        if isinstance(target, Server):
+        if isinstance(target, Server) and target.config is not None:
+            self.server_name = target.name
+            address, nodes = await asyncio.to_thread(_config_cluster, target)
+            self.nodes = nodes
+            self.progress.info(f"sharded cluster {target.config}: routers "
+                               f"{', '.join(address.uris)}, storages "
+                               f"{', '.join(nodes.storage_uris)}")
+        elif isinstance(target, Server):
             self.server_name = target.name
             address = ServerAddress(target.host, target.port, target.user, target.password,
                                     endpoints=target.endpoints)
@@ -247,7 +259,9 @@ class Session:
             setup = target.setup
             self.server_name = setup.name
             keys = list(setup.cfg)
-            if setup.replicas > 1:
+            if setup.sharded is not None:
+                address = await self._start_sharded(target, checking)
+            elif setup.replicas > 1:
                 rs = EmbeddedReplicaSet(setup.replicas, binary=target.binary, cfg=setup.cfg)
                 self.server = rs.start()
                 what = "pre-flight check: started" if checking else "embedded"
@@ -265,6 +279,8 @@ class Session:
         self.admin = await Admin(address).connect()
         if isinstance(target, Server):
             await self._check_eval(target)
+        if self.nodes is not None:
+            await self.nodes.connect(address)
         self.server_pid = None
         if isinstance(target, Server) and target.host in ("127.0.0.1", "localhost", "::1"):
             with contextlib.suppress(Exception):
@@ -281,19 +297,49 @@ class Session:
                 info.update(binary=target.binary, cfg=dict(target.setup.cfg))
             if len(address.uris) > 1:  # a replica set: its instances, as box.stat names them
                 info["instances"] = list(address.uris)
+            if self.nodes is not None:
+                info["sharded"] = self.nodes.describe()
             servers[self.server_name] = info
             if not env.get("tarantool"):  # the first server, as results before servers: had it
                 env["tarantool"] = {"version": info.get("version"),
                                     "box_cfg": info.get("box_cfg")}
         return address
 
+    async def _start_sharded(self, target: Checked, checking: bool) -> ServerAddress:
+        """``server: {sharded: ...}``: a ShardedCluster started (its buckets bootstrapped and
+        seen by every router), its routers the address the workers load through the pool."""
+        from loadtnt.server.sharded import ShardedCluster
+
+        sh = target.setup.sharded
+        assert sh is not None
+        cluster = ShardedCluster(sh.shards, sh.replicas, sh.routers,
+                                 bucket_count=sh.bucket_count, schema=sh.schema,
+                                 binary=target.binary)
+        await asyncio.to_thread(cluster.start)
+        self.server = cluster
+        self.nodes = Nodes(
+            routers=dict(zip(cluster.router_names, cluster.router_endpoints, strict=True)),
+            storages={n: cluster.endpoint(n) for rs in cluster.storage_names for n in rs})
+        what = "pre-flight check: started" if checking else "embedded"
+        how = "config.yaml" if cluster.config else "vshard.cfg"
+        self.progress.info(
+            f"{what} sharded cluster ({cluster.shards} x {cluster.replicas} + "
+            f"{cluster.routers} routers, {how}): routers {', '.join(cluster.router_endpoints)}: "
+            f"{target.setup.name}, Tarantool {short_version(target.version)}")
+        return ServerAddress(cluster.host, cluster.router_ports[0], cluster.username,
+                             cluster.password, endpoints=tuple(cluster.router_endpoints),
+                             sharded=True)
+
     async def _stop_server(self) -> None:
+        if self.nodes is not None:
+            await self.nodes.close()
+            self.nodes = None
         if self.admin is not None:
             with contextlib.suppress(Exception):
                 await self.admin.close()
             self.admin = None
         if self.server is not None:
-            self.server.stop()
+            await asyncio.to_thread(self.server.stop)
             self.server = None
             self.progress.info(f"embedded Tarantool ({self.server_name}) stopped")
 
@@ -338,7 +384,9 @@ class Session:
                    "scenario": s.normalized(),
                    "server": {"host": address.host, "port": address.port,
                               "user": address.user, "password": address.password,
-                              "endpoints": list(address.endpoints)}}
+                              "endpoints": list(address.endpoints),
+                              "sharded": address.sharded, "config": address.config,
+                              "filters": address.filters}}
             for p in procs:
                 try:
                     await p.start({**job, "index": p.index})
@@ -401,8 +449,11 @@ class Session:
         if not alive:
             return
         quotas = _split(s.requests, len(alive)) if s.requests else [None] * len(alive)
-        before = await self.admin.box_stats()
+        nodes_before = await self.nodes.sample(self.admin) if self.nodes is not None else None
+        before = ([x.get("stat") or {} for x in nodes_before[0]] if nodes_before is not None
+                  else await self.admin.box_stats())
         pids = machine.own_pids([*([self.server_pid] if self.server_pid else []),
+                                 *(self.nodes.local_pids if self.nodes is not None else ()),
                                  *self.executor.local_pids()])
         cpu0 = machine.sample(pids)
         start_at = time.time() + self.executor.start_lead
@@ -416,10 +467,26 @@ class Session:
         self._live = {} if s.thresholds else None
         self._live_label = label
         limit = s.duration * 1.5 + 1 + (s.timeout or 0) + SLACK if s.duration else None
-        done = await self._wait(alive, events, "done", label, "measure", limit)
-        other = machine.other_cores(cpu0, machine.sample(pids))
+        bucket_points: list[dict[str, Any]] = []
+        stop_tracking = asyncio.Event()
+        tracking = (asyncio.get_running_loop().create_task(
+            self.nodes.track(start_at, bucket_points, stop_tracking))
+            if self.nodes is not None else None)
         try:
-            after: list[dict[str, int]] | None = await self.admin.box_stats()
+            done = await self._wait(alive, events, "done", label, "measure", limit)
+        finally:
+            stop_tracking.set()
+            if tracking is not None:
+                await tracking
+        other = machine.other_cores(cpu0, machine.sample(pids))
+        nodes_after = None
+        try:
+            after: list[dict[str, int]] | None
+            if self.nodes is not None:
+                nodes_after = await self.nodes.sample(self.admin)
+                after = [x.get("stat") or {} for x in nodes_after[0]]
+            else:
+                after = await self.admin.box_stats()
         except Exception as e:  # noqa: BLE001 - e.g. the server died: keep what was measured
             after = None
             self._warn(f"{label}: cannot read the server's counters after the window: "
@@ -434,6 +501,18 @@ class Session:
         own = [sum(int((p.get("own_requests") or {}).get(uri, 0)) for p in parts)
                for uri in self.admin.uris]
         delta, each = stat_deltas(before, after, own) if after is not None else ({}, [])
+        sharded: dict[str, Any] = {}
+        if self.nodes is not None and nodes_before is not None and nodes_after is not None:
+            # per instance, a restarted or unreachable one told apart (see node_deltas)
+            sharded = self.nodes.window(nodes_before, nodes_after, own, parts, group)
+            sharded["buckets_timeline"] = bucket_points
+            # the client's side of the CPU table: the workers' CPU over their windows
+            sharded["client_cpu_s"] = round(sum(float(p.get("cpu_s") or 0.0) for p in parts), 6)
+            each = [n.get("delta") or {} for n in sharded["routers"].values()]
+            delta = {}
+            for d in each:
+                for k, v in d.items():
+                    delta[k] = delta.get(k, 0) + v
         entries = []
         # each op, and after a transaction each of its steps (the step's latency inside it)
         measured: list[tuple[str, str, float | None, str | None]] = []
@@ -486,6 +565,7 @@ class Session:
             # a replica set: each instance's own (their REQUESTS add up to the harness's count)
             **({"instances": dict(zip(self.admin.uris, each, strict=True))}
                if len(each) > 1 else {}),
+            **sharded,
         })
         self.observers.group_end(GroupEnd(entries, self.result.data["server"][-1]))
 
@@ -582,7 +662,8 @@ class Session:
                        procs: list[WorkerProc]) -> None:
         if not self.observers:
             return
-        server_pid = self.server.pid if self.server is not None else self.server_pid
+        server_pid = getattr(self.server, "pid", None) if self.server is not None \
+            else self.server_pid
         self.observers.phase(PhaseStart(
             phase=phase, server=self.server_name, driver=driver, loop=loop_name, trial=trial,
             ops=tuple(names), label=label, start_at=start_at, seconds=seconds,
@@ -658,13 +739,155 @@ def unsupported_ops(s: Scenario) -> dict[str, str]:
             can = drivers.load(name).ops
         except Exception:  # noqa: BLE001, S112 - run_driver reports a driver that cannot load
             continue
-        if s.instances > 1 and not drivers.load(name).pool:
-            out[name] = (f"{name} has no connection pool: it cannot load the {s.instances} "
-                         "instances of a replica set")
-            continue
         missing = [op for op in s.operations if op.op not in can]
         missing += [st for op in s.operations for st in op.steps if st.op not in can]
-        if missing:
+        if missing and all(op.op in CRUD for op in missing):
+            out[name] = (f"{name} cannot send crud's ops ("
+                         + ", ".join(dict.fromkeys(op.op for op in missing)) + f"): {NO_CRUD}")
+        elif (s.instances > 1 or s.sharded) and not drivers.load(name).pool:
+            what = ("routers of a sharded cluster" if s.sharded
+                    else f"{s.instances} instances of a replica set")
+            out[name] = f"{name} has no connection pool: it cannot load the {what}"
+        elif missing:
             out[name] = f"{name} cannot send " + ", ".join(
                 f"{op.op!r} ({op.where or 'operation'} {op.name!r})" for op in missing)
     return out
+
+
+class Nodes:
+    """A sharded cluster's instances by name (routers, storages: ``host:port``), and the
+    harness's connections to its storages (the routers' are the session's Admin): box.stat(),
+    CPU, buckets and rows of each, sampled around every measured window."""
+
+    def __init__(self, routers: dict[str, str], storages: dict[str, str],
+                 config: str | None = None) -> None:
+        self.routers = routers
+        self.storages = storages
+        self.admin: Admin | None = None
+        self.local_pids: list[int] = []
+        # an existing cluster's config: storages that join it during a run are found there
+        self.config = config
+        self.joined: dict[str, tuple[str, Admin]] = {}  # name -> (host:port, connection)
+        self._address: ServerAddress | None = None
+
+    TICK_S = 0.5  # the bucket timeline's interval
+
+    async def track(self, t0: float, points: list[dict[str, Any]], stop: asyncio.Event) -> None:
+        """Every :data:`TICK_S` until ``stop``: each storage's active buckets, as
+        ``{"t_s": seconds since t0 (time.time()), "buckets": {name: n}}`` (a storage that
+        joined the cluster's config meanwhile included: a rebalance shows)."""
+        while not stop.is_set():
+            try:
+                points.append({"t_s": round(time.time() - t0, 3),
+                               "buckets": await self.buckets()})
+            except Exception:  # noqa: BLE001, S110 - a sample missed: the next one will do
+                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.TICK_S)
+
+    async def buckets(self) -> dict[str, int]:
+        assert self.admin is not None
+        await self._discover()
+        out: dict[str, int] = {}
+        for name, n in zip(self.storages, await self.admin.eval_each(BUCKETS_LUA),
+                           strict=True):
+            if n is not None:
+                out[name] = int(n)
+        for name, (_, admin) in self.joined.items():
+            (n,) = await admin.eval_each(BUCKETS_LUA)
+            if n is not None:
+                out[name] = int(n)
+        return out
+
+    async def _discover(self) -> None:
+        if self.config is None or self._address is None:
+            return
+        from loadtnt.driver.config import ConfigError, resolve_config
+
+        a = self._address
+        try:
+            found = await asyncio.to_thread(resolve_config, self.config,
+                                            sharding_roles=["storage"], username=a.user,
+                                            password=a.password)
+        except (ConfigError, OSError, ValueError):  # being rewritten: try again next time
+            return
+        for c in found:
+            if c.name in self.storages or c.name in self.joined:
+                continue
+            host, _, port = c.endpoint.rpartition(":")
+            with contextlib.suppress(Exception):  # not up yet: the next tick
+                admin = await Admin(ServerAddress(host, int(port), a.user, a.password)).connect()
+                self.joined[c.name] = (c.endpoint, admin)
+
+    @property
+    def storage_uris(self) -> list[str]:
+        return list(self.storages.values())
+
+    def describe(self) -> dict[str, Any]:
+        return {"routers": dict(self.routers), "storages": dict(self.storages)}
+
+    async def connect(self, routers: ServerAddress) -> None:
+        """The storages, as the routers' user (the cluster's)."""
+        self._address = routers
+        uris = tuple(self.storages.values())
+        self.admin = await Admin(dataclasses.replace(
+            routers, host=uris[0].rpartition(":")[0], port=int(uris[0].rpartition(":")[2]),
+            endpoints=uris, sharded=False, config=None, filters={})).connect()
+
+    async def close(self) -> None:
+        for _, admin in self.joined.values():
+            with contextlib.suppress(Exception):
+                await admin.close()
+        self.joined = {}
+        if self.admin is not None:
+            with contextlib.suppress(Exception):
+                await self.admin.close()
+            self.admin = None
+
+    async def sample(self, routers: Admin) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(the routers', the storages') samples, in the order of their names."""
+        assert self.admin is not None
+        r = await routers.node_samples()
+        st = await self.admin.node_samples()
+        if not self.local_pids:  # a cluster on this machine: its CPU is not "other"
+            local = [*routers.uris, *self.admin.uris]
+            self.local_pids = [int(x["pid"]) for x, uri in zip([*r, *st], local, strict=True)
+                               if x.get("pid") and uri.rpartition(":")[0] in LOCAL_HOSTS]
+        return r, st
+
+    def window(self, before: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+               after: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+               own: list[int], parts: list[dict[str, Any]],
+               group: tuple[Operation, ...]) -> dict[str, Any]:
+        """The window entry's ``routers`` and ``storages`` (see RESULT_FORMAT.md), and
+        ``harness_calls``: the requests of the window's crud and call ops the workers counted
+        (each one IPROTO_CALL on a router), which the routers' CALL deltas must sum to."""
+        calls = sum(int(p["ops"][op.name]["requests"]) for p in parts for op in group
+                    if op.name in p["ops"] and (op.op in CRUD or op.op in ("call", "call16")))
+        return {"routers": node_deltas(list(self.routers), before[0], after[0], own),
+                "storages": node_deltas(list(self.storages), before[1], after[1]),
+                "harness_calls": calls}
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _config_cluster(target: Server) -> tuple[ServerAddress, Nodes]:
+    """An existing 3.x cluster: its routers (the scenario's filters) and storages
+    (``sharding.roles: [storage]``), resolved from its config as Pool.from_config does, with
+    the user and password the config gives when the scenario gives none."""
+    from loadtnt.driver.config import resolve_config
+
+    assert target.config is not None
+    routers = resolve_config(target.config, **target.routers, username=target.user,
+                             password=target.password)
+    user, password = routers[0].username, routers[0].password
+    storages = resolve_config(target.config, sharding_roles=["storage"], username=user,
+                              password=target.password if target.password is not None
+                              else password)
+    uris = tuple(c.endpoint for c in routers)
+    host, _, port = uris[0].rpartition(":")
+    address = ServerAddress(host, int(port), user, password, endpoints=uris, sharded=True,
+                            config=target.config, filters=dict(target.routers))
+    return address, Nodes({c.name: c.endpoint for c in routers},
+                          {c.name: c.endpoint for c in storages}, config=target.config)

@@ -45,6 +45,15 @@ class Server:
     name: str = EXTERNAL
     #: every instance as ``host:port``, the first included; empty: just ``host:port``
     endpoints: tuple[str, ...] = ()
+    #: an existing Tarantool 3.x sharded cluster (``server: {config: FILE.yaml, routers:
+    #: {...}}``): the config file (absolute) and Pool.from_config's filters for the routers;
+    #: ``endpoints`` are then the routers the filters selected
+    config: str | None = None
+    routers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sharded(self) -> bool:
+        return self.config is not None
 
     @property
     def uri(self) -> str:
@@ -56,9 +65,29 @@ class Server:
 
     def normalized(self) -> dict[str, Any]:
         out: dict[str, Any] = {"uri": self.uri, "user": self.user, "name": self.name}
-        if len(self.uris) > 1:
+        if len(self.uris) > 1 or self.config is not None:
             out["uris"] = list(self.uris)
+        if self.config is not None:
+            out["config"] = self.config
+            out["routers"] = dict(self.routers)
         return out
+
+
+@dataclass(frozen=True)
+class Sharded:
+    """``server: {sharded: {...}}``: an embedded vshard + crud cluster
+    (:class:`loadtnt.server.sharded.ShardedCluster`), started fresh for every trial."""
+
+    shards: int = 2
+    replicas: int = 2
+    routers: int = 2
+    bucket_count: int = 3000
+    #: a Lua file run on each replica set's master (absolute); None: the default ``customers``
+    schema: str | None = None
+
+    def normalized(self) -> dict[str, Any]:
+        return {"shards": self.shards, "replicas": self.replicas, "routers": self.routers,
+                "bucket_count": self.bucket_count, "schema": self.schema}
 
 
 @dataclass(frozen=True)
@@ -73,6 +102,8 @@ class ServerSetup:
     optional: bool = False
     #: instances of an embedded replica set (1: a single server), loaded through the pool
     replicas: int = 1
+    #: an embedded sharded cluster instead of the benchmark server (its routers are loaded)
+    sharded: Sharded | None = None
 
     def normalized(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "binary": self.binary, "cfg": dict(self.cfg)}
@@ -80,6 +111,8 @@ class ServerSetup:
             out["optional"] = True
         if self.replicas > 1:
             out["replicas"] = self.replicas
+        if self.sharded is not None:
+            out["sharded"] = self.sharded.normalized()
         return out
 
 
@@ -143,7 +176,15 @@ class Scenario:
         """How many instances every target has (1; more for a replica set or several uris)."""
         if self.server is not None:
             return len(self.server.uris)
-        return max((x.replicas for x in self.setups), default=1)
+        return max((x.sharded.routers if x.sharded is not None else x.replicas
+                    for x in self.setups), default=1)
+
+    @property
+    def sharded(self) -> bool:
+        """A sharded cluster is loaded (embedded or existing): the workers go to its routers."""
+        if self.server is not None:
+            return self.server.sharded
+        return any(x.sharded is not None for x in self.setups)
 
     @property
     def profile(self) -> Profile | None:
@@ -265,6 +306,8 @@ def check_model(s: Scenario, *, targets: bool = True) -> None:
     several = s.server is not None and len(s.server.uris) > 1 or any(
         x.replicas > 1 for x in s.servers)
     for op in s.operations:
+        if op.op.startswith("crud."):  # crud's own mode ('read' / 'write')
+            continue
         if targets and "mode" in op.fields and not several:
             raise ScenarioError("a mode picks among the instances of a replica set: give the "
                                 "server several uris, or replicas: N", path=s.path,

@@ -27,6 +27,48 @@ OP_FIELDS: dict[str, tuple[str, ...]] = {
     "transaction": ("isolation", "steps"),
 }
 
+# crud (on a vshard router): op -> (its arguments, by crud's names, in crud's order; crud's
+# options it takes, as keyword arguments). An ``*_many`` upsert's ``tuples``/``objects`` are
+# ``[[tuple_or_object, operations], ...]``; ``min``/``max``'s ``index`` is crud's index_name.
+_CRUD_WRITE = ("timeout", "bucket_id", "fields", "noreturn", "fetch_latest_metadata")
+_CRUD_FLAT = ("skip_nullability_check_on_flatten",)
+_CRUD_MANY = ("timeout", "fields", "noreturn", "stop_on_error", "rollback_on_error",
+              "fetch_latest_metadata", "skip_nullability_check_on_flatten")
+_CRUD_READ = ("mode", "prefer_replica", "balance")
+CRUD_OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "crud.insert": (("space", "tuple"), _CRUD_WRITE + _CRUD_FLAT),
+    "crud.insert_object": (("space", "object"), _CRUD_WRITE + _CRUD_FLAT),
+    "crud.insert_many": (("space", "tuples"), _CRUD_MANY),
+    "crud.insert_object_many": (("space", "objects"), _CRUD_MANY),
+    "crud.get": (("space", "key"), ("timeout", "bucket_id", "fields", *_CRUD_READ,
+                                    "fetch_latest_metadata")),
+    "crud.replace": (("space", "tuple"), _CRUD_WRITE + _CRUD_FLAT),
+    "crud.replace_object": (("space", "object"), _CRUD_WRITE + _CRUD_FLAT),
+    "crud.replace_many": (("space", "tuples"), _CRUD_MANY),
+    "crud.replace_object_many": (("space", "objects"), _CRUD_MANY),
+    "crud.update": (("space", "key", "operations"), _CRUD_WRITE),
+    "crud.upsert": (("space", "tuple", "operations"), _CRUD_WRITE + _CRUD_FLAT),
+    "crud.upsert_object": (("space", "object", "operations"), _CRUD_WRITE + _CRUD_FLAT),
+    "crud.upsert_many": (("space", "tuples"), _CRUD_MANY),
+    "crud.upsert_object_many": (("space", "objects"), _CRUD_MANY),
+    "crud.delete": (("space", "key"), _CRUD_WRITE),
+    "crud.select": (("space", "conditions"), ("timeout", "bucket_id", "fields", "first",
+                                              "after", "batch_size", *_CRUD_READ, "fullscan",
+                                              "force_map_call", "yield_every",
+                                              "fetch_latest_metadata")),
+    "crud.min": (("space", "index"), ("timeout", "fields", "mode", "fetch_latest_metadata")),
+    "crud.max": (("space", "index"), ("timeout", "fields", "mode", "fetch_latest_metadata")),
+    "crud.count": (("space", "conditions"), ("timeout", "bucket_id", *_CRUD_READ, "fullscan",
+                                             "force_map_call", "yield_every")),
+    "crud.len": (("space",), ("timeout", *_CRUD_READ)),
+}
+# crud's arguments that crud itself needs (the others may be left out: nil)
+_CRUD_OPTIONAL_ARGS = frozenset({"conditions", "index"})
+# crud's ``mode`` option: which instance of a replica set a storage request reads
+CRUD_MODES: tuple[str, ...] = ("read", "write")
+for _op, (_args, _opts) in CRUD_OPS.items():
+    OP_FIELDS[_op] = _args + _opts
+
 # the pool's modes (loadtnt.driver.Mode's names, lower case): which instance of a replica set
 # an op goes to; every op but a transaction may carry one (a transaction goes to the master)
 MODES: tuple[str, ...] = ("any", "rw", "ro", "prefer_ro", "prefer_rw")
@@ -54,10 +96,13 @@ OP_REQUIRED: dict[str, tuple[str, ...]] = {
     "transaction": ("steps",),
 }
 
+for _op, (_args, _opts) in CRUD_OPS.items():
+    OP_REQUIRED[_op] = tuple(a for a in _args if a not in _CRUD_OPTIONAL_ARGS)
+
 # fields that name things and must be constants (a generator there is a scenario error)
 STATIC_FIELDS = frozenset(
     {"space", "index", "iterator", "limit", "offset", "function", "expression", "query",
-     "isolation", "mode"}
+     "isolation", "mode", "fields"}
 )
 
 

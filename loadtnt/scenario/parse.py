@@ -27,9 +27,11 @@ from loadtnt.scenario.model import (
     ScenarioError,
     Server,
     ServerSetup,
+    Sharded,
     check_model,
 )
 from loadtnt.scenario.opspec import (
+    CRUD_MODES,
     ISOLATIONS,
     MODES,
     OP_FIELDS,
@@ -257,8 +259,11 @@ def loads(text: str, *, path: str = "<scenario>") -> Scenario:
     return scenario
 
 
-_RUNNING_KEYS = ("uri", "uris", "user", "password")
-_SETUP_KEYS = ("name", "binary", "cfg", "optional", "replicas")
+_RUNNING_KEYS = ("uri", "uris", "user", "password", "config", "routers")
+_SETUP_KEYS = ("name", "binary", "cfg", "optional", "replicas", "sharded")
+_SHARDED_KEYS = ("shards", "replicas", "routers", "bucket_count", "schema")
+# Pool.from_config's filters, as ``server.routers`` takes them
+_FILTERS = ("groups", "replicasets", "instances", "roles", "sharding_roles", "labels")
 
 
 def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
@@ -272,6 +277,8 @@ def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
                 raise doc.fail(knode, _join("server", key), "a running server (uri) has no "
                                "binary or cfg; an embedded one (binary, cfg) has no " + key)
         return _setup(doc, node, "server", base_dir, default_name=EMBEDDED)
+    if "config" in keys or "routers" in keys:
+        return _config_server(doc, node, items, base_dir)
     uri = None
     uris: tuple[str, ...] = ()
     extra: dict[str, str | None] = {"user": None, "password": None, "name": None}
@@ -284,8 +291,9 @@ def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
         elif key in extra:
             extra[key] = doc.typed(vnode, f, lambda v: None if v is None else _string(v))
         else:
-            raise doc.fail(knode, f, "unknown key (known: uri, uris, user, password, name; or, "
-                           "for the embedded server: binary, cfg, name, replicas)")
+            raise doc.fail(knode, f, "unknown key (known: uri, uris, user, password, name; for "
+                           "the embedded server: binary, cfg, name, replicas, sharded; for an "
+                           "existing sharded cluster: config, routers, user, password, name)")
     if uri is not None and uris:
         raise doc.fail(node, "server.uris", "give uri (one instance) or uris (several), not "
                        "both")
@@ -296,6 +304,104 @@ def _server(doc: _Doc, node: yaml.Node, base_dir: str) -> Server | ServerSetup:
                        "give binary/cfg/replicas for the embedded server)")
     named = {"name": extra["name"]} if extra["name"] else {}
     return dataclasses.replace(uri, user=extra["user"], password=extra["password"], **named)
+
+
+def _config_server(doc: _Doc, node: yaml.Node, items: list[tuple[str, yaml.Node, yaml.Node]],
+                   base_dir: str) -> Server:
+    """``server: {config: FILE.yaml, routers: {...filters...}, user:, password:, name:}``: an
+    existing Tarantool 3.x sharded cluster, its routers selected by Pool.from_config's filters
+    (default ``sharding_roles: [router]``); the config is resolved here, so that a config or a
+    filter that selects nothing is an error at its line."""
+    from loadtnt.driver.config import ConfigError, resolve_config
+
+    values: dict[str, Any] = {"user": None, "password": None, "name": None}
+    config: str | None = None
+    config_node: yaml.Node = node
+    routers: dict[str, Any] = {}
+    routers_node: yaml.Node = node
+    for key, knode, vnode in items:
+        f = _join("server", key)
+        if key == "config":
+            config = doc.typed(vnode, f, lambda v: os.path.normpath(os.path.join(
+                os.path.abspath(base_dir or "."), os.path.expanduser(_string(v)))))
+            config_node = vnode
+        elif key == "routers":
+            routers_node = vnode
+            for rkey, rknode, rvnode in doc.mapping(vnode, f):
+                if rkey not in _FILTERS:
+                    raise doc.fail(rknode, _join(f, rkey), "unknown filter (Pool.from_config's: "
+                                   + ", ".join(_FILTERS) + ")")
+                routers[rkey] = doc.typed(rvnode, _join(f, rkey), _filter_value(rkey))
+        elif key in values:
+            values[key] = doc.typed(vnode, f, lambda v: None if v is None else _string(v))
+        else:
+            raise doc.fail(knode, f, "unknown key for an existing sharded cluster (known: "
+                           "config, routers, user, password, name)")
+    if config is None:
+        raise doc.fail(node, "server.config", "missing: the cluster's config.yaml (routers: "
+                       "selects its routers)")
+    if not os.path.isfile(config):
+        raise doc.fail(config_node, "server.config", f"no such file: {config}")
+    filters = routers or {"sharding_roles": ["router"]}
+    try:
+        chosen = resolve_config(config, **filters, username=values["user"],
+                                password=values["password"])
+    except (ConfigError, ValueError, TypeError, OSError, yaml.YAMLError) as e:
+        bad = routers_node if routers and "no instance" in str(e) else config_node
+        raise doc.fail(bad, "server.routers" if bad is routers_node else "server.config",
+                       f"{type(e).__name__}: {e}") from None
+    endpoints = tuple(c.endpoint for c in chosen)
+    host, _, port = endpoints[0].rpartition(":")
+    if not port.isdigit():
+        raise doc.fail(config_node, "server.config", f"router {chosen[0].name} listens on "
+                       f"{endpoints[0]}: the harness needs host:port")
+    return Server(host=host, port=int(port), user=values["user"] or chosen[0].username,
+                  password=values["password"], name=values["name"] or "sharded",
+                  endpoints=endpoints, config=config, routers=filters)
+
+
+def _filter_value(key: str) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if key == "labels":
+            if not isinstance(v, dict):
+                raise TypeError(f"expected a mapping of label: value, got {v!r}")
+            return v
+        if isinstance(v, str):
+            return [v]
+        if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+            return v
+        raise TypeError(f"expected a name or a list of names, got {v!r}")
+    return check
+
+
+def _sharded(doc: _Doc, node: yaml.Node, where: str, base_dir: str) -> Sharded:
+    values: dict[str, Any] = {}
+    if isinstance(node, yaml.ScalarNode) and doc.value(node) in (True, None):
+        return Sharded()
+    for key, knode, vnode in doc.mapping(node, where):
+        f = _join(where, key)
+        if key in ("shards", "replicas", "routers"):
+            values[key] = doc.typed(vnode, f, lambda v: _bounded(v, 1, 9))
+        elif key == "bucket_count":
+            values[key] = doc.typed(vnode, f, lambda v: _bounded(v, 1, 1 << 20))
+        elif key == "schema":
+            path = doc.typed(vnode, f, lambda v: os.path.normpath(os.path.join(
+                os.path.abspath(base_dir or "."), os.path.expanduser(_string(v)))))
+            if not os.path.isfile(path):
+                raise doc.fail(vnode, f, f"no such file: {path} (a Lua file run on each "
+                               "replica set's master)")
+            values[key] = path
+        else:
+            raise doc.fail(knode, f, f"unknown key (known: {', '.join(_SHARDED_KEYS)})")
+    if values.get("bucket_count", 3000) < values.get("shards", 2):
+        raise doc.fail(node, _join(where, "bucket_count"), "fewer buckets than shards")
+    return Sharded(**values)
+
+
+def _bounded(v: Any, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ValueError(f"expected an integer from {lo} to {hi}, got {v!r}")
+    return v
 
 
 def _uris(doc: _Doc, node: yaml.Node, field: str) -> tuple[str, ...]:
@@ -341,6 +447,8 @@ def _setup(doc: _Doc, node: yaml.Node, where: str, base_dir: str, *,
             values["optional"] = doc.typed(vnode, f, _bool)
         elif key == "replicas":
             values["replicas"] = doc.typed(vnode, f, _replicas)
+        elif key == "sharded":
+            values["sharded"] = _sharded(doc, vnode, f, base_dir)
         elif key == "cfg":
             cfg: dict[str, Any] = {}
             for ckey, cknode, cvnode in doc.mapping(vnode, f):
@@ -351,6 +459,11 @@ def _setup(doc: _Doc, node: yaml.Node, where: str, base_dir: str, *,
             values["cfg"] = cfg
         else:
             raise doc.fail(knode, f, f"unknown key (known: {', '.join(_SETUP_KEYS)})")
+    if "sharded" in values:
+        for key, knode, _ in doc.mapping(node, where):
+            if key in ("cfg", "replicas"):
+                raise doc.fail(knode, _join(where, key), f"a sharded cluster has no {key} "
+                               "(sharded: {shards, replicas, routers, bucket_count, schema})")
     if "name" not in values:
         if default_name is None:
             raise doc.fail(node, _join(where, "name"), "missing: with several set-ups each needs "
@@ -438,6 +551,8 @@ def _operations(doc: _Doc, node: yaml.Node, field: str = "operations", *,
                 steps = _operations(doc, vnode, f, in_transaction=name)
             elif op == "transaction" and key == "isolation":
                 fields[key] = doc.typed(vnode, f, _isolation)
+            elif key == "mode" and op.startswith("crud.") and key in allowed:
+                fields[key] = doc.typed(vnode, f, _crud_mode)
             elif key == "mode" and in_transaction is None and op != "transaction":
                 fields[key] = doc.typed(vnode, f, _mode)
             elif key == "mode":
@@ -448,7 +563,8 @@ def _operations(doc: _Doc, node: yaml.Node, field: str = "operations", *,
             else:
                 top = in_transaction is None
                 known = ", ".join(("name", *(("weight",) if top else ()), *allowed,
-                                   *(("mode",) if top and op != "transaction" else ())))
+                                   *(("mode",) if top and op != "transaction"
+                                     and "mode" not in allowed else ())))
                 raise doc.fail(knode, f, f"unknown key for op {op!r} (known: {known})")
         for req in OP_REQUIRED[op]:
             if req not in fields and not (req == "steps" and steps):
@@ -469,6 +585,13 @@ def _operations(doc: _Doc, node: yaml.Node, field: str = "operations", *,
 def _mode(v: Any) -> str:
     if not isinstance(v, str) or v.lower() not in MODES:
         raise ValueError(f"unknown mode {v!r} (known: {', '.join(MODES)})")
+    return v.lower()
+
+
+def _crud_mode(v: Any) -> str:
+    if not isinstance(v, str) or v.lower() not in CRUD_MODES:
+        raise ValueError(f"unknown crud mode {v!r} (crud's: {', '.join(CRUD_MODES)}; the "
+                         "routers are taken in turn)")
     return v.lower()
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from loadtnt.scenario.generators import compile_value
 from loadtnt.scenario.opspec import (
+    CRUD_MODES,
     ISOLATIONS,
     MODES,
     OP_FIELDS,
@@ -34,6 +35,27 @@ OPS: dict[str, str] = {
     "execute": "an SQL statement (IPROTO_EXECUTE)",
     "transaction": "`steps` between begin and commit on a stream (Tarantool 2.10+), measured as "
                    "one request",
+    "crud.insert": "crud.insert on a router (a sharded cluster; one IPROTO_CALL, loadtnt driver)",
+    "crud.insert_object": "crud.insert_object: `object` by field names",
+    "crud.insert_many": "crud.insert_many: a batch of `tuples`",
+    "crud.insert_object_many": "crud.insert_object_many: a batch of `objects`",
+    "crud.get": "crud.get of the row with `key`",
+    "crud.replace": "crud.replace of a tuple",
+    "crud.replace_object": "crud.replace_object",
+    "crud.replace_many": "crud.replace_many",
+    "crud.replace_object_many": "crud.replace_object_many",
+    "crud.update": "crud.update of the row with `key` by `operations`",
+    "crud.upsert": "crud.upsert: `tuple` when new, else `operations`",
+    "crud.upsert_object": "crud.upsert_object",
+    "crud.upsert_many": "crud.upsert_many: `tuples` are `[[tuple, operations], …]`",
+    "crud.upsert_object_many": "crud.upsert_object_many: `objects` are `[[object, operations], "
+                               "…]`",
+    "crud.delete": "crud.delete of the row with `key`",
+    "crud.select": "crud.select by `conditions` (on every storage unless they pin a bucket)",
+    "crud.min": "crud.min: the first row of `index`",
+    "crud.max": "crud.max: the last row of `index`",
+    "crud.count": "crud.count of the rows matching `conditions`",
+    "crud.len": "crud.len: the rows of the space",
 }
 
 # what each field is
@@ -53,6 +75,27 @@ FIELDS: dict[str, str] = {
     "isolation": "the transaction's isolation level: " + ", ".join(f"`{x}`" for x in ISOLATIONS),
     "steps": "the transaction's steps: data ops (" + ", ".join(STEP_OPS) + "), each with its "
              "own fields and `name`, no `weight` and no `mode`",
+    "object": "crud: a row as a mapping of field names to values",
+    "tuples": "crud: a list of tuples (`*_many`; for `upsert_many`, `[tuple, operations]` pairs)",
+    "objects": "crud: a list of objects (`*_many`; for `upsert_object_many`, `[object, "
+               "operations]` pairs)",
+    "conditions": "crud: `[[operator, field or index, value], …]`, e.g. `[['>=', 'age', 18]]`",
+    "timeout": "crud's option: seconds for its calls to the storages (also bounds the request)",
+    "bucket_id": "crud's option: the bucket, instead of crud computing it from the key",
+    "fields": "crud's option: the fields to return, a list of names",
+    "noreturn": "crud's option: return nothing",
+    "fetch_latest_metadata": "crud's option: refresh the space's metadata first",
+    "skip_nullability_check_on_flatten": "crud's option (`*_object`)",
+    "stop_on_error": "crud's option (`*_many`): stop at the first failed row",
+    "rollback_on_error": "crud's option (`*_many`): roll back a storage's rows when one fails",
+    "prefer_replica": "crud's option: read from a replica when there is one",
+    "balance": "crud's option: spread reads over the replica set's instances",
+    "first": "crud's option: at most this many rows (negative: backwards, with `after`)",
+    "after": "crud's option: start after this tuple",
+    "batch_size": "crud's option: rows per storage request",
+    "fullscan": "crud's option: allow a scan of the whole space",
+    "force_map_call": "crud's option: ask every storage, even when the key pins one",
+    "yield_every": "crud's option: yield after this many scanned rows",
 }
 
 # the keys every operation may have besides its fields
@@ -61,7 +104,9 @@ COMMON: dict[str, str] = {
     "name": "its label in results and charts (default: the op); unique in the scenario",
     "weight": "its share of the mix (default 1); not for a transaction's steps",
     "mode": "with a replica set (`server: {replicas: N}` or several uris): which instance, one of "
-            + ", ".join(f"`{m}`" for m in MODES) + " (not for a transaction or its steps)",
+            + ", ".join(f"`{m}`" for m in MODES) + " (not for a transaction or its steps). "
+            "For a `crud.*` op, crud's own option (" + ", ".join(f"`{m}`" for m in CRUD_MODES)
+            + "): the routers are taken in turn",
 }
 
 # generator: (what it gives, an example)
@@ -110,7 +155,7 @@ def render() -> str:
         "| --- | --- |",
     ]
     lines += [f"| `{k}` | {v} |" for k, v in COMMON.items()]
-    every = sorted({f for fields in OP_FIELDS.values() for f in fields})
+    every = sorted({f for fields in OP_FIELDS.values() for f in fields} - set(COMMON))
     lines += [
         "",
         "## Fields",
@@ -154,6 +199,30 @@ def render() -> str:
         ("Before any load, `loadtnt run` checks every space, index, field and function these "
         "name, and the privileges they need, on every server the run uses (as the run's user); "
         "a miss exits 2 naming the file, line and op."),
+        "",
+        "## crud (sharded clusters)",
+        "",
+        ("The `crud.*` ops load a sharded cluster (`server: {sharded: {...}}`, or `server: "
+         "{config: FILE.yaml, routers: {...}}`) through its routers, taken in turn by the "
+         "loadtnt driver's pool: each is one IPROTO_CALL of crud's function, with crud's "
+         "arguments (`space`, `key`, `tuple`, `object`, `tuples`, `objects`, `conditions`, "
+         "`operations`) and crud's options by their names; generators stand anywhere in them. "
+         "asynctnt and aiotarantool have no crud API: a run skips them with a warning. The "
+         "pre-flight check asks each router's `crud.schema` for the space, and checks the "
+         "field and index names the op gives. crud's own errors count as `crud:<class>` "
+         "(e.g. `crud:InsertError`)."),
+        "",
+        "```yaml",
+        "server:",
+        "  sharded: {shards: 2, replicas: 2, routers: 2, bucket_count: 3000}",
+        "operations:",
+        "  - {op: crud.get, space: customers, key: {zipf: [1, 100000, 0.99]}, weight: 95}",
+        ("  - {op: crud.select, space: customers, conditions: [['>=', 'age', {uniform: [18, 90]}]],"
+        " first: 10}"),
+        "  - op: crud.insert_object",
+        "    space: customers",
+        "    object: {id: {sequential: 1000000}, name: x, age: 30}",
+        "```",
         "",
     ]
     return "\n".join(lines)

@@ -110,6 +110,17 @@ def check(setups: Sequence[ServerSetup], *, path: str | None = None,
                 skipped.append(f"{what}: skipped (optional)")
                 continue
             raise ServerSetupError(what, path=path, field=f"{where}.binary")
+        if setup.sharded is not None:
+            from loadtnt.server.sharded import ModulesNotFoundError, find_modules
+
+            try:
+                find_modules()
+            except ModulesNotFoundError as e:
+                what = f"server {setup.name!r}: a sharded cluster needs {e}"
+                if setup.optional:
+                    skipped.append(f"{what}: skipped (optional)")
+                    continue
+                raise ServerSetupError(what, path=path, field=f"{where}.sharded") from None
         try:
             full = version(binary)
         except TarantoolInstanceError as e:

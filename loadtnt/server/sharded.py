@@ -270,7 +270,9 @@ class ShardedCluster:
 
     @property
     def masters(self) -> list[str]:
-        return [rs[0] for rs in self.storage_names]
+        """Each replica set's master: its first instance, unless switch_leader changed it."""
+        return [next((n for n in rs if n in self._members and self._members[n].master), rs[0])
+                for rs in self.storage_names]
 
     @property
     def config_path(self) -> str | None:
@@ -462,6 +464,71 @@ class ShardedCluster:
         return [int(self.eval(rs[0], "return require('vshard').storage.buckets_count()")[0])
                 for rs in self.storage_names]
 
+    def switch_leader(self, shard: int, leader: str, *, timeout: float | None = None) -> float:
+        """Make ``leader`` the master of replica set ``shard`` (1-based) the way a 3.x cluster
+        with ``replication.failover: manual`` does it: the config's ``leader`` changed and the
+        config reloaded - the old master first (it turns read-only), then, once the new one has
+        its rows, the new one (it turns writable), then every other instance (the routers learn
+        the new master). Returns the seconds until every router saw every bucket writable
+        again. 3.x config clusters only."""
+        if not self.config or self.config_path is None:
+            raise ShardedClusterError("switch_leader needs a config.yaml cluster (Tarantool 3.x)")
+        names = self.storage_names[shard - 1]
+        if leader not in names:
+            raise ValueError(f"{leader!r} is not in replica set {shard} ({', '.join(names)})")
+        old = next(n for n in names if self._member(n).master)
+        t0 = time.monotonic()
+        if old == leader:
+            return 0.0
+        with open(self.config_path, encoding="utf-8") as fh:
+            head = fh.readline()
+            config = yaml.safe_load(fh)
+        config["groups"]["storages"]["replicasets"][f"storages-{shard}"]["leader"] = leader
+        with open(self.config_path, "w", encoding="utf-8") as fh:   # mode 0600 stays
+            fh.write(head)
+            yaml.safe_dump(config, fh, sort_keys=False)
+        self.eval(old, "require('config'):reload()")
+        vclock = self.eval(old, "return box.info.vclock")[0] or {}
+        self._wait(functools.partial(self._caught_up, leader, vclock),
+                   f"{leader} to have {old}'s rows", timeout)
+        self.eval(leader, "require('config'):reload()")
+        self._member(old).master, self._member(leader).master = False, True
+        for name in self.names:
+            if name not in (old, leader) and self.is_running(name):
+                self.eval(name, "require('config'):reload()")
+        self.wait_buckets(timeout)
+        return time.monotonic() - t0
+
+    def add_shard(self) -> str:
+        """A new replica set joins (3.x config clusters): its instances started with the
+        schema, then the config reloaded everywhere so that the routers and the storages know
+        it, and the rebalancer woken up - vshard then moves buckets to it (watch
+        ``bucket_counts()``). Returns the new set's master."""
+        if not self.config or self._root is None:
+            raise ShardedClusterError("add_shard needs a started config.yaml cluster (3.x)")
+        self.shards += 1
+        new = self.storage_names[-1]
+        for r, name in enumerate(new):
+            m = _Member(name, "storage", self.shards - 1, free_port(),
+                        os.path.join(self._root, name))
+            m.master = r == 0
+            os.makedirs(m.work_dir, exist_ok=True)
+            self._members[name] = m
+        self._rs_uuids.append(str(uuid.uuid4()))
+        # the file lists members in order: storages, then routers (they are in _members too)
+        self._write_config()
+        try:
+            self._parallel(self._spawn, new)
+        except Exception as e:  # noqa: BLE001 - re-raised, the password masked
+            raise self._scrubbed(e) from None
+        self.apply_schema()
+        for name in self.names:
+            if name not in new and self.is_running(name):
+                self.eval(name, "require('config'):reload()")
+        for master in self.masters:
+            self.eval(master, "require('vshard').storage.rebalancer_wakeup()")
+        return new[0]
+
     def crud_safe_mode(self, enabled: bool | None = None) -> list[bool]:
         """crud's rebalance safe mode on each master (crud 1.7: on, each storage request
         checks its bucket; a bucket move switches it on): switch it when ``enabled`` is
@@ -560,7 +627,7 @@ class ShardedCluster:
         storages: dict[str, Any] = {}
         for s, rs in enumerate(self.storage_names):
             storages[f"storages-{s + 1}"] = {
-                "leader": rs[0],
+                "leader": next((n for n in rs if self._members[n].master), rs[0]),
                 "instances": {n: {"iproto": {"listen": [{"uri": self.endpoint(n)}]}}
                               for n in rs},
             }

@@ -47,7 +47,9 @@ class Worker:
         self.count = int(job["count"])
         srv = job["server"]
         self.server = ServerAddress(srv["host"], srv["port"], srv.get("user"),
-                                    srv.get("password"), tuple(srv.get("endpoints") or ()))
+                                    srv.get("password"), tuple(srv.get("endpoints") or ()),
+                                    sharded=bool(srv.get("sharded")), config=srv.get("config"),
+                                    filters=dict(srv.get("filters") or {}))
         scenario = job["scenario"]
         self.adapter_cls: type[Adapter] = drivers.load(job["driver"])
         ctx = Context(index=self.index, count=int(job["count"]), seed=job.get("seed"))

@@ -34,9 +34,12 @@ def loadtnt_cmd(*args: str | os.PathLike[str]) -> list[str]:
     return [sys.executable, "-m", "loadtnt", *map(str, args)]
 
 
-def run_loadtnt(*args: str | os.PathLike[str], timeout: float = 90) -> subprocess.CompletedProcess:
+def run_loadtnt(*args: str | os.PathLike[str], timeout: float = 90,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``loadtnt ARGS`` from the checkout; ``env``: variables over this process's."""
     return subprocess.run(loadtnt_cmd(*args), cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False,
+                          env={**os.environ, **env} if env is not None else None)
 
 
 def read_json(path: Path) -> dict[str, Any]:

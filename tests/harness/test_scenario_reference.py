@@ -16,7 +16,9 @@ HEAD = "drivers: [loadtnt]\nduration: 1s\n"
 # a value for each field, to build ops with exactly their required fields
 SAMPLE = {"space": "tester", "key": [1], "tuple": [1, "x"], "operations": [["=", 2, "y"]],
           "function": "f", "expression": "return 1", "query": "SELECT 1", "args": [1],
-          "index": 0, "iterator": "EQ", "limit": 1, "offset": 0, "isolation": "default"}
+          "index": 0, "iterator": "EQ", "limit": 1, "offset": 0, "isolation": "default",
+          "object": {"id": 1}, "tuples": [[1, "x"]], "objects": [{"id": 1}],
+          "conditions": [[">=", "id", 1]], "fields": ["id"]}
 
 
 def test_the_page_is_what_the_tables_give() -> None:
@@ -57,6 +59,9 @@ def test_each_op_row_matches_what_the_parser_accepts(op: str) -> None:
 
 
 def test_the_pages_example_parses() -> None:
-    block = re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
-    sc = parse.loads(HEAD + block)
+    first, crud = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
+    sc = parse.loads(HEAD + first)
     assert [op.op for op in sc.operations] == ["select", "update", "transaction"]
+    sc = parse.loads(HEAD + crud)  # the crud section's example: a sharded cluster
+    assert [op.op for op in sc.operations] == ["crud.get", "crud.select", "crud.insert_object"]
+    assert sc.sharded and sc.setups[0].sharded is not None
