@@ -81,9 +81,8 @@ async def load(pool: Any, mode: str = "any") -> list[int]:
 
 def test_balancer_names() -> None:
     Pool = tb.driver.Pool
-    assert Pool(["127.0.0.1:3301"]).balancer == "round_robin"
-    assert Pool(["127.0.0.1:3301"], balancer="least_outstanding").balancer == \
-        "least_outstanding"
+    assert Pool(["127.0.0.1:3301"]).balancer == "least_outstanding"   # the default
+    assert Pool(["127.0.0.1:3301"], balancer="round_robin").balancer == "round_robin"
     assert "least_outstanding" in repr(Pool(["127.0.0.1:3301"], balancer="least_outstanding"))
     for bad in ("random", "", "ROUND_ROBIN", None, 1):
         with pytest.raises(ValueError, match=r"unknown pool balancer .*'round_robin', "
