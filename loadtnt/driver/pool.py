@@ -76,6 +76,11 @@ __all__ = ("InstanceInfo", "Mode", "Pool", "PoolWatcher")
 logger = logging.getLogger("loadtnt.driver")
 
 STATUS_KEY = "box.status"
+# Tarantool 3's config module broadcasts its status here: an instance started from a
+# cluster config reports itself writable in box.status before its roles (crud's, an app's)
+# are loaded - status 'startup_in_progress' - and requests sent then fail ("Procedure
+# 'crud.get' is not defined"). The pool takes such an instance only once that is over.
+CONFIG_KEY = "config.info"
 _ROLE_LUA = "return box.info.ro"
 
 
@@ -115,8 +120,8 @@ class InstanceInfo:
     role not known yet -, 'connecting', 'down'), ``error`` (why it is down, if known),
     ``connection``, ``role_polls`` (EVALs sent to learn its role, on servers before 2.10)."""
 
-    __slots__ = ("_pool", "connection", "endpoint", "error", "role", "role_polls", "tried",
-                 "up", "wake", "watcher")
+    __slots__ = ("_pool", "config_protocol", "config_starting", "config_watcher", "connection",
+                 "endpoint", "error", "role", "role_polls", "tried", "up", "wake", "watcher")
 
     def __init__(self, pool: Pool, endpoint: str, connection: _PoolConnection):
         self._pool = pool
@@ -129,11 +134,27 @@ class InstanceInfo:
         self.tried = False               # its first connect has ended (either way)
         self.watcher: Watcher | None = None
         self.wake: asyncio.Event | None = None
+        # config.info (servers with watchers): the connection its last value came on, and
+        # whether that value said the instance is still starting
+        self.config_watcher: Watcher | None = None
+        self.config_protocol: Any = None
+        self.config_starting = False
+
+    @property
+    def serving(self) -> bool:
+        """Up, role known, and (on servers with watchers) not starting per its config: a
+        candidate of its modes."""
+        if not self.up or self.role is None:
+            return False
+        conn = self.connection
+        if not conn.features.watchers:
+            return True
+        return self.config_protocol is conn._protocol and not self.config_starting
 
     @property
     def state(self) -> str:
         if self.up:
-            return self.role or UNKNOWN
+            return self.role if self.serving else UNKNOWN
         return DOWN if self.tried else CONNECTING
 
     def describe(self) -> str:
@@ -174,6 +195,22 @@ class InstanceInfo:
             logger.info("pool: %s is now %s", self.endpoint, role)
         self.role = role
         self.up = up
+        self._pool._rebuild()
+
+    def _on_config(self, key: str, value: Any) -> None:
+        # config.info: {status = ..., alerts = ..., meta = ...}; None where the instance was
+        # not started from a config (nothing is broadcast), which is no reason to wait
+        status = value.get("status") if isinstance(value, dict) else None
+        starting = status == "startup_in_progress"
+        protocol = self.connection._protocol
+        if protocol is self.config_protocol and starting == self.config_starting:
+            return
+        if starting:
+            self.error = "its config is still starting (config.info status startup_in_progress)"
+        elif self.config_starting and self.error is not None and "config" in self.error:
+            self.error = None
+        self.config_protocol = protocol
+        self.config_starting = starting
         self._pool._rebuild()
 
     def _on_status(self, key: str, value: Any) -> None:
@@ -398,8 +435,7 @@ class Pool(PoolApi):
 
     def _members(self) -> dict[Mode, list[InstanceInfo]]:
         """Each mode's instances now: connected, role known (none while disconnected)."""
-        live = [i for i in self._instances if i.up and i.role is not None] \
-            if self._connected else []
+        live = [i for i in self._instances if i.serving] if self._connected else []
         rw = [i for i in live if i.role == RW]
         ro = [i for i in live if i.role == RO]
         return {Mode.ANY: live, Mode.RW: rw, Mode.RO: ro,
@@ -419,7 +455,7 @@ class Pool(PoolApi):
         self._write = self._select[Mode.RW]
         self._calls = self._select[self._call_mode]
         for inst, fut in list(self._ready.items()):
-            if inst.up and inst.role is not None and not fut.done():
+            if inst.serving and not fut.done():
                 fut.set_result(None)
         if self._changed is not None:
             self._changed.set()
@@ -513,6 +549,7 @@ class Pool(PoolApi):
                     if inst.watcher is None:
                         # follows reconnects by itself; its first value comes at once
                         inst.watcher = conn.watch(STATUS_KEY, inst._on_status)
+                        inst.config_watcher = conn.watch(CONFIG_KEY, inst._on_config)
                     if inst.role is None:
                         # (re)connected: ask too, should the first event have come before
                         # the pool saw the connection up
@@ -593,6 +630,10 @@ class Pool(PoolApi):
             if inst.watcher is not None:
                 inst.watcher.unwatch()
                 inst.watcher = None
+            if inst.config_watcher is not None:
+                inst.config_watcher.unwatch()
+                inst.config_watcher = None
+            inst.config_protocol = None
             inst.wake = None
         await asyncio.gather(*(i.connection.disconnect() for i in self._instances),
                              return_exceptions=True)
