@@ -154,7 +154,7 @@ class InstanceInfo:
     @property
     def state(self) -> str:
         if self.up:
-            return self.role if self.serving else UNKNOWN
+            return (self.role or UNKNOWN) if self.serving else UNKNOWN
         return DOWN if self.tried else CONNECTING
 
     def describe(self) -> str:
