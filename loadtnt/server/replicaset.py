@@ -311,25 +311,33 @@ class ReplicaSet:
         member.start()
 
     def _wait(self, ready: Any, what: str, timeout: float | None = None) -> None:
-        deadline = time.monotonic() + (self.follow_timeout if timeout is None else timeout)
-        last: BaseException | None = None
-        while True:
-            try:
-                if ready():
-                    return
-                last = None
-            except (OSError, ReplicaSetError) as e:
-                last = e
-            if time.monotonic() >= deadline:
-                raise ReplicaSetError(f"timed out waiting for {what} ({self!r})"
-                                      + (f": {last}" if last else ""))
-            time.sleep(0.05)
+        wait_until(ready, what, self.follow_timeout if timeout is None else timeout,
+                   ReplicaSetError, (OSError, ReplicaSetError), 0.05, repr(self))
 
 
-def _covers(vclock: Any, other: Mapping[Any, Any]) -> bool:
+def wait_until(ready: Callable[[], Any], what: str, timeout: float, error: type[Exception],
+               caught: tuple[type[BaseException], ...], interval: float, who: str) -> None:
+    """Poll ``ready()`` every ``interval`` s until it is true; after ``timeout`` s raise
+    ``error`` naming ``what`` and ``who``, with the last exception of ``caught`` it raised."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            if ready():
+                return
+            last = None
+        except caught as e:
+            last = e
+        if time.monotonic() >= deadline:
+            raise error(f"timed out waiting for {what} ({who})" + (f": {last}" if last else ""))
+        time.sleep(interval)
+
+
+def _covers(vclock: Any, other: Mapping[Any, Any] | None) -> bool:
     """vclock has applied at least everything ``other`` has, component by component."""
     vclock = vclock or {}
-    return all(int(vclock.get(k, 0)) >= int(v) for k, v in other.items() if int(k) != 0)
+    return all(int(vclock.get(k, 0)) >= int(v) for k, v in (other or {}).items()
+               if int(k) != 0)
 
 
 def console_eval(path: str, lua: str, timeout: float, error: type[Exception], who: str,

@@ -65,7 +65,7 @@ from loadtnt.instance import (
     lua_literal,
     version_tuple,
 )
-from loadtnt.server.replicaset import console_eval
+from loadtnt.server.replicaset import _covers, console_eval, wait_until
 
 if TYPE_CHECKING:
     from typing import Self
@@ -671,21 +671,6 @@ class ShardedCluster:
             yaml.safe_dump(config, fh, sort_keys=False)
 
     def _wait(self, ready: Callable[[], bool], what: str, timeout: float | None = None) -> None:
-        deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
-        last: BaseException | None = None
-        while True:
-            try:
-                if ready():
-                    return
-                last = None
-            except (OSError, ShardedClusterError, ValueError, TypeError) as e:
-                last = e
-            if time.monotonic() >= deadline:
-                raise ShardedClusterError(f"timed out waiting for {what} ({self!r})"
-                                          + (f": {last}" if last else ""))
-            time.sleep(0.1)
-
-
-def _covers(vclock: Any, other: Any) -> bool:
-    vclock = vclock or {}
-    return all(int(vclock.get(k, 0)) >= int(v) for k, v in (other or {}).items() if int(k) != 0)
+        wait_until(ready, what, self.start_timeout if timeout is None else timeout,
+                   ShardedClusterError, (OSError, ShardedClusterError, ValueError, TypeError),
+                   0.1, repr(self))

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from loadtnt.server import ShardedCluster
-from tests.harness.conftest import ROOT, read_json, run_loadtnt, write_scenario
+from tests.harness.conftest import ROOT, read_json, run_loadtnt, unread_keys, write_scenario
 
 T38 = os.environ.get("LOADTNT_TEST_TARANTOOL_38",
                      str(ROOT.parent / "shared" / "tarantool-3.8" / "bin" / "tarantool"))
@@ -446,11 +446,7 @@ def test_a_master_switch_under_load_loses_no_acknowledged_write(
         stop = True
         await asyncio.gather(*users)
         # every acknowledged insert is there, read from the masters
-        missing = 0
-        for i in range(0, len(acked), 500):
-            got = await asyncio.gather(*(pool.crud.get("customers", [k], mode="write")
-                                         for k in acked[i:i + 500]))
-            missing += sum(len(r) != 1 for r in got)
+        missing = await unread_keys(pool, acked)
         await pool.disconnect()
         return acked, failed_writes, failed_reads, switched, missing
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from loadtnt.server import ShardedCluster
-from tests.harness.conftest import ROOT
+from tests.harness.conftest import ROOT, unread_keys
 
 T38 = os.environ.get("LOADTNT_TEST_TARANTOOL_38",
                      str(ROOT.parent / "shared" / "tarantool-3.8" / "bin" / "tarantool"))
@@ -114,11 +114,7 @@ def test_a_rebalance_under_load(cluster: ShardedCluster) -> None:
         await asyncio.sleep(0.5)
         stop = True
         await asyncio.gather(*users)
-        missing = 0
-        for i in range(0, len(acked), 500):
-            got = await asyncio.gather(*(pool.crud.get("customers", [k], mode="write")
-                                         for k in acked[i:i + 500]))
-            missing += sum(len(r) != 1 for r in got)
+        missing = await unread_keys(pool, acked)
         await pool.disconnect()
         return acked, missing, failed_writes, reads[0], reads[1]
 
