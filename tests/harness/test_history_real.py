@@ -94,11 +94,15 @@ def test_twenty_real_runs_step_found_at_run_13(tmp_path: Path) -> None:
     before = sum(rps[k] for k in range(1, STEP_AT)) / (STEP_AT - 1)
     after = sum(rps[k] for k in range(STEP_AT, RUNS + 1)) / (RUNS - STEP_AT + 1)
     print(f"mean rps before {before:,.0f}, after {after:,.0f} ({after / before - 1:+.1%})")
-    proc = run_loadtnt("history", "changes", "--db", db, "--format", "json")
+    # --magnitude 20% as Tarantool's perf CI runs Otava: a fiber sleep makes the rps so steady
+    # that Otava also finds real 1 % shifts (CI once saw run 9 at -1 %, p = 2e-4) ahead of the
+    # knob's step; those are not what this test is about
+    proc = run_loadtnt("history", "changes", "--db", db, "--format", "json",
+                       "--magnitude", "20%")
     assert proc.returncode == 0, proc.stderr
     changes = json.loads(proc.stdout)["changes"]
     print("changes:", [(c["run"], round(c["change"], 3), c["pvalue"]) for c in changes])
-    # the first change point is the knob's; a shared machine may add later ones (another
+    # the first large change point is the knob's; a shared machine may add later ones (another
     # job taking cores: the runs' busy figure shows it), which the test does not forbid
     assert changes and changes[0]["regression"], changes
     assert abs(changes[0]["run"] - STEP_AT) <= 1, changes
