@@ -55,6 +55,10 @@ extensions = [
     # the harness's closed-loop coroutines (time, send, record without Python calls)
     Extension("loadtnt.worker._hotloop", ["loadtnt/worker/_hotloop.pyx"],
               extra_compile_args=["-O2"]),
+    # the C load loop (drivers: [loadtnt-c]) on the driver's protocol
+    Extension("loadtnt.worker._cloop", ["loadtnt/worker/_cloop.pyx"],
+              include_dirs=["loadtnt/driver/iproto"], define_macros=macros,
+              extra_compile_args=cflags),
 ]
 
 # The top-level tarantool/ and scenarios/ are the sources; wheels (and so installs from an sdist,

@@ -6,17 +6,19 @@ import re
 
 from loadtnt.drivers.base import Adapter
 
-KNOWN = ("loadtnt", "asynctnt", "aiotarantool")
+KNOWN = ("loadtnt", "loadtnt-c", "asynctnt", "aiotarantool")
 
 
 def load(name: str) -> type[Adapter]:
-    """The adapter class of driver ``name`` (module ``loadtnt.drivers.<name>``)."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+    """The adapter class of driver ``name`` (module ``loadtnt.drivers.<name>``, a ``-`` in the
+    name being a ``_`` in the module's: ``loadtnt-c`` is ``loadtnt_c``)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         raise LookupError(f"bad driver name {name!r}")
+    module_name = f"loadtnt.drivers.{name.replace('-', '_')}"
     try:
-        module = importlib.import_module(f"loadtnt.drivers.{name}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if e.name == f"loadtnt.drivers.{name}":
+        if e.name == module_name:
             raise LookupError(f"unknown driver {name!r} (known: {', '.join(KNOWN)})") from None
         raise
     adapter = getattr(module, "Adapter", None)
@@ -31,5 +33,5 @@ def available() -> list[str]:
 
     import loadtnt.drivers as pkg
 
-    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(pkg.__path__)
                   if not m.name.startswith("_") and m.name != "base")

@@ -294,6 +294,13 @@ def check_model(s: Scenario, *, targets: bool = True) -> None:
     if not s.drivers or not s.loops:
         raise ScenarioError("needs at least one driver and one loop", path=s.path,
                             field="drivers" if not s.drivers else "loops")
+    if "loadtnt-c" in s.drivers:  # the C load loop sends the data ops only
+        from loadtnt.drivers.loadtnt_c import C_OPS, NOT_IN_C
+
+        for op in s.operations:
+            if op.op not in C_OPS:
+                raise ScenarioError(f"{op.op!r}: {NOT_IN_C}", path=s.path, line=op.line,
+                                    field=op.where or "operations")
     if s.cluster is not None and not s.cluster.strip():
         raise ScenarioError("expected the Dask scheduler's address, e.g. tcp://10.0.0.9:8786",
                             path=s.path, field="cluster")

@@ -13,8 +13,6 @@ from loadtnt.histogram._recorder cimport Recorder
 cdef class Budget:
     """Requests left to send, shared by a phase's coroutines (set to 0 to stop them)."""
 
-    cdef public long long left
-
     def __init__(self, long long left):
         self.left = left
 

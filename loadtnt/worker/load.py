@@ -16,6 +16,12 @@ later intended time, so the corrected latency of every request is at least its s
 A slot still waiting when the window is cut is *dropped*: counted, and recorded in the corrected
 histogram with the time it had waited by then (a lower bound of its latency).
 
+With ``drivers: [loadtnt-c]`` the request functions are the C load loop's ops
+(:class:`loadtnt.worker._cloop.COp`) and the coroutines are its slots: one
+:class:`~loadtnt.worker._cloop.CLoop` per connection sends and completes them from C, recording
+into the same recorders by the same definitions; the open loop's scheduler below submits each
+due slot to it instead of handing it to a sender coroutine.
+
 A transaction's steps have states of their own (:attr:`Phase.steps`, entries
 ``<transaction>.<step>``), which the mix never picks: the transaction's function records into
 them through its :class:`~loadtnt.drivers.base.Steps`, which :meth:`Phase.run` points at this
@@ -99,11 +105,13 @@ class Phase:
     def __init__(self, *, fns: Sequence[Sequence[RequestFn]], names: Sequence[str],
                  weights: Sequence[float], coroutines: int, classify: Callable[[BaseException], str],
                  seconds: float | None, requests: int | None, rate: float | None,
-                 share: tuple[int, int] = (0, 1), profile: Profile | None = None) -> None:
+                 share: tuple[int, int] = (0, 1), profile: Profile | None = None,
+                 timeout: float | None = None) -> None:
         """``rate``: open loop, the total rate of all workers; ``share``: ``(i, n)``, this worker
         is the i-th of n and sends the slots ``i, i + n, i + 2n, …`` of the run's schedule
         (``requests``, when given, is this worker's number of slots). ``profile``: rate stages
-        instead of a constant rate (slot ``j`` is due at ``profile.time_of(j)``)."""
+        instead of a constant rate (slot ``j`` is due at ``profile.time_of(j)``). ``timeout``:
+        the scenario's per-request timeout (the C load loop's to enforce; a driver's own)."""
         if profile is not None:
             rate = profile.mean_rate
             seconds = profile.duration
@@ -122,6 +130,12 @@ class Phase:
         self.budget = Budget(requests if requests is not None else NEVER)
         self.rate = rate
         self.share = share
+        self.weights = list(weights)
+        self.timeout = timeout
+        # the C load loop's ops (drivers: [loadtnt-c]) instead of request functions
+        self.c_loop = bool(fns and fns[0] and getattr(fns[0][0], "is_c_op", False))
+        self._cloops: list[Any] = []
+        self._rr = 0
         cum = list(itertools.accumulate(weights))
         self._cum, self._total = cum, cum[-1]
         self.slots = 0
@@ -161,6 +175,8 @@ class Phase:
     def _cut_now(self) -> None:
         self.budget.stop()
         self._cut = True
+        for cl in self._cloops:
+            cl.cut()
         while self._idle:
             fut = self._idle.popleft()
             if not fut.done():
@@ -193,14 +209,17 @@ class Phase:
             limit = self.seconds if self.rate is None else self.seconds * 1.5 + 1.0
             timer = loop.call_later(max(0.0, t0 + limit - time.perf_counter()), self._cut_now)
         n_conn = len(self.fns)
-        if self.rate is None:
-            coros = [self._closed(self.fns[i % n_conn]) for i in range(self.coroutines)]
-        else:
+        if self.rate is not None:
             self._start_ns = int(t0 * 1e9)  # perf_counter_ns and perf_counter share a clock
-            coros = [self._schedule(),
-                     *(self._sender(self.fns[i % n_conn]) for i in range(self.coroutines))]
         try:
-            await asyncio.gather(*coros)
+            if self.c_loop:
+                await self._run_c()
+            elif self.rate is None:
+                await asyncio.gather(*(self._closed(self.fns[i % n_conn])
+                                       for i in range(self.coroutines)))
+            else:
+                await asyncio.gather(self._schedule(), *(self._sender(self.fns[i % n_conn])
+                                                         for i in range(self.coroutines)))
         finally:
             if timer is not None:
                 timer.cancel()
@@ -215,6 +234,43 @@ class Phase:
             await asyncio.sleep(0)  # a request failing synchronously must not starve the loop
         else:  # failing again and again (a dead connection): back off, do not spin
             await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** min(fails - 2, 20)))
+
+    async def _run_c(self) -> None:
+        """The C load loop: one CLoop per connection, with its share of the coroutines as its
+        slots (coroutine i on connection i mod n, as on the coroutine path)."""
+        from loadtnt.worker._cloop import CLoop
+
+        n_conn = len(self.fns)
+        for i in range(n_conn):
+            slots = len(range(i, self.coroutines, n_conn))
+            if slots:
+                self._cloops.append(CLoop(
+                    list(self.fns[i]), self.ops, self.weights, slots, self.budget,
+                    self._on_c_error, timeout=self.timeout or 0.0,
+                    open_loop=self.rate is not None, seed=random.getrandbits(64)))
+        try:
+            if self.rate is None:
+                for cl in self._cloops:
+                    cl.start()
+            else:
+                for cl in self._cloops:
+                    cl.begin_open()
+                await self._schedule()
+                for cl in self._cloops:
+                    cl.finish()
+            await asyncio.gather(*(cl.wait() for cl in self._cloops))
+        finally:
+            for cl in self._cloops:
+                cl.detach()
+
+    def _on_c_error(self, k: int, exc: BaseException) -> None:
+        self.ops[k].error(self.classify(exc), exc)
+
+    def _busy(self) -> bool:
+        """Open loop: a send or a reply is due (slots handed over, in flight or waiting)."""
+        if self._cloops:
+            return any(cl.inflight or cl.backlog_len for cl in self._cloops)
+        return self._inflight > 0
 
     def _closed(self, fns: Sequence[RequestFn]) -> Any:
         if len(self.ops) == 1:
@@ -240,7 +296,7 @@ class Phase:
                 return
             if gap > COARSE_NS:  # the loop's timer (it wakes up to a millisecond off)
                 await asyncio.sleep(min(gap - COARSE_NS, 100_000_000) / 1e9)
-            elif self._inflight == 0:
+            elif not self._busy():
                 # nothing handed over or in flight, only the clock to wait for: a blocking sleep is precise and costs no CPU
                 if gap > SPIN_NS:
                     time.sleep((gap - SPIN_NS) / 1e9)  # noqa: ASYNC251 - on purpose, see above
@@ -257,7 +313,7 @@ class Phase:
     async def _schedule(self) -> None:
         pc = time.perf_counter_ns
         pick = self._picker() or (lambda: 0)
-        ops, idle, backlog = self.ops, self._idle, self._backlog
+        ops, idle, backlog, cloops = self.ops, self._idle, self._backlog, self._cloops
         slot, slots = 0, self.slots
         try:
             while slot < slots and not self._cut:
@@ -272,6 +328,9 @@ class Phase:
                     slot += 1
                     k = pick()
                     ops[k].scheduled += 1
+                    if cloops:
+                        self._submit_c(t, k)
+                        continue
                     self._inflight += 1  # handed over: the sender has yet to send it
                     if idle:
                         idle.popleft().set_result((t, k))
@@ -282,6 +341,21 @@ class Phase:
             self._scheduled_all = True
             while idle:
                 idle.popleft().set_result(None)
+
+    def _submit_c(self, t: int, k: int) -> None:
+        """A due slot to the C loops: the next one (round robin) with an idle slot, else the
+        next one's backlog."""
+        loops = self._cloops
+        n = len(loops)
+        for j in range(n):
+            cl = loops[(self._rr + j) % n]
+            if cl.idle_slots:
+                self._rr = (self._rr + j + 1) % n
+                cl.submit(t, k)
+                return
+        cl = loops[self._rr]
+        self._rr = (self._rr + 1) % n
+        cl.submit(t, k)
 
     async def _sender(self, fns: Sequence[RequestFn]) -> None:
         pc = time.perf_counter_ns
@@ -328,6 +402,8 @@ class Phase:
         waiting = list(self._backlog)
         self._inflight -= len(waiting)
         self._backlog.clear()
+        for cl in self._cloops:
+            waiting += cl.take_backlog()
         slot = getattr(self, "_next_slot", 0)
         while slot < self.slots and self._due(slot) <= now and not self.stopped:
             waiting.append((self._due(slot), k := pick()))

@@ -112,7 +112,8 @@ class Worker:
                       seconds=cmd.get("seconds"), requests=cmd.get("requests"),
                       rate=cmd.get("rate"),
                       profile=Profile.from_normalized(cmd["stages"]) if cmd.get("stages") else None,
-                      share=tuple(cmd.get("share") or (self.index, self.count)))  # type: ignore[arg-type]
+                      share=tuple(cmd.get("share") or (self.index, self.count)),  # type: ignore[arg-type]
+                      timeout=self.timeout)
         self.phase = phase
         # the window's start, for the phase, its schedule and its ticks alike: the barrier's
         # shared wall-clock time (not this worker's wake-up, which is a timer's error late)

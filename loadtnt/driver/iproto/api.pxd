@@ -18,3 +18,16 @@ cdef class Api:
     cdef object _execute(self, query, args, bint parse_metadata, double timeout)
     cdef object _end_txn(self, Request req, uint32_t op, double timeout)
     cdef object _prepare(self, query, double timeout)
+
+
+# The request builders the methods above use (also the C load loop's)
+cdef PingRequest new_ping()
+cdef CallRequest new_call(uint32_t op, func_name, args)
+cdef EvalRequest new_eval(expression, args)
+cdef SelectRequest new_select(space, key, offset, limit, index, iterator,
+                              bint check_schema_change)
+cdef InsertRequest new_insert(space, t, bint replace)
+cdef DeleteRequest new_delete(space, key, index)
+cdef UpdateRequest new_update(space, key, operations, index)
+cdef UpsertRequest new_upsert(space, t, operations)
+cdef ExecuteRequest new_execute(query, args, bint parse_metadata)

@@ -44,6 +44,115 @@ cdef int _set_page(BaseProtocol p, SelectRequest req, object after, bint fetch_p
     return 0
 
 
+# The requests, built as the methods below send them: one builder per request
+# type, shared with the harness's C load loop (loadtnt/worker/_cloop.pyx), which
+# encodes them itself, with no future.
+
+cdef PingRequest new_ping():
+    cdef PingRequest req = PingRequest.__new__(PingRequest)
+    req.check_schema = False    # nothing in it depends on the client's schema
+    req.op = tnt.IPROTO_PING
+    return req
+
+
+cdef CallRequest new_call(uint32_t op, func_name, args):
+    cdef CallRequest req = CallRequest.__new__(CallRequest)
+    req.check_schema = False    # by function name: valid across DDL
+    if not isinstance(func_name, str):
+        raise TypeError('func_name must be a str, not {}'.format(type(func_name).__name__))
+    req.op = op
+    req.func_name = func_name
+    req.args = _args_list(args)
+    req.parse_as_tuples = op == tnt.IPROTO_CALL_16
+    return req
+
+
+cdef EvalRequest new_eval(expression, args):
+    cdef EvalRequest req = EvalRequest.__new__(EvalRequest)
+    req.check_schema = False
+    if not isinstance(expression, str):
+        raise TypeError('expression must be a str, not {}'.format(type(expression).__name__))
+    req.op = tnt.IPROTO_EVAL
+    req.expression = expression
+    req.args = _args_list(args)
+    return req
+
+
+cdef SelectRequest new_select(space, key, offset, limit, index, iterator,
+                              bint check_schema_change):
+    cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
+    req.op = tnt.IPROTO_SELECT
+    req.space = space
+    req.index = index
+    req.key = key
+    req.offset = offset
+    req.limit = limit
+    req.iterator = iterator if PyLong_CheckExact(iterator) else _iterator_value(iterator)
+    if key is None and req.iterator == 0 and isinstance(iterator, int):
+        req.iterator = 2    # no key: ALL (so it works on a HASH index), as asynctnt
+    req.check_schema = check_schema_change
+    req.parse_as_tuples = True
+    return req
+
+
+cdef InsertRequest new_insert(space, t, bint replace):
+    cdef InsertRequest req = InsertRequest.__new__(InsertRequest)
+    req.check_schema = True
+    req.op = tnt.IPROTO_REPLACE if replace else tnt.IPROTO_INSERT
+    req.space = space
+    req.t = t
+    req.parse_as_tuples = True
+    return req
+
+
+cdef DeleteRequest new_delete(space, key, index):
+    cdef DeleteRequest req = DeleteRequest.__new__(DeleteRequest)
+    req.check_schema = True
+    req.op = tnt.IPROTO_DELETE
+    req.space = space
+    req.index = index
+    req.key = key
+    req.parse_as_tuples = True
+    return req
+
+
+cdef UpdateRequest new_update(space, key, operations, index):
+    cdef UpdateRequest req = UpdateRequest.__new__(UpdateRequest)
+    req.check_schema = True
+    req.op = tnt.IPROTO_UPDATE
+    req.space = space
+    req.index = index
+    req.key = key
+    req.operations = operations if operations is not None else []
+    req.parse_as_tuples = True
+    return req
+
+
+cdef UpsertRequest new_upsert(space, t, operations):
+    cdef UpsertRequest req = UpsertRequest.__new__(UpsertRequest)
+    req.check_schema = True
+    req.op = tnt.IPROTO_UPSERT
+    req.space = space
+    req.t = t
+    req.operations = operations if operations is not None else []
+    req.parse_as_tuples = True
+    return req
+
+
+cdef ExecuteRequest new_execute(query, args, bint parse_metadata):
+    cdef ExecuteRequest req = ExecuteRequest.__new__(ExecuteRequest)
+    if not isinstance(query, (str, int)):
+        raise TypeError('query must be SQL text or a statement id, not {}'
+                        .format(type(query).__name__))
+    req.op = tnt.IPROTO_EXECUTE
+    req.query = query
+    req.args = _args_list(args)
+    req.parse_as_tuples = True
+    req.parse_metadata = parse_metadata
+    req.check_schema = False    # SQL names are resolved by the server
+    return req
+
+
 cdef class Api:
 
     def __cinit__(self):
@@ -65,9 +174,7 @@ cdef class Api:
     cdef object _ping(self, double timeout):
         # also Pool's ping, straight from C
         cdef BaseProtocol p = self._proto()
-        cdef PingRequest req = PingRequest.__new__(PingRequest)
-        req.check_schema = False    # nothing in it depends on the client's schema
-        req.op = tnt.IPROTO_PING
+        cdef PingRequest req = new_ping()
         req.stream_id = self._stream_id
         return p.execute(req, timeout)
 
@@ -81,15 +188,8 @@ cdef class Api:
 
     cdef object _call(self, uint32_t op, func_name, args, double timeout, bint push_subscribe):
         cdef BaseProtocol p = self._proto()
-        cdef CallRequest req = CallRequest.__new__(CallRequest)
-        req.check_schema = False    # by function name: valid across DDL
-        if not isinstance(func_name, str):
-            raise TypeError('func_name must be a str, not {}'.format(type(func_name).__name__))
-        req.op = op
+        cdef CallRequest req = new_call(op, func_name, args)
         req.stream_id = self._stream_id
-        req.func_name = func_name
-        req.args = _args_list(args)
-        req.parse_as_tuples = op == tnt.IPROTO_CALL_16
         if push_subscribe:
             return _execute_push(p, req, timeout)
         return p.execute(req, timeout)
@@ -100,14 +200,8 @@ cdef class Api:
 
     cdef object _eval(self, expression, args, double timeout, bint push_subscribe):
         cdef BaseProtocol p = self._proto()
-        cdef EvalRequest req = EvalRequest.__new__(EvalRequest)
-        req.check_schema = False
-        if not isinstance(expression, str):
-            raise TypeError('expression must be a str, not {}'.format(type(expression).__name__))
-        req.op = tnt.IPROTO_EVAL
+        cdef EvalRequest req = new_eval(expression, args)
         req.stream_id = self._stream_id
-        req.expression = expression
-        req.args = _args_list(args)
         if push_subscribe:
             return _execute_push(p, req, timeout)
         return p.execute(req, timeout)
@@ -128,21 +222,11 @@ cdef class Api:
                         bint check_schema_change, after, bint fetch_pos):
         # also Pool's select, straight from C
         cdef BaseProtocol p = self._proto()
-        cdef SelectRequest req = SelectRequest.__new__(SelectRequest)
+        cdef SelectRequest req = new_select(space, key, offset, limit, index, iterator,
+                                            check_schema_change)
         if after is not None or fetch_pos:
             _set_page(p, req, after, fetch_pos)
-        req.op = tnt.IPROTO_SELECT
         req.stream_id = self._stream_id
-        req.space = space
-        req.index = index
-        req.key = key
-        req.offset = offset
-        req.limit = limit
-        req.iterator = iterator if PyLong_CheckExact(iterator) else _iterator_value(iterator)
-        if key is None and req.iterator == 0 and isinstance(iterator, int):
-            req.iterator = 2    # no key: ALL (so it works on a HASH index), as asynctnt
-        req.check_schema = check_schema_change
-        req.parse_as_tuples = True
         return p.execute(req, timeout)
 
     def insert(self, space, t, *, bint replace=False, double timeout=-1.0):
@@ -152,13 +236,8 @@ cdef class Api:
     cdef object _insert(self, space, t, bint replace, double timeout):
         # insert and replace; also Pool's, straight from C (as the others below)
         cdef BaseProtocol p = self._proto()
-        cdef InsertRequest req = InsertRequest.__new__(InsertRequest)
-        req.check_schema = True
-        req.op = tnt.IPROTO_REPLACE if replace else tnt.IPROTO_INSERT
+        cdef InsertRequest req = new_insert(space, t, replace)
         req.stream_id = self._stream_id
-        req.space = space
-        req.t = t
-        req.parse_as_tuples = True
         return p.execute(req, timeout)
 
     def replace(self, space, t, *, double timeout=-1.0):
@@ -171,14 +250,8 @@ cdef class Api:
 
     cdef object _delete(self, space, key, index, double timeout):
         cdef BaseProtocol p = self._proto()
-        cdef DeleteRequest req = DeleteRequest.__new__(DeleteRequest)
-        req.check_schema = True
-        req.op = tnt.IPROTO_DELETE
+        cdef DeleteRequest req = new_delete(space, key, index)
         req.stream_id = self._stream_id
-        req.space = space
-        req.index = index
-        req.key = key
-        req.parse_as_tuples = True
         return p.execute(req, timeout)
 
     def update(self, space, key, operations, *, index=0, double timeout=-1.0):
@@ -187,15 +260,8 @@ cdef class Api:
 
     cdef object _update(self, space, key, operations, index, double timeout):
         cdef BaseProtocol p = self._proto()
-        cdef UpdateRequest req = UpdateRequest.__new__(UpdateRequest)
-        req.check_schema = True
-        req.op = tnt.IPROTO_UPDATE
+        cdef UpdateRequest req = new_update(space, key, operations, index)
         req.stream_id = self._stream_id
-        req.space = space
-        req.index = index
-        req.key = key
-        req.operations = operations if operations is not None else []
-        req.parse_as_tuples = True
         return p.execute(req, timeout)
 
     def upsert(self, space, t, operations, *, double timeout=-1.0):
@@ -204,14 +270,8 @@ cdef class Api:
 
     cdef object _upsert(self, space, t, operations, double timeout):
         cdef BaseProtocol p = self._proto()
-        cdef UpsertRequest req = UpsertRequest.__new__(UpsertRequest)
-        req.check_schema = True
-        req.op = tnt.IPROTO_UPSERT
+        cdef UpsertRequest req = new_upsert(space, t, operations)
         req.stream_id = self._stream_id
-        req.space = space
-        req.t = t
-        req.operations = operations if operations is not None else []
-        req.parse_as_tuples = True
         return p.execute(req, timeout)
 
     def execute(self, query, args=None, *, bint parse_metadata=True, double timeout=-1.0):
@@ -220,17 +280,8 @@ cdef class Api:
 
     cdef object _execute(self, query, args, bint parse_metadata, double timeout):
         cdef BaseProtocol p = self._proto()
-        cdef ExecuteRequest req = ExecuteRequest.__new__(ExecuteRequest)
-        if not isinstance(query, (str, int)):
-            raise TypeError('query must be SQL text or a statement id, not {}'
-                            .format(type(query).__name__))
-        req.op = tnt.IPROTO_EXECUTE
+        cdef ExecuteRequest req = new_execute(query, args, parse_metadata)
         req.stream_id = self._stream_id
-        req.query = query
-        req.args = _args_list(args)
-        req.parse_as_tuples = True
-        req.parse_metadata = parse_metadata
-        req.check_schema = False    # SQL names are resolved by the server
         return p.execute(req, timeout)
 
     # -- interactive transactions (a Stream's; 2.10+) -------------------------

@@ -13,8 +13,26 @@ cdef class TimerBucket:
     cdef int append(self, uint64_t sync) except -1
 
 
+# Replies whose sync is at or above this go to the protocol's sink (the harness's
+# C load loop, loadtnt/worker/_cloop.pyx), not to the pending requests: the
+# protocol's own syncs count up from 1 and never get there.
+cdef extern from "mp.h":
+    const uint64_t SINK_SYNC_BASE "LT_SINK_SYNC_BASE"
+
+
+cdef class ReplySink:
+    # What takes the replies of requests that a sink encoded into the protocol's
+    # write buffer itself (no Request pending, no future): on_reply gets the
+    # header's sync and code and the body's bytes; on_lost is told when the
+    # connection goes.
+    cdef int on_reply(self, uint64_t sync, uint64_t code, int64_t schema_id,
+                      const char *p, const char *end) except -1
+    cdef int on_lost(self, object exc) except -1
+
+
 cdef class BaseProtocol(CoreProtocol):
     cdef:
+        public ReplySink sink    # replies with syncs from SINK_SYNC_BASE go here
         object loop
         object transport
         object create_future

@@ -40,6 +40,15 @@ def _consume_exception(fut):
         fut.exception()
 
 
+cdef class ReplySink:
+    cdef int on_reply(self, uint64_t sync, uint64_t code, int64_t schema_id,
+                      const char *p, const char *end) except -1:
+        raise ProtocolError('a reply for sync {} and no load loop to take it'.format(sync))
+
+    cdef int on_lost(self, object exc) except -1:
+        return 0
+
+
 @cython.final
 cdef class TimerBucket:
     def __cinit__(self):
@@ -133,6 +142,9 @@ cdef class BaseProtocol(CoreProtocol):
                 'connection to Tarantool at {} closed before the greeting{}'.format(
                     self.peer, ': {}'.format(cause) if cause else '')))
         self._fail_all(cause)
+        if self.sink is not None:
+            sink, self.sink = self.sink, None
+            (<ReplySink> sink).on_lost(cause)
         if not self.closed_waiter.done():
             self.closed_waiter.set_result(None)
         if self.on_lost is not None:
@@ -700,6 +712,8 @@ cdef class BaseProtocol(CoreProtocol):
             if code == tnt.IPROTO_EVENT:
                 return self._on_event(p, end)    # box.broadcast, sync 0
             raise ProtocolError('unexpected response type 0x{:x}'.format(code))
+        if sync >= SINK_SYNC_BASE and self.sink is not None:
+            return self.sink.on_reply(sync, code, schema_id, p, end)
         sync_obj = sync
         rp = PyDict_GetItem(self.pending, sync_obj)
         if rp is NULL:

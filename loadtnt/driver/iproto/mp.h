@@ -27,6 +27,9 @@ static inline double lt_monotonic(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Syncs from here up belong to a protocol's reply sink (the C load loop). */
+#define LT_SINK_SYNC_BASE (((uint64_t)1) << 62)
+
 #ifndef LOADTNT_DEBUG
 #define LOADTNT_DEBUG 0
 #endif
