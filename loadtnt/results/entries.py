@@ -94,14 +94,20 @@ def op_entry(*, server: str, driver: str, loop: str, trial: int, op: str,
                     f"dropped {entry['dropped']:,} of {entry['scheduled']:,} scheduled sends "
                     "(no free coroutine before the window closed); the corrected latency counts "
                     "each as waiting until then")
-        busy = [(p.get("cpu_s", 0.0) - p.get("spin_s", 0.0)) / p["duration_s"]
-                for p in parts if p["duration_s"]]
-        if busy:
-            # the busiest worker, in cores: its CPU time less the empty polling turns of an
-            # open loop waiting for a slot's time (each capped, see worker.load.POLL_TURN_NS)
-            entry["client_cpu"] = round(max(max(busy), 0.0), 3)
-        if busy and max(busy) > SATURATED_CPU:
-            warnings.append(f"client saturated: a worker used {max(busy):.0%} of a CPU")
+    # what the load generator cost: the busiest worker in cores, and all workers' CPU per
+    # 100,000 requests of the phase (all its ops: a worker's CPU is not split by op), both
+    # less the empty polling turns of an open loop waiting for a slot's time (each capped,
+    # see worker.load.POLL_TURN_NS)
+    busy = [(p.get("cpu_s", 0.0) - p.get("spin_s", 0.0)) / p["duration_s"]
+            for p in parts if p["duration_s"]]
+    if busy:
+        entry["client_cpu"] = round(max(max(busy), 0.0), 3)
+    done = sum(o["requests"] for p in parts for o in p["ops"].values())
+    if done and any("cpu_s" in p for p in parts):
+        cpu = sum(max(p.get("cpu_s", 0.0) - p.get("spin_s", 0.0), 0.0) for p in parts)
+        entry["client_cpu_per_100k_s"] = round(cpu / done * 100_000, 4)
+    if target_rps is not None and busy and max(busy) > SATURATED_CPU:
+        warnings.append(f"client saturated: a worker used {max(busy):.0%} of a CPU")
     if any(p.get("stopped") for p in parts):
         warnings.append("interrupted: the measured window was cut short")
     if warnings:

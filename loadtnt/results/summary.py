@@ -33,8 +33,35 @@ def _cell(runs: list[dict[str, Any]]) -> str:
     return f"{rps:,.0f}/s{spread} {lat}{err}{flag}"
 
 
+def _cpu_cell(runs: list[dict[str, Any]]) -> str:
+    per = [r["client_cpu_per_100k_s"] for r in runs if r.get("client_cpu_per_100k_s")]
+    cores = [r["client_cpu"] for r in runs if r.get("client_cpu") is not None]
+    if not per:
+        return "-"
+    out = f"{statistics.median(per):.3f} s"
+    return out + (f" ({statistics.median(cores):.2f} cores)" if cores else "")
+
+
 def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Sequence[str],
            ops: Sequence[str], servers: Sequence[str] = ()) -> str:
+    table = _tables(runs, _cell, drivers=drivers, loops=loops, ops=ops, servers=servers)
+    kind = ("corrected p99 latency (from the intended send time)"
+            if any(r.get("latency_kind") == "corrected" for r in runs) else "p99 service time")
+    several = any(r.get("trial", 1) > 1 for r in runs)
+    what = "median of the trials ± half their range" if several else "one trial"
+    note = (f"(successful requests/s, {what}; {kind}; "
+            "err = share of requests that failed; ! = see warnings)")
+    out = table + "\n" + note
+    if any(r.get("client_cpu_per_100k_s") for r in runs):
+        out += ("\n\nclient CPU per 100k requests (the workers' CPU seconds; in brackets the "
+                "busiest worker, in cores: near 1 it was the limit)\n"
+                + _tables(runs, _cpu_cell, drivers=drivers, loops=loops, ops=ops,
+                          servers=servers))
+    return out
+
+
+def _tables(runs: Sequence[dict[str, Any]], cell: Any, *, drivers: Sequence[str],
+            loops: Sequence[str], ops: Sequence[str], servers: Sequence[str]) -> str:
     blocks = []
     several = len(servers) > 1
     for server, loop in [(s, lp) for s in (servers if several else [None]) for lp in loops]:
@@ -43,7 +70,7 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
         for op in ops:
             row = [op]
             for d in drivers:
-                row.append(_cell([r for r in runs
+                row.append(cell([r for r in runs
                                   if r["loop"] == loop and r["driver"] == d and r["op"] == op
                                   and (server is None or r.get("server") == server)]))
             rows.append(row)
@@ -52,13 +79,7 @@ def render(runs: Sequence[dict[str, Any]], *, drivers: Sequence[str], loops: Seq
                            for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
                  for r in [header, *rows]]
         blocks.append("\n".join(lines))
-    kind = ("corrected p99 latency (from the intended send time)"
-            if any(r.get("latency_kind") == "corrected" for r in runs) else "p99 service time")
-    several = any(r.get("trial", 1) > 1 for r in runs)
-    what = "median of the trials ± half their range" if several else "one trial"
-    note = (f"(successful requests/s, {what}; {kind}; "
-            "err = share of requests that failed; ! = see warnings)")
-    return "\n\n".join(blocks) + "\n" + note
+    return "\n\n".join(blocks)
 
 
 def instances(windows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[str]:

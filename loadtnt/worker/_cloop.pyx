@@ -144,9 +144,9 @@ cdef class COp:
         self.g1 = self.g2 = None
 
         def value(name, default=None):
-            # a varying field's first value stands in while the request is built
-            g = gens.get(name)
-            return g() if g is not None else consts.get(name, default)
+            # a varying field is generated per send: an empty list stands in while the
+            # request is built (a generator is never called here: a sequence keeps its start)
+            return [] if name in gens else consts.get(name, default)
 
         space = consts.get('space')
         if op == 'ping':
@@ -461,11 +461,19 @@ cdef class CLoop(ReplySink):
         self.done.set_result(None)
         return 0
 
+    cdef int _attach(self) except -1:
+        cdef BaseProtocol p = self.conn._protocol
+        if p is not None and p.sink is not None and p.sink is not self:
+            raise RuntimeError('another load loop already runs on this connection')
+        self._ready()
+        return 0
+
     def start(self):
         """Closed loop: every slot sends its first request (as the budget allows)."""
         cdef Py_ssize_t i
         if self.open_loop:
             raise RuntimeError('an open-loop CLoop sends what submit() gives it')
+        self._attach()
         self._start_timeouts()
         self.nidle = 0
         for i in range(self.nslots):
@@ -501,6 +509,7 @@ cdef class CLoop(ReplySink):
 
     def begin_open(self):
         """Open loop: the window starts (timeouts are watched from now on)."""
+        self._attach()
         self._start_timeouts()
 
     def finish(self):
