@@ -18,6 +18,9 @@ Drivers:
   netbox        Tarantool's own net.box (bench/netbox_bench.lua, run by the tarantool binary)
   loadtnt-base  loadtnt.driver from another checkout (``--baseline-tree DIR``, built in place),
                 for before/after comparisons of a change in one interleaved run
+  loadtnt-c     the harness's C load loop (``drivers: [loadtnt-c]``) on a loadtnt.driver
+                Connection: the same 300 slots on one connection, no Task or Future per
+                request (loadtnt/worker/_cloop.pyx)
   loadtnt-pool  ``loadtnt.driver.Pool`` with the one server behind it (its dispatch cost
                 against a single Connection: ``--drivers loadtnt-pool,loadtnt --reference
                 loadtnt-pool --ops ping``, target >= 0.95x)
@@ -41,6 +44,7 @@ import collections
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +53,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NETBOX_LUA = REPO / "bench" / "netbox_bench.lua"
-ALL_DRIVERS = ("loadtnt", "asynctnt", "aiotarantool", "netbox", "loadtnt-base", "loadtnt-pool")
+ALL_DRIVERS = ("loadtnt", "loadtnt-c", "asynctnt", "aiotarantool", "netbox", "loadtnt-base",
+               "loadtnt-pool")
 DEFAULT_OPS = ("ping", "call", "eval", "select", "insert", "update")
 # txn: begin + 2 inserts + commit in a stream (Tarantool 2.10+; loadtnt and asynctnt only)
 ALL_OPS = (*DEFAULT_OPS, "txn")
@@ -63,6 +68,7 @@ TARGETS = {
                               "insert": 3.0, "update": 3.0, "txn": 2.0},
     ("loadtnt", "aiotarantool"): {"ping": 6.0},
     ("loadtnt", "netbox"): {"ping": 2.0, "select": 2.0},
+    ("loadtnt-c", "netbox"): {"ping": 1.5, "select": 1.5},
     ("loadtnt-pool", "loadtnt"): {"ping": 0.95},
 }
 
@@ -164,9 +170,74 @@ def _cpu_use(wall: float, cpu: float, before: dict, after: dict) -> dict:
     return use
 
 
+def _c_op(conn, op: str, nkeys: int, key_base: int, conc: int):
+    """The op as the C load loop's COp: the same payloads (a key per request from a counter,
+    no RNG, as ``_key`` spreads them)."""
+    from loadtnt.worker._cloop import COp
+
+    n = [0]
+
+    def key() -> list:
+        n[0] += 1
+        return [_key(n[0] % conc, n[0] // conc, nkeys)]
+
+    def fresh() -> list:
+        n[0] += 1
+        return [key_base + n[0], "fresh"]
+
+    return {
+        "ping": lambda: COp(conn, "ping", {}, {}),
+        "call": lambda: COp(conn, "call", {"function": "bench_call"}, {}),
+        "eval": lambda: COp(conn, "eval", {"expression": "return ...", "args": [1]}, {}),
+        "select": lambda: COp(conn, "select", {"space": "tester"}, {"key": key}),
+        "insert": lambda: COp(conn, "insert", {"space": "tester"}, {"tuple": fresh}),
+        "update": lambda: COp(conn, "update", {"space": "tester",
+                                               "operations": [["=", 1, "updated"]]},
+                              {"key": key}),
+    }[op]()
+
+
+async def _measure_c(args: argparse.Namespace) -> dict:
+    """loadtnt-c: the harness's C load loop, measured as the coroutine clients are."""
+    from loadtnt import driver as module
+    from loadtnt.worker._cloop import CLoop
+    from loadtnt.worker._hotloop import Budget
+    from loadtnt.worker.load import OpState
+
+    server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
+    conn = module.Connection(host="127.0.0.1", port=args.port)
+    await conn.connect()
+    state = OpState(args.op)
+    errors = [0, None]
+
+    def on_error(k: int, exc: BaseException) -> None:
+        errors[0] += 1
+        errors[1] = repr(exc)
+
+    budget = Budget(1 << 62)
+    cl = CLoop([_c_op(conn, args.op, args.keys, args.key_base, args.concurrency)], [state],
+               [1.0], args.concurrency, budget, on_error)
+    cl.start()
+    await asyncio.sleep(args.warmup)
+    c0, e0, t0 = state.rec.total, errors[0], time.perf_counter()
+    cpu0, server0 = time.process_time(), _thread_times(server_pid)
+    await asyncio.sleep(args.duration)
+    c1, e1, t1 = state.rec.total, errors[0], time.perf_counter()
+    cpu1, server1 = time.process_time(), _thread_times(server_pid)
+    budget.stop()
+    await cl.wait()
+    cl.detach()
+    await conn.disconnect()
+    return {"requests": c1 - c0, "elapsed": t1 - t0, "errors": e1 - e0,
+            "last_error": errors[1], "version": getattr(module, "__version__", "?"),
+            **_cpu_use(t1 - t0, cpu1 - cpu0, server0, server1)}
+
+
 async def _measure(args: argparse.Namespace) -> dict:
     conc = args.concurrency
     server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
+    if args.driver == "loadtnt-c":
+        return await _measure_c(args)
     if args.driver == "aiotarantool":
         import loadtnt.compat.aiotarantool_shim  # noqa: F401, I001  (before aiotarantool)
         import aiotarantool
@@ -227,7 +298,8 @@ async def _measure(args: argparse.Namespace) -> dict:
 def client_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="driver_bench.py client")
     parser.add_argument("--driver", required=True,
-                        choices=("loadtnt", "asynctnt", "aiotarantool", "loadtnt-pool"))
+                        choices=("loadtnt", "loadtnt-c", "asynctnt", "aiotarantool",
+                                 "loadtnt-pool"))
     parser.add_argument("--op", required=True, choices=ALL_OPS)
     parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     parser.add_argument("--port", type=int, required=True)
@@ -465,11 +537,11 @@ def _cpu_table(results: list[dict], loop: str, drivers: list[str], ops: list[str
 
 
 def _versions(drivers: list[str], tarantool: str,
-              baseline_tree: str | None = None) -> dict[str, str]:
+              baseline_tree: str | None = None, binary: str = "tarantool") -> dict[str, str]:
     versions = {}
     for driver in drivers:
         if driver == "netbox":
-            versions["net.box"] = f"(tarantool {tarantool})"
+            versions["net.box"] = f"(tarantool {tarantool}, the client run by {binary})"
             continue
         if driver == "aiotarantool":
             python, code = str(_aiotarantool_python()), (
@@ -553,7 +625,8 @@ def main(argv: list[str] | None = None) -> int:
     from loadtnt.instance import TarantoolInstance, version
 
     tnt_version = version(args.tarantool)
-    env = {"versions": _versions(args.drivers, tnt_version, args.baseline_tree),
+    env = {"versions": _versions(args.drivers, tnt_version, args.baseline_tree,
+                                 shutil.which(args.tarantool) or args.tarantool),
            "tarantool": tnt_version,
            "cpu": _cpu_model(), "cpus": os.cpu_count(), "commit": _git_commit(),
            "load_before": _loadavg(),
