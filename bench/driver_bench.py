@@ -199,9 +199,10 @@ def _c_op(conn, op: str, nkeys: int, key_base: int, conc: int):
 
 async def _measure_c(args: argparse.Namespace) -> dict:
     """loadtnt-c: the harness's C load loop, measured as the coroutine clients are."""
-    from loadtnt import driver as module
     from loadtnt.worker._cloop import CLoop
     from loadtnt.worker._hotloop import Budget
+
+    from loadtnt import driver as module
     from loadtnt.worker.load import OpState
 
     server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
