@@ -80,13 +80,19 @@ lint: venv
 # again on Tarantool 3.x: TARANTOOL_3, by default ../shared/tarantool-3.8/bin/tarantool
 # where it exists. The tests take their server from TARANTOOL.
 TARANTOOL_3 ?= $(wildcard $(CURDIR)/../shared/tarantool-3.8/bin/tarantool)
+# The 3.x pass leaves out what does not depend on the server's version: the README blocks
+# (tests/test_readme.py runs each on the version it needs, 3.x ones on 3.x, in the first pass),
+# the dashboard, Dask and aiotarantool-venv tests and the source checks (~3 min of CI).
 DRIVER_SUITE := tests --ignore=tests/harness --ignore=tests/report --ignore=tests/packaging
+VERSIONLESS := --ignore=tests/test_readme.py --ignore=tests/test_live.py \
+	--ignore=tests/test_cluster.py --ignore=tests/test_aiotarantool_env.py \
+	--ignore=tests/test__sourcecode.py
 
 test: build tarantool aiotarantool-env chromium prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -n "$(TARANTOOL_3)" ]; then \
 		echo "== the driver suite again, on $$($(TARANTOOL_3) --version | head -1)"; \
-		TARANTOOL=$(TARANTOOL_3) $(PY) -m pytest $(DRIVER_SUITE) $(PYTEST_ARGS); \
+		TARANTOOL=$(TARANTOOL_3) $(PY) -m pytest $(DRIVER_SUITE) $(VERSIONLESS) $(PYTEST_ARGS); \
 	else echo "== no Tarantool 3.x (TARANTOOL_3 unset, ../shared/tarantool-3.8 absent): 2.6 only"; fi
 	@if [ -n "$(call PY_FOR,3.13)" ]; then \
 		echo "== the futures conformance and core driver tests on Python 3.13, on $(or $(TARANTOOL_3),tarantool)"; \

@@ -22,11 +22,11 @@ pytestmark = pytest.mark.timeout(1200)
 LUA = sorted(p.name for p in (ROOT / "tarantool").glob("*.lua"))
 SCENARIOS = sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml"))
 EXTENSIONS = ("loadtnt/driver/iproto/protocol", "loadtnt/histogram/_recorder",
-              "loadtnt/worker/_hotloop")
+              "loadtnt/worker/_hotloop", "loadtnt/worker/_cloop")
 
 SHORT = """
     name: installed-smoke
-    drivers: [loadtnt]
+    drivers: [loadtnt, loadtnt-c]
     loops: [asyncio]
     workers: 1
     concurrency: 20
@@ -86,14 +86,15 @@ def test_wheel_runs_a_scenario_file_and_reports_it_from_anywhere(wheel_venv: Ven
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ping" in proc.stdout and "select" in proc.stdout  # the summary table
     data = json.loads((tmp_path / "out/smoke.json").read_text())
-    runs = {r["op"]: r for r in data["runs"]}
-    assert set(runs) == {"ping", "select"}
+    runs = {(r["driver"], r["op"]): r for r in data["runs"]}
+    # the coroutine path and the C load loop (the installed _cloop extension)
+    assert set(runs) == {(d, op) for d in ("loadtnt", "loadtnt-c") for op in ("ping", "select")}
     for r in runs.values():
-        assert r["driver"] == "loadtnt" and r["loop"] == "asyncio"
+        assert r["loop"] == "asyncio"
         assert r["requests"] > 100 and r["errors"] == 0
     # the server counted what the harness did: it ran with the packaged bench.lua (prepare())
-    (window,) = data["server"]
-    assert window["delta"]["SELECT"] == runs["select"]["requests"]
+    for window in data["server"]:
+        assert window["delta"]["SELECT"] == runs[window["driver"], "select"]["requests"]
     env = data["environment"]
     assert env["commit"] is None  # an installed copy is no checkout
     assert env["tarantool"]["version"]
