@@ -511,7 +511,8 @@ def report(results: list[dict], args: argparse.Namespace, env: dict) -> str:
 
 def _cpu_table(results: list[dict], loop: str, drivers: list[str], ops: list[str]) -> list[str]:
     """Medians over rounds of the measured window's CPU: client cores / server cores
-    (busiest server thread: name cores). The Lua client (netbox) reports none."""
+    (busiest server thread: name cores). The Lua client (netbox) reports its own cores only
+    (os.clock()), not the server's."""
     rows = []
     for op in ops:
         cells = [op]
