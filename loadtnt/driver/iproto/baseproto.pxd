@@ -36,6 +36,8 @@ cdef class BaseProtocol(CoreProtocol):
         object loop
         object transport
         object create_future
+        dict future_kw           # {'loop': loop} when loop.create_future is asyncio's or
+                                 # uvloop's own (the waiter is made without the call), else None
         dict pending
         uint64_t next_sync_
         readonly Schema schema

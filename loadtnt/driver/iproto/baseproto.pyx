@@ -33,6 +33,34 @@ cdef double MISS_RETRY_AFTER = 1.0
 cdef uint32_t ER_ACCESS_DENIED_CODE = 42
 
 
+# A request's waiter: asyncio.Future(loop=loop), which is what asyncio's and uvloop's
+# create_future() return, made with one PyObject_Call and a kwargs dict kept by the protocol:
+# the method call into the loop and the kwargs dict it builds per call cost about 700 of a
+# ping's 10,400 client instructions (callgrind, bench/instr_bench.py). A loop whose
+# create_future is its own keeps it.
+cdef object _Future = _asyncio.Future
+cdef tuple _NO_ARGS = ()
+
+
+cdef dict _future_kwargs(loop):
+    fn = getattr(type(loop), 'create_future', None)
+    if fn is _asyncio.BaseEventLoop.create_future:
+        return {'loop': loop}
+    try:
+        import uvloop.loop as _uvloop_loop
+    except ImportError:
+        return None
+    if fn is _uvloop_loop.Loop.create_future:
+        return {'loop': loop}
+    return None
+
+
+cdef inline object _new_waiter(BaseProtocol p):
+    if p.future_kw is not None:
+        return PyObject_Call(_Future, _NO_ARGS, p.future_kw)
+    return p.create_future()
+
+
 def _consume_exception(fut):
     # Background futures (schema refetch nobody awaits) must not log
     # "exception was never retrieved": the requests waiting on them get it.
@@ -86,6 +114,7 @@ cdef class BaseProtocol(CoreProtocol):
                  bint tuple_extension=False):
         self.loop = loop
         self.create_future = loop.create_future
+        self.future_kw = _future_kwargs(loop)
         self.pending = {}
         self.next_sync_ = 0
         self.schema = Schema(-1)
@@ -402,7 +431,7 @@ cdef class BaseProtocol(CoreProtocol):
         # timed as if sent, encoded by adopt() on the new connection from a copy
         # of the caller's values as they are now.
         req.sync = self._next_sync()
-        req.waiter = self.create_future()
+        req.waiter = _new_waiter(self)
         req.proto = self
         PyDict_SetItem(self.pending, req.sync, req)
         if timeout < 0:
@@ -423,7 +452,7 @@ cdef class BaseProtocol(CoreProtocol):
                 rc = self._encode(req)
             elif not self.auto_refetch_schema:
                 raise TarantoolSchemaError(self._miss_message(req))
-        waiter = self.create_future()
+        waiter = _new_waiter(self)
         req.waiter = waiter
         req.proto = self
         if LOADTNT_DEBUG and req.sync in self.pending:
@@ -691,9 +720,9 @@ cdef class BaseProtocol(CoreProtocol):
             object waiter
         nkeys = mp_decode_map_len(&p, end)
         for i in range(nkeys):
-            key = mp_decode_uint(&p, end)
+            key = mp_uint_fast(&p, end)
             if key == tnt.IPROTO_REQUEST_TYPE:
-                code = mp_decode_uint(&p, end)
+                code = mp_uint_fast(&p, end)
             elif key == tnt.IPROTO_SYNC:
                 sync = mp_decode_uint(&p, end)
                 has_sync = True

@@ -63,6 +63,15 @@ cdef uint64_t mp_decode_uint(const char **pp, const char *end) except? 0xfffffff
     raise ProtocolError('expected an unsigned integer, got MessagePack type 0x{:02x}'.format(c))
 
 
+cdef inline uint64_t mp_uint_fast(const char **pp, const char *end) except? 0xffffffffffffffff:
+    # mp_decode_uint with a positive fixint (every IProto key, most codes) decoded inline
+    cdef const char *p = pp[0]
+    if p < end and <uint8_t> p[0] <= 0x7f:
+        pp[0] = p + 1
+        return <uint8_t> p[0]
+    return mp_decode_uint(pp, end)
+
+
 cdef inline uint32_t _decode_container_len(const char **pp, const char *end, uint8_t fix,
                                            uint8_t b16, uint8_t b32,
                                            const char *what) except? 0xffffffff:
