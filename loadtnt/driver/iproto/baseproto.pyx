@@ -33,6 +33,10 @@ cdef double MISS_RETRY_AFTER = 1.0
 cdef uint32_t ER_ACCESS_DENIED_CODE = 42
 
 
+cdef extern from "aio.h":
+    object lt_dict_pop(object d, object k)
+
+
 # A request's waiter: asyncio.Future(loop=loop), which is what asyncio's and uvloop's
 # create_future() return, made with one PyObject_Call and a kwargs dict kept by the protocol:
 # the method call into the loop and the kwargs dict it builds per call cost about 700 of a
@@ -713,7 +717,7 @@ cdef class BaseProtocol(CoreProtocol):
             uint64_t sync = 0
             int64_t schema_id = 0
             bint has_sync = False
-            PyObject *rp
+            object popped
             object sync_obj
             Request req
             Response resp
@@ -744,12 +748,11 @@ cdef class BaseProtocol(CoreProtocol):
         if sync >= SINK_SYNC_BASE and self.sink is not None:
             return self.sink.on_reply(sync, code, schema_id, p, end)
         sync_obj = sync
-        rp = PyDict_GetItem(self.pending, sync_obj)
-        if rp is NULL:
+        popped = lt_dict_pop(self.pending, sync_obj)
+        if popped is None:
             self.late_replies += 1    # timed out before: discarded
             return 0
-        req = <Request> rp
-        PyDict_DelItem(self.pending, sync_obj)
+        req = <Request> popped
 
         if req.push is None:
             resp = Response.__new__(Response)
