@@ -11,24 +11,14 @@ from typing import Any
 
 from loadtnt.drivers.base import RequestFn
 from loadtnt.drivers.loadtnt import Adapter as LoadtntAdapter
-from loadtnt.scenario.opspec import OpSpec
+from loadtnt.scenario.opspec import OP_FIELDS, STEP_OPS, OpSpec
 
-#: what the C load loop sends
-C_OPS = frozenset(("ping", "select", "insert", "replace", "update", "upsert", "delete", "call",
-                   "call16", "eval", "execute"))
+#: what the C load loop sends: ping and the data ops (a transaction's step ops)
+C_OPS = frozenset(("ping", *STEP_OPS))
 #: why it sends nothing else (the scenario's error says it)
 NOT_IN_C = ("loadtnt-c sends the data ops ({}) from C; transactions and crud's ops stay on the "
             "coroutine path: measure them with `drivers: [loadtnt]`").format(
                 ", ".join(sorted(C_OPS)))
-#: the fields each op reads (the rest of the scenario's fields are the harness's)
-FIELDS = {
-    "ping": (), "select": ("space", "key", "index", "iterator", "limit", "offset"),
-    "insert": ("space", "tuple"), "replace": ("space", "tuple"),
-    "update": ("space", "key", "operations", "index"),
-    "upsert": ("space", "tuple", "operations"), "delete": ("space", "key", "index"),
-    "call": ("function", "args"), "call16": ("function", "args"),
-    "eval": ("expression", "args"), "execute": ("query", "args"),
-}
 #: fields that vary per request when a generator stands in them; the others must be constants
 VARYING = frozenset(("key", "tuple", "operations", "args"))
 
@@ -58,7 +48,7 @@ class Adapter(LoadtntAdapter):
             raise ValueError(f"{spec.name}: {NOT_IN_C}")
         consts: dict[str, Any] = {}
         gens: dict[str, Any] = {}
-        for name in FIELDS[spec.op]:
+        for name in OP_FIELDS[spec.op]:  # the op's own fields (others are the harness's)
             if not spec.has(name):
                 continue
             if name in VARYING and not spec.fields[name].is_constant:

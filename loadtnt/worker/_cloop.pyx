@@ -25,7 +25,6 @@ generated values calls the scenario's generators and encodes them per send.
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memset
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 cimport loadtnt.driver.iproto.tarantool as tnt
 from loadtnt.driver.iproto.protocol cimport (
@@ -39,13 +38,12 @@ from loadtnt.driver.iproto.protocol cimport (
     InsertRequest,
     ReplySink,
     Request,
+    Response,
     SelectRequest,
     UpdateRequest,
     UpsertRequest,
     WriteBuffer,
-    mp_decode_map_len,
-    mp_decode_obj,
-    mp_decode_uint,
+    _args_list,
     mp_skip,
     new_call,
     new_delete,
@@ -58,7 +56,7 @@ from loadtnt.driver.iproto.protocol cimport (
     new_upsert,
 )
 from loadtnt.histogram._recorder cimport Recorder
-from loadtnt.worker._hotloop cimport Budget
+from loadtnt.worker._hotloop cimport Budget, now_ns
 
 import asyncio
 
@@ -88,27 +86,6 @@ cdef enum:
 
 cdef double BACKOFF_MIN_S = 0.001     # closed loop: after the second failure in a row, doubling
 cdef double BACKOFF_MAX_S = 0.1       # ... up to this (as load.py)
-
-
-cdef inline int64_t _now() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)  # the clock of time.perf_counter_ns on Linux
-    return ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
-def now_ns():
-    """The loop's clock (CLOCK_MONOTONIC, as ``time.perf_counter_ns``), for tests."""
-    return _now()
-
-
-cdef object _args(object a):
-    if a is None:
-        return []
-    if type(a) is list or type(a) is tuple:
-        return a
-    if isinstance(a, (list, tuple)):
-        return list(a)
-    raise TypeError('args must be a list or tuple, not {}'.format(type(a).__name__))
 
 
 cdef class COp:
@@ -202,11 +179,6 @@ cdef class COp:
             self.g1, self.g2 = g1, g2
         return 0
 
-    @property
-    def constant(self):
-        """Whether the request is encoded once (nothing in it varies)."""
-        return self.kind == K_CONST
-
     cdef int encode(self, BaseProtocol proto, uint64_t sync) except -1:
         cdef WriteBuffer wbuf
         cdef Request req = self.req
@@ -237,7 +209,7 @@ cdef class COp:
                 v = self.g2()
                 (<UpsertRequest> req).operations = v if v is not None else []
         else:
-            v = _args(self.g1())
+            v = _args_list(self.g1())
             if type(req) is CallRequest:
                 (<CallRequest> req).args = v
             elif type(req) is EvalRequest:
@@ -301,7 +273,6 @@ cdef class CLoop(ReplySink):
     cdef object done
     cdef object resume_cb
     cdef readonly uint64_t late_replies
-    cdef readonly uint64_t sent
 
     def __cinit__(self):
         self.slots = NULL
@@ -405,7 +376,7 @@ cdef class CLoop(ReplySink):
         s.t_due = t_due
         s.gen += 1
         sync = SINK_SYNC_BASE | ((s.gen & ((1ULL << 41) - 1)) << SLOT_BITS) | <uint64_t> i
-        s.t_sent = _now()
+        s.t_sent = now_ns()
         try:
             p = self._ready()
             if p is None:
@@ -416,7 +387,6 @@ cdef class CLoop(ReplySink):
             return 0
         s.sync = sync
         self.inflight += 1
-        self.sent += 1
         if self.open_loop:
             self._note_send(k, s.t_sent, t_due)
         p._schedule_flush()
@@ -461,19 +431,12 @@ cdef class CLoop(ReplySink):
         self.done.set_result(None)
         return 0
 
-    cdef int _attach(self) except -1:
-        cdef BaseProtocol p = self.conn._protocol
-        if p is not None and p.sink is not None and p.sink is not self:
-            raise RuntimeError('another load loop already runs on this connection')
-        self._ready()
-        return 0
-
     def start(self):
         """Closed loop: every slot sends its first request (as the budget allows)."""
         cdef Py_ssize_t i
         if self.open_loop:
             raise RuntimeError('an open-loop CLoop sends what submit() gives it')
-        self._attach()
+        self._ready()
         self._start_timeouts()
         self.nidle = 0
         for i in range(self.nslots):
@@ -509,7 +472,7 @@ cdef class CLoop(ReplySink):
 
     def begin_open(self):
         """Open loop: the window starts (timeouts are watched from now on)."""
-        self._attach()
+        self._ready()
         self._start_timeouts()
 
     def finish(self):
@@ -555,20 +518,23 @@ cdef class CLoop(ReplySink):
         cdef Slot *s
         cdef int64_t now
         cdef Py_ssize_t k
+        cdef object exc = None
         if i >= self.nslots or self.slots[i].sync != sync:
             self.late_replies += 1    # timed out before (or from a loop gone): dropped
             if p != end:
                 mp_skip(&p, end)
             return 0
         s = &self.slots[i]
-        now = _now()
-        if code == tnt.IPROTO_OK and p != end:
-            # walked, not decoded: a malformed body still fails (the connection is closed,
-            # and this request with the others in flight)
-            mp_skip(&p, end)
+        now = now_ns()
+        k = s.op
+        # the body is read while the request still counts as in flight: a malformed one
+        # raises, the connection is closed, and on_lost fails this request with the others
+        if code != tnt.IPROTO_OK:
+            exc = self._db_error(k, code, p, end)
+        elif p != end:
+            mp_skip(&p, end)    # walked, not decoded
         s.sync = 0
         self.inflight -= 1
-        k = s.op
         if code == tnt.IPROTO_OK:
             s.fails = 0
             if self.open_loop:
@@ -578,7 +544,19 @@ cdef class CLoop(ReplySink):
             else:
                 (<Recorder> self.recs[k])._record_ns(now - s.t_sent)
             return self._next(i)
-        return self._failed(i, _db_error(code, p, end))
+        return self._failed(i, exc)
+
+    cdef object _db_error(self, Py_ssize_t k, uint64_t code, const char *p, const char *end):
+        # the server's error reply, read by the driver's own body parser and raised as the
+        # coroutine path raises it (code, message, the MP_ERROR stack)
+        cdef Response resp = Response.__new__(Response)
+        resp.code_ = <uint32_t> code
+        resp.return_code_ = <uint32_t> (code & 0x7fff)
+        resp.encoding = self.proto.encoding
+        if p != end:
+            self.proto._parse_body(p, end, resp, (<COp> self.ops[k]).req)
+        return TarantoolDatabaseError(resp.return_code_,
+                                      resp.errmsg if resp.errmsg is not None else '', resp.error)
 
     cdef int _failed(self, Py_ssize_t i, object exc) except -1:
         # slot i's request failed: counted by kind; the slot goes on after a pause, as a
@@ -636,7 +614,7 @@ cdef class CLoop(ReplySink):
 
     def _check_timeouts(self):
         cdef Py_ssize_t i
-        cdef int64_t now = _now()
+        cdef int64_t now = now_ns()
         cdef Slot *s
         self.timeout_handle = None
         for i in range(self.nslots):
@@ -657,18 +635,3 @@ cdef class CLoop(ReplySink):
             self.proto.sink = None
         self.proto = None
 
-
-cdef object _db_error(uint64_t code, const char *p, const char *end):
-    # the server's error reply: its code and message (IPROTO_ERROR_24), as the driver raises it
-    cdef uint32_t n, j
-    cdef uint64_t key
-    message = ''
-    if p != end:
-        n = mp_decode_map_len(&p, end)
-        for j in range(n):
-            key = mp_decode_uint(&p, end)
-            if key == tnt.IPROTO_ERROR_24:
-                message = mp_decode_obj(&p, end, None)
-            else:
-                mp_skip(&p, end)
-    return TarantoolDatabaseError(<int> (code & 0x7fff), message)

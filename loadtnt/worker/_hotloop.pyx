@@ -5,7 +5,6 @@ Same behaviour as :mod:`._pyhotloop` (the fallback when this is not built); the 
 per request is then two clock reads and one histogram increment, all in C.
 """
 from libc.stdint cimport int64_t
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from loadtnt.histogram._recorder cimport Recorder
 
@@ -20,12 +19,6 @@ cdef class Budget:
         self.left = 0
 
 
-cdef inline int64_t _now() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)  # the clock of time.perf_counter_ns on Linux
-    return ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
 async def closed_one(Budget budget, fn, Recorder rec, on_error):
     """Send ``fn()`` until the budget is spent; ``await on_error(k, exc, fails)`` on failures,
     ``fails`` being this coroutine's consecutive failures (it backs off on them)."""
@@ -33,7 +26,7 @@ async def closed_one(Budget budget, fn, Recorder rec, on_error):
     cdef long fails = 0
     while budget.left > 0:
         budget.left -= 1
-        t0 = _now()
+        t0 = now_ns()
         try:
             await fn()
         except Exception as e:
@@ -41,7 +34,7 @@ async def closed_one(Budget budget, fn, Recorder rec, on_error):
             await on_error(0, e, fails)
         else:
             fails = 0
-            rec._record_ns(_now() - t0)
+            rec._record_ns(now_ns() - t0)
 
 
 async def closed_mix(Budget budget, list fns, list recs, pick, on_error):
@@ -52,7 +45,7 @@ async def closed_mix(Budget budget, list fns, list recs, pick, on_error):
     while budget.left > 0:
         budget.left -= 1
         k = pick()
-        t0 = _now()
+        t0 = now_ns()
         try:
             await fns[k]()
         except Exception as e:
@@ -60,4 +53,4 @@ async def closed_mix(Budget budget, list fns, list recs, pick, on_error):
             await on_error(k, e, fails)
         else:
             fails = 0
-            (<Recorder>recs[k])._record_ns(_now() - t0)
+            (<Recorder>recs[k])._record_ns(now_ns() - t0)

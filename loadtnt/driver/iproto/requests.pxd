@@ -1,3 +1,7 @@
+# a request's args as the request methods take them (None: none; a list or a tuple)
+cdef object _args_list(object args)
+
+
 cdef class _Batch:
     # The bytes of one flush (one transport.write). Requests that may have to
     # be sent again after a schema change keep a reference and their offsets,

@@ -153,7 +153,7 @@ cdef int _put_operations(WriteBuffer buf, object operations, SchemaSpace sp,
     return 0
 
 
-cdef inline object _args_list(object args):
+cdef object _args_list(object args):
     if args is None:
         return []
     if PyList_CheckExact(args) or PyTuple_CheckExact(args):
