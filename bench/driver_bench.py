@@ -186,6 +186,20 @@ def _cpu_use(wall: float, cpu: float, before: dict, after: dict) -> dict:
     return use
 
 
+async def _window(args: argparse.Namespace, counts) -> dict:
+    """The warm-up, then the measured window: ``counts()`` (successes, errors so far), the
+    client's CPU and the server's threads sampled at its start and end."""
+    server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
+    await asyncio.sleep(args.warmup)
+    (c0, e0), t0 = counts(), time.perf_counter()
+    cpu0, server0 = time.process_time(), _thread_times(server_pid)
+    await asyncio.sleep(args.duration)
+    (c1, e1), t1 = counts(), time.perf_counter()
+    cpu1, server1 = time.process_time(), _thread_times(server_pid)
+    return {"requests": c1 - c0, "elapsed": t1 - t0, "errors": e1 - e0,
+            **_cpu_use(t1 - t0, cpu1 - cpu0, server0, server1)}
+
+
 def _c_op(conn, op: str, nkeys: int, key_base: int, conc: int):
     """The op as the C load loop's COp: the same payloads (a key per request from a counter,
     no RNG, as ``_key`` spreads them)."""
@@ -221,7 +235,6 @@ async def _measure_c(args: argparse.Namespace) -> dict:
     from loadtnt import driver as module
     from loadtnt.worker.load import OpState
 
-    server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
     conn = module.Connection(host="127.0.0.1", port=args.port)
     await conn.connect()
     state = OpState(args.op)
@@ -235,24 +248,16 @@ async def _measure_c(args: argparse.Namespace) -> dict:
     cl = CLoop([_c_op(conn, args.op, args.keys, args.key_base, args.concurrency)], [state],
                [1.0], args.concurrency, budget, on_error)
     cl.start()
-    await asyncio.sleep(args.warmup)
-    c0, e0, t0 = state.rec.total, errors[0], time.perf_counter()
-    cpu0, server0 = time.process_time(), _thread_times(server_pid)
-    await asyncio.sleep(args.duration)
-    c1, e1, t1 = state.rec.total, errors[0], time.perf_counter()
-    cpu1, server1 = time.process_time(), _thread_times(server_pid)
+    out = await _window(args, lambda: (state.rec.total, errors[0]))
     budget.stop()
     await cl.wait()
     cl.detach()
     await conn.disconnect()
-    return {"requests": c1 - c0, "elapsed": t1 - t0, "errors": e1 - e0,
-            "last_error": errors[1], "version": getattr(module, "__version__", "?"),
-            **_cpu_use(t1 - t0, cpu1 - cpu0, server0, server1)}
+    return {**out, "last_error": errors[1], "version": getattr(module, "__version__", "?")}
 
 
 async def _measure(args: argparse.Namespace) -> dict:
     conc = args.concurrency
-    server_pid = int(os.environ.get("LOADTNT_BENCH_SERVER_PID") or 0)
     if args.driver == "loadtnt-c":
         return await _measure_c(args)
     if args.driver == "aiotarantool":
@@ -295,21 +300,14 @@ async def _measure(args: argparse.Namespace) -> dict:
 
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(worker(f)) for f in range(1, conc + 1)]
-    await asyncio.sleep(args.warmup)
-    c0, e0, t0 = count, errors, time.perf_counter()
-    cpu0, server0 = time.process_time(), _thread_times(server_pid)
-    await asyncio.sleep(args.duration)
-    c1, e1, t1 = count, errors, time.perf_counter()
-    cpu1, server1 = time.process_time(), _thread_times(server_pid)
+    out = await _window(args, lambda: (count, errors))
     stop = True
     await asyncio.gather(*tasks)
     if args.driver == "aiotarantool":
         await conn.close()
     else:
         await conn.disconnect()
-    return {"requests": c1 - c0, "elapsed": t1 - t0, "errors": e1 - e0,
-            "last_error": last_error, "version": version,
-            **_cpu_use(t1 - t0, cpu1 - cpu0, server0, server1)}
+    return {**out, "last_error": last_error, "version": version}
 
 
 def client_main(argv: list[str]) -> int:
