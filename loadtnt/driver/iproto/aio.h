@@ -7,6 +7,7 @@
 #define LOADTNT_AIO_H
 
 #include <Python.h>
+#include <string.h>
 
 typedef PyObject *(*lt_step_fn)(PyObject *self, int *is_return);
 static lt_step_fn lt_req_step = NULL;
@@ -49,6 +50,40 @@ static inline PyObject *lt_dict_pop(PyObject *d, PyObject *k) {
 #else
     return _PyDict_Pop(d, k, Py_None);
 #endif
+}
+
+/* Whether fn is an asyncio Task's own wakeup (the C Task's builtin
+ * "task_wakeup", bound to the task: CPython 3.11+; 3.10's is a wrapper type of
+ * its own, and a pure-Python Task's a bound method, both left to the generic
+ * path). It only looks at whether the future it is given raises: a request
+ * whose reply is in can wake its task with an already-resolved Future, which
+ * the C Task reads directly, instead of with itself, whose result() it would
+ * look up and call by name. */
+static PyMethodDef *lt_wakeup_def = NULL;
+static PyTypeObject *lt_task_type = NULL;
+
+static inline int lt_is_task_wakeup(PyObject *fn) {
+    PyCFunctionObject *f;
+    if (!PyCFunction_Check(fn))
+        return 0;
+    f = (PyCFunctionObject *)fn;
+    if (f->m_self == NULL || lt_task_type == NULL || !PyObject_TypeCheck(f->m_self, lt_task_type))
+        return 0;
+    if (f->m_ml == lt_wakeup_def)
+        return 1;
+    if (lt_wakeup_def == NULL && f->m_ml != NULL && f->m_ml->ml_name != NULL
+            && strcmp(f->m_ml->ml_name, "task_wakeup") == 0) {
+        lt_wakeup_def = f->m_ml;
+        return 1;
+    }
+    return 0;
+}
+
+static void lt_set_task_type(PyObject *t) {
+    if (PyType_Check(t)) {
+        Py_INCREF(t);
+        lt_task_type = (PyTypeObject *)t;
+    }
 }
 
 #endif

@@ -36,9 +36,10 @@ cdef class BaseProtocol(CoreProtocol):
         object loop
         object transport
         object create_future
-        dict future_kw           # {'loop': loop} when loop.create_future is asyncio's or
-                                 # uvloop's own (the waiter is made without the call), else None
         dict pending
+        list ready               # answered requests whose awaiting Task is to be woken
+        object ready_cb          # self._run_ready, scheduled once per batch of them
+        object done_fut          # a Future resolved to None: what a Task's wakeup is given
         uint64_t next_sync_
         readonly Schema schema
         bint auto_refetch_schema

@@ -37,34 +37,6 @@ cdef extern from "aio.h":
     object lt_dict_pop(object d, object k)
 
 
-# A request's waiter: asyncio.Future(loop=loop), which is what asyncio's and uvloop's
-# create_future() return, made with one PyObject_Call and a kwargs dict kept by the protocol:
-# the method call into the loop and the kwargs dict it builds per call cost about 700 of a
-# ping's 10,400 client instructions (callgrind, bench/instr_bench.py). A loop whose
-# create_future is its own keeps it.
-cdef object _Future = _asyncio.Future
-cdef tuple _NO_ARGS = ()
-
-
-cdef dict _future_kwargs(loop):
-    fn = getattr(type(loop), 'create_future', None)
-    if fn is _asyncio.BaseEventLoop.create_future:
-        return {'loop': loop}
-    try:
-        import uvloop.loop as _uvloop_loop
-    except ImportError:
-        return None
-    if fn is _uvloop_loop.Loop.create_future:
-        return {'loop': loop}
-    return None
-
-
-cdef inline object _new_waiter(BaseProtocol p):
-    if p.future_kw is not None:
-        return PyObject_Call(_Future, _NO_ARGS, p.future_kw)
-    return p.create_future()
-
-
 def _consume_exception(fut):
     # Background futures (schema refetch nobody awaits) must not log
     # "exception was never retrieved": the requests waiting on them get it.
@@ -118,8 +90,11 @@ cdef class BaseProtocol(CoreProtocol):
                  bint tuple_extension=False):
         self.loop = loop
         self.create_future = loop.create_future
-        self.future_kw = _future_kwargs(loop)
         self.pending = {}
+        self.ready = []
+        self.ready_cb = self._run_ready
+        self.done_fut = loop.create_future()
+        self.done_fut.set_result(None)
         self.next_sync_ = 0
         self.schema = Schema(-1)
         self.auto_refetch_schema = auto_refetch_schema
@@ -329,10 +304,9 @@ cdef class BaseProtocol(CoreProtocol):
                     PyDict_DelItem(self.pending, req.sync)
                     self.timeouts += 1
                     self._finish(req)
-                    if not req.waiter.done():
-                        req.waiter.set_exception(_asyncio.TimeoutError(
-                            'Tarantool {} request timed out after {:g} s'.format(
-                                _REQUEST_NAMES.get(req.op, req.op), req.timeout)))
+                    req._fail(_asyncio.TimeoutError(
+                        'Tarantool {} request timed out after {:g} s'.format(
+                            _REQUEST_NAMES.get(req.op, req.op), req.timeout)))
                     continue
                 self._add_to_bucket(req, <int64_t> ceil(deadline * 1000.0))
             try:
@@ -362,13 +336,12 @@ cdef class BaseProtocol(CoreProtocol):
         for obj in waiting.values():
             req = <Request> obj
             self._finish(req)
-            if not req.waiter.done():
-                req.waiter.set_exception(exc_type(message))
+            req._fail(exc_type(message))
         return len(waiting)
 
     def inflight_waiters(self):
-        """The futures of the requests sent and not answered yet."""
-        return [(<Request> r).waiter for r in self.pending.values()]
+        """The requests sent and not answered yet (each a Future-compatible object)."""
+        return list(self.pending.values())
 
     def set_ready(self):
         if self.state == CS_CONNECTED:
@@ -435,7 +408,7 @@ cdef class BaseProtocol(CoreProtocol):
         # timed as if sent, encoded by adopt() on the new connection from a copy
         # of the caller's values as they are now.
         req.sync = self._next_sync()
-        req.waiter = _new_waiter(self)
+        req.loop = self.loop
         req.proto = self
         PyDict_SetItem(self.pending, req.sync, req)
         if timeout < 0:
@@ -447,7 +420,6 @@ cdef class BaseProtocol(CoreProtocol):
 
     cdef object _submit(self, Request req, double timeout):
         cdef int rc
-        cdef object waiter
         req.sync = self._next_sync()
         rc = self._encode(req)
         if rc != 0:
@@ -456,8 +428,7 @@ cdef class BaseProtocol(CoreProtocol):
                 rc = self._encode(req)
             elif not self.auto_refetch_schema:
                 raise TarantoolSchemaError(self._miss_message(req))
-        waiter = _new_waiter(self)
-        req.waiter = waiter
+        req.loop = self.loop
         req.proto = self
         if LOADTNT_DEBUG and req.sync in self.pending:
             raise AssertionError('sync {} is already pending'.format(req.sync))
@@ -473,7 +444,7 @@ cdef class BaseProtocol(CoreProtocol):
             self._on_miss(req)
         else:
             self._schedule_flush()
-        return waiter
+        return req
 
     cdef int _encode(self, Request req) except -1:
         # A request started while another is being encoded (from a finalizer
@@ -598,6 +569,54 @@ cdef class BaseProtocol(CoreProtocol):
             self._write_out()
         return 0
 
+    def _run_ready(self):
+        # The wakeups of the Tasks whose requests this read answered, each in
+        # its context, as the loop would run them one by one from call_soon:
+        # one loop callback for the batch instead of one Handle per request.
+        # An exception is the loop's to report, as a Handle's is; the rest run.
+        cdef list ready = self.ready
+        cdef Request req
+        cdef Py_ssize_t i, n = PyList_GET_SIZE(ready)
+        self.ready = []
+        for i in range(n):
+            req = <Request> PyList_GET_ITEM(ready, i)
+            fn = req.cb0
+            if fn is None:
+                continue    # removed, or moved to a waiter since
+            ctx = req.ctx0
+            req.cb0 = None
+            req.ctx0 = None
+            try:
+                PyContext_Enter(ctx)
+            except RuntimeError:
+                # that context is running already (a callback that added the
+                # request's callback with its own context): as the loop would
+                self.loop.call_soon(fn, req, context=ctx)
+                continue
+            try:
+                if req.cb0_wakeup:
+                    # a C Task's wakeup reads only whether the future it is
+                    # given raised, then steps the coroutine, whose await
+                    # returns the request's response (Request._step)
+                    fn(self.done_fut)
+                else:
+                    fn(req)
+            except (SystemExit, KeyboardInterrupt):
+                PyContext_Exit(ctx)
+                if i + 1 < n:     # the rest still run, after the loop stops
+                    self.ready.extend(ready[i + 1:])
+                    self.loop.call_soon(self.ready_cb)
+                raise
+            except BaseException as e:
+                PyContext_Exit(ctx)
+                self.loop.call_exception_handler({
+                    'message': 'Exception in callback {!r}({!r})'.format(fn, req),
+                    'exception': e,
+                    'protocol': self,
+                })
+                continue
+            PyContext_Exit(ctx)
+
     def _flush(self):
         self.flush_scheduled = False
         self._write_out()
@@ -696,10 +715,9 @@ cdef class BaseProtocol(CoreProtocol):
             PyDict_DelItem(self.pending, sync)
             self.timeouts += 1
             self._finish(req)
-            if not req.waiter.done():
-                req.waiter.set_exception(_asyncio.TimeoutError(
-                    'Tarantool {} request timed out after {:g} s'.format(
-                        _REQUEST_NAMES.get(req.op, req.op), req.timeout)))
+            req._fail(_asyncio.TimeoutError(
+                'Tarantool {} request timed out after {:g} s'.format(
+                    _REQUEST_NAMES.get(req.op, req.op), req.timeout)))
         return 0
 
     # -- receiving -----------------------------------------------------------
@@ -788,6 +806,14 @@ cdef class BaseProtocol(CoreProtocol):
         if code == tnt.IPROTO_OK:
             self._finish(req)
             req.result_ = resp
+            if waiter is None:
+                # no asyncio.Future: the awaiting Task's wakeup (if it awaits
+                # yet) runs with this read's other answered requests
+                if req.cb0 is not None:
+                    if PyList_GET_SIZE(self.ready) == 0:
+                        self.loop.call_soon(self.ready_cb)
+                    self.ready.append(req)
+                return 0
             try:
                 waiter.set_result(resp)
             except _asyncio.InvalidStateError:
@@ -804,9 +830,8 @@ cdef class BaseProtocol(CoreProtocol):
         self._finish(req)
         if req.probe:
             return self._probe_failed(req, resp)
-        if not waiter.done():
-            waiter.set_exception(TarantoolDatabaseError(
-                resp.return_code_, resp.errmsg if resp.errmsg is not None else '', resp.error))
+        req._fail(TarantoolDatabaseError(
+            resp.return_code_, resp.errmsg if resp.errmsg is not None else '', resp.error))
         return 0
 
     cdef int _probe_failed(self, Request req, Response resp) except -1:
@@ -825,8 +850,7 @@ cdef class BaseProtocol(CoreProtocol):
             message = ('index {!r} does not exist in space {!r} on {} (the server says: {})'
                        .format(req.index, req.space, self.peer, server))
         self._remember_miss(req, message, resp.return_code_)
-        if not req.waiter.done():
-            req.waiter.set_exception(SchemaMissError(resp.return_code_, message, resp.error))
+        req._fail(SchemaMissError(resp.return_code_, message, resp.error))
         return 0
 
     cdef int _on_push(self, uint64_t sync, const char *p, const char *end) except -1:
@@ -1056,8 +1080,8 @@ cdef class BaseProtocol(CoreProtocol):
         if p is not NULL and <object> p is req:
             PyDict_DelItem(self.pending, req.sync)
         self._finish(req)
-        if req.waiter is not None and not req.waiter.done():
-            req.waiter.set_exception(exc)
+        if req.loop is not None:
+            req._fail(exc)
         return 0
 
     cdef int _fail_all(self, object cause) except -1:
@@ -1078,10 +1102,9 @@ cdef class BaseProtocol(CoreProtocol):
         for obj in pending.values():
             req = <Request> obj
             self._finish(req)
-            if not req.waiter.done():
-                exc = cls(msg)
-                exc.__cause__ = cause
-                req.waiter.set_exception(exc)
+            exc = cls(msg)
+            exc.__cause__ = cause
+            req._fail(exc)
         return 0
 
     cdef int _close_with(self, object exc) except -1:

@@ -85,7 +85,7 @@ cdef class PushIterator:
         if self._ended or req.result_ is not None:
             self._ended = True
             raise StopAsyncIteration
-        waiter = req.waiter
+        waiter = req._promote()
         if not waiter.done():
             # dropped with no outcome (the coroutine awaiting it was closed)
             raise _asyncio.CancelledError('the {} request was dropped before its reply'.format(

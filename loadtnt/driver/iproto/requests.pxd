@@ -12,14 +12,25 @@ cdef class _Batch:
 
 cdef class Request:
     # One request in flight: what to encode, how to decode its reply, the
-    # future its caller awaits. It is also what the request methods return:
-    # an awaitable with asyncio's Future interface that yields the waiter to
-    # the Task, so a cancelled caller removes the request at once (throw()).
+    # future its caller awaits. It is what the request methods return: a
+    # Future-compatible object (asyncio's interface, and the members asyncio
+    # reads) that the awaiting Task waits on itself, so a cancelled caller
+    # removes the request at once (cancel(), throw()). While it is pending or
+    # succeeded and has at most one done callback (the awaiting Task's wakeup),
+    # it keeps its state itself: no asyncio.Future is made, and its reply runs
+    # that callback from the protocol's batch of answered requests. Anything
+    # else (a failure, cancel(), a second callback, asyncio's private members)
+    # makes its waiter, an asyncio.Future holding its state from then on.
     cdef:
         uint32_t op
         uint64_t sync
         uint64_t stream_id    # 0: none
-        object waiter
+        object waiter         # the asyncio.Future, once made (_promote); else None
+        object loop
+        object cb0            # the one done callback kept without a waiter, and its context
+        object ctx0
+        bint cb0_wakeup       # cb0 is a C Task's wakeup (aio.h: lt_is_task_wakeup)
+        public bint _asyncio_future_blocking
         object proto          # the BaseProtocol while pending, else None
         object result_        # the Response, once it arrived
         object timer_bucket   # TimerBucket holding this request's deadline
@@ -31,8 +42,7 @@ cdef class Request:
         bint parse_as_tuples
         bint parse_metadata
         bint resent
-        bint finished         # the waiter is resolved (or about to be)
-        bint yielded          # the waiter was handed to the awaiting Task
+        bint finished         # no longer pending (resolved, or about to be)
         bint used_names       # field names were resolved by the space format
         bint by_name          # a space or index the schema does not know goes by name
         bint probe            # sent by name after a refetch missed: the server tells why
@@ -58,6 +68,9 @@ cdef class Request:
                                        bint with_index)
     cdef int snapshot(self) except -1
     cdef object _step(self, int *is_return)
+    cdef object _promote(self)
+    cdef int _fail(self, object exc) except -1
+    cdef int _add_callback(self, object fn, object context) except -1
 
 
 cdef class PingRequest(Request):

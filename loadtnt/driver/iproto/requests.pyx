@@ -182,6 +182,11 @@ cdef object _snap(object v):
     return v
 
 
+cdef extern from "aio.h":
+    bint lt_is_task_wakeup(object fn)
+    void lt_set_task_type(object t)
+
+
 @cython.final
 cdef class _DoneCallback:
     # A callback given to Request.add_done_callback: called with the request,
@@ -278,23 +283,23 @@ cdef class Request:
     # -- awaiting (the C slot am_send calls _step; see aio.h) ----------------
 
     cdef object _step(self, int *is_return):
-        # The first step hands the waiter to the Task; once the waiter is
-        # resolved, the next one returns the response (or raises).
-        if not self.yielded and not self.finished:
-            self.yielded = True
-            self.waiter._asyncio_future_blocking = True
-            is_return[0] = 0
-            return self.waiter
-        if self.result_ is not None:
+        # A pending request hands itself to the Task, which waits on it as on any
+        # Future-compatible object (_asyncio_future_blocking, get_loop(),
+        # add_done_callback()); once it is done, the next step returns the
+        # response (or raises), as Future.__await__ does.
+        cdef object w = self.waiter
+        if w is None:
+            if self.result_ is not None:
+                is_return[0] = 1
+                return self.result_
+        elif w.done():
             is_return[0] = 1
-            return self.result_
-        if not self.waiter.done():
-            # a second await of a request still in flight: wait again
-            self.waiter._asyncio_future_blocking = True
-            is_return[0] = 0
-            return self.waiter
-        is_return[0] = 1
-        return self.waiter.result()
+            if self.result_ is not None:
+                return self.result_
+            return w.result()
+        self._asyncio_future_blocking = True
+        is_return[0] = 0
+        return self
 
     def __await__(self):
         return self
@@ -315,7 +320,7 @@ cdef class Request:
 
     def throw(self, typ, val=None, tb=None):
         # The Task throws into the awaiting coroutine: its cancellation, or the
-        # waiter's exception. A request still pending is dropped at once.
+        # request's exception. A request still pending is dropped at once.
         self._forget()
         if val is None:
             val = typ() if isinstance(typ, type) else typ
@@ -331,100 +336,38 @@ cdef class Request:
         if proto is not None and not self.finished:
             (<BaseProtocol> proto)._drop_cancelled(self)
 
-    # -- asyncio.Future's interface, for gather(), wait_for() and the like ----
-    # A request is the future its caller awaits; its state is the waiter's.
-    # Besides the public methods, asyncio's own code reads a few private
-    # members of any future it is given (CPython 3.10-3.13, tasks.py,
-    # futures.py, base_events.py; uvloop's loop.pyx): gather()'s callback
-    # calls _make_cancelled_error() on a cancelled child (3.10.x before that
-    # read _cancel_message), futures._get_loop() falls back to _loop,
-    # isfuture() needs _asyncio_future_blocking on the class and not None,
-    # and a Task sets it to False on what it waits for. Each is the waiter's.
-    # None of this is on the request path: `await req` hands the waiter
-    # itself to the Task (_step).
+    # -- the waiter ------------------------------------------------------------
 
-    @property
-    def _asyncio_future_blocking(self):
-        w = self.waiter
-        return False if w is None else w._asyncio_future_blocking
-
-    @_asyncio_future_blocking.setter
-    def _asyncio_future_blocking(self, value):
-        if self.waiter is not None:
-            self.waiter._asyncio_future_blocking = value
-
-    @property
-    def _loop(self):
-        return self.waiter._loop
-
-    @property
-    def _state(self):
-        return self.waiter._state
-
-    @property
-    def _cancel_message(self):
-        return self.waiter._cancel_message
-
-    @_cancel_message.setter
-    def _cancel_message(self, value):
-        self.waiter._cancel_message = value
-
-    @property
-    def _log_traceback(self):
-        return self.waiter._log_traceback
-
-    @_log_traceback.setter
-    def _log_traceback(self, value):
-        self.waiter._log_traceback = value
-
-    @property
-    def _source_traceback(self):
-        return self.waiter._source_traceback
-
-    def _make_cancelled_error(self):
-        return self.waiter._make_cancelled_error()
-
-    def cancel(self, msg=None):
-        if self.waiter.done():
-            return False
-        self._forget()
-        self.finished = True
-        return self.waiter.cancel(msg)
-
-    def set_result(self, result):
-        # The caller resolves the request itself (as with any future): it is
-        # dropped, and a late reply is counted as a cancelled one's is.
-        if self.waiter.done():
-            raise _asyncio.InvalidStateError('invalid state')
-        self._forget()
-        self.finished = True
-        self.waiter.set_result(result)
-
-    def set_exception(self, exception):
-        if self.waiter.done():
-            raise _asyncio.InvalidStateError('invalid state')
-        self._forget()
-        self.finished = True
-        self.waiter.set_exception(exception)
-
-    def cancelled(self):
-        return self.waiter.cancelled()
-
-    def done(self):
-        return self.waiter.done()
-
-    def result(self):
+    cdef object _promote(self):
+        # The asyncio.Future that holds this request's state from now on: made
+        # with the state the request had (pending, or its response), and given
+        # the callback kept without it. Its callbacks then run as asyncio runs a
+        # future's: each through loop.call_soon, in its context.
+        cdef object w = self.waiter
+        cdef object fn
+        if w is not None:
+            return w
+        w = self.loop.create_future()
+        self.waiter = w
         if self.result_ is not None:
-            return self.result_
-        return self.waiter.result()
+            w.set_result(self.result_)
+        if self.cb0 is not None:
+            fn = self.cb0
+            self.cb0 = None
+            self._add_callback(fn, self.ctx0)
+            self.ctx0 = None
+        return w
 
-    def exception(self):
-        return self.waiter.exception()
+    cdef int _fail(self, object exc) except -1:
+        # The request failed (an error reply, a timeout, a lost connection...):
+        # the waiter takes the exception, so that asyncio's rules for one (its
+        # traceback logged if nobody retrieves it) are the Future's own.
+        cdef object w = self._promote()
+        if not w.done():
+            w.set_exception(exc)
+        return 0
 
-    def get_loop(self):
-        return self.waiter.get_loop()
-
-    def add_done_callback(self, fn, *, context=None):
+    cdef int _add_callback(self, object fn, object context) except -1:
         cdef _DoneCallback cb = _DoneCallback.__new__(_DoneCallback)
         cb.fn = fn
         cb.req = self
@@ -432,12 +375,121 @@ cdef class Request:
             self.callbacks = []
         self.callbacks.append(cb)
         self.waiter.add_done_callback(cb, context=context)
+        return 0
+
+    # -- asyncio.Future's interface, for gather(), wait_for() and the like ----
+    # Besides the public methods, asyncio's own code reads a few private
+    # members of any future it is given (CPython 3.10-3.13, tasks.py,
+    # futures.py, base_events.py; uvloop's loop.pyx): gather()'s callback
+    # calls _make_cancelled_error() on a cancelled child (3.10.x before that
+    # read _cancel_message), futures._get_loop() falls back to _loop,
+    # isfuture() needs _asyncio_future_blocking on the class and not None,
+    # and a Task sets it to False on what it waits for. All but the last two
+    # are the waiter's, which they make.
+
+    @property
+    def _loop(self):
+        return self.loop
+
+    @property
+    def _state(self):
+        if self.waiter is None:
+            return 'FINISHED' if self.result_ is not None else 'PENDING'
+        return self.waiter._state
+
+    @property
+    def _cancel_message(self):
+        return self._promote()._cancel_message
+
+    @_cancel_message.setter
+    def _cancel_message(self, value):
+        self._promote()._cancel_message = value
+
+    @property
+    def _log_traceback(self):
+        return False if self.waiter is None else self.waiter._log_traceback
+
+    @_log_traceback.setter
+    def _log_traceback(self, value):
+        self._promote()._log_traceback = value
+
+    @property
+    def _source_traceback(self):
+        return self._promote()._source_traceback
+
+    def _make_cancelled_error(self):
+        return self._promote()._make_cancelled_error()
+
+    def cancel(self, msg=None):
+        if self.waiter is None and self.result_ is not None:
+            return False
+        w = self._promote()
+        if w.done():
+            return False
+        self._forget()
+        self.finished = True
+        return w.cancel(msg)
+
+    def set_result(self, result):
+        # The caller resolves the request itself (as with any future): it is
+        # dropped, and a late reply is counted as a cancelled one's is.
+        w = self._promote()
+        if w.done():
+            raise _asyncio.InvalidStateError('invalid state')
+        self._forget()
+        self.finished = True
+        w.set_result(result)
+
+    def set_exception(self, exception):
+        w = self._promote()
+        if w.done():
+            raise _asyncio.InvalidStateError('invalid state')
+        self._forget()
+        self.finished = True
+        w.set_exception(exception)
+
+    def cancelled(self):
+        return self.waiter is not None and self.waiter.cancelled()
+
+    def done(self):
+        if self.waiter is None:
+            return self.result_ is not None
+        return self.waiter.done()
+
+    def result(self):
+        if self.result_ is not None:
+            return self.result_
+        return self._promote().result()
+
+    def exception(self):
+        if self.waiter is None and self.result_ is not None:
+            return None
+        return self._promote().exception()
+
+    def get_loop(self):
+        return self.loop
+
+    def add_done_callback(self, fn, *, context=None):
+        if context is None:
+            context = _copy_context()
+        if self.waiter is None and self.cb0 is None and self.result_ is None:
+            # the first callback of a pending request (the awaiting Task's
+            # wakeup): kept here, run by the protocol once the reply is in
+            self.cb0 = fn
+            self.ctx0 = context
+            self.cb0_wakeup = lt_is_task_wakeup(fn)
+            return
+        self._promote()
+        self._add_callback(fn, context)
 
     def remove_done_callback(self, fn):
         cdef _DoneCallback cb
         cdef int n = 0
+        if self.cb0 is not None and self.cb0 == fn:
+            self.cb0 = self.ctx0 = None
+            n = 1
         if self.callbacks is None:
-            return 0
+            return n
         for cb in list(self.callbacks):
             if cb.fn == fn:
                 self.callbacks.remove(cb)
