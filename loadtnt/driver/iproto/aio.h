@@ -36,22 +36,6 @@ static int lt_install_am_send(PyTypeObject *t, lt_step_fn step) {
     return 0;
 }
 
-/* dict.pop(key, None) in one lookup (GetItem + DelItem took two, and most of a reply's
- * dict cost): a new reference, None when the key is absent. The pending dict's keys are ints,
- * whose hashing never fails. */
-static inline PyObject *lt_dict_pop(PyObject *d, PyObject *k) {
-#if PY_VERSION_HEX >= 0x030D0000
-    PyObject *r = NULL;
-    if (PyDict_Pop(d, k, &r) < 0)
-        return NULL;
-    if (r == NULL)
-        Py_RETURN_NONE;
-    return r;
-#else
-    return _PyDict_Pop(d, k, Py_None);
-#endif
-}
-
 /* Whether fn is an asyncio Task's own wakeup (the C Task's builtin
  * "task_wakeup", bound to the task: CPython 3.11+; 3.10's is a wrapper type of
  * its own, and a pure-Python Task's a bound method, both left to the generic

@@ -36,7 +36,7 @@ cdef class BaseProtocol(CoreProtocol):
         object loop
         object transport
         object create_future
-        dict pending
+        PendingTable pending     # requests awaiting a reply, by sync
         list ready               # answered requests whose awaiting Task is to be woken
         object ready_cb          # self._run_ready, scheduled once per batch of them
         object done_fut          # a Future resolved to None: what a Task's wakeup is given

@@ -33,10 +33,6 @@ cdef double MISS_RETRY_AFTER = 1.0
 cdef uint32_t ER_ACCESS_DENIED_CODE = 42
 
 
-cdef extern from "aio.h":
-    object lt_dict_pop(object d, object k)
-
-
 def _consume_exception(fut):
     # Background futures (schema refetch nobody awaits) must not log
     # "exception was never retrieved": the requests waiting on them get it.
@@ -90,7 +86,7 @@ cdef class BaseProtocol(CoreProtocol):
                  bint tuple_extension=False):
         self.loop = loop
         self.create_future = loop.create_future
-        self.pending = {}
+        self.pending = PendingTable()
         self.ready = []
         self.ready_cb = self._run_ready
         self.done_fut = loop.create_future()
@@ -275,7 +271,7 @@ cdef class BaseProtocol(CoreProtocol):
     def adopt(self, BaseProtocol room):
         """Send the requests waiting in a parked protocol on this (ready) one,
         each with what is left of its timeout. Returns how many were sent."""
-        cdef dict waiting
+        cdef PendingTable waiting
         cdef Request req
         cdef TimerBucket bucket
         cdef double now, deadline
@@ -284,7 +280,7 @@ cdef class BaseProtocol(CoreProtocol):
         if self.state != CS_READY or room.state != CS_PARKED:
             raise AssertionError('adopt() moves requests from a parked protocol to a ready one')
         waiting = room.pending
-        room.pending = {}
+        room.pending = PendingTable()
         for bucket in room.timers.values():
             bucket.armed = False
             bucket.handle.cancel()
@@ -298,10 +294,10 @@ cdef class BaseProtocol(CoreProtocol):
             deadline = req.deadline
             req.sync = self._next_sync()
             req.proto = self
-            PyDict_SetItem(self.pending, req.sync, req)
+            self.pending.put(req.sync, req)
             if deadline > 0:
                 if deadline <= now:
-                    PyDict_DelItem(self.pending, req.sync)
+                    self.pending.pop(req.sync)
                     self.timeouts += 1
                     self._finish(req)
                     req._fail(_asyncio.TimeoutError(
@@ -325,15 +321,15 @@ cdef class BaseProtocol(CoreProtocol):
 
     def fail_parked(self, exc_type, str message):
         """Fail every request waiting in this parked protocol."""
-        cdef dict waiting = self.pending
+        cdef list waiting = self.pending.values()
         cdef Request req
         cdef TimerBucket bucket
-        self.pending = {}
+        self.pending = PendingTable()
         for bucket in self.timers.values():
             bucket.armed = False
             bucket.handle.cancel()
         self.timers = {}
-        for obj in waiting.values():
+        for obj in waiting:
             req = <Request> obj
             self._finish(req)
             req._fail(exc_type(message))
@@ -341,7 +337,7 @@ cdef class BaseProtocol(CoreProtocol):
 
     def inflight_waiters(self):
         """The requests sent and not answered yet (each a Future-compatible object)."""
-        return list(self.pending.values())
+        return self.pending.values()
 
     def set_ready(self):
         if self.state == CS_CONNECTED:
@@ -363,7 +359,7 @@ cdef class BaseProtocol(CoreProtocol):
 
     def pending_count(self):
         """Requests awaiting a reply (timed-out and cancelled ones are dropped at once)."""
-        return len(self.pending)
+        return self.pending.size()
 
     def read_buffer_size(self):
         """Bytes allocated for the read buffer."""
@@ -376,9 +372,8 @@ cdef class BaseProtocol(CoreProtocol):
     def _drop_cancelled(self, Request req):
         # The caller gave up (its task was cancelled, wait_for timed out): the
         # entry and its timer go now; a late reply is counted in late_replies.
-        cdef PyObject *p = PyDict_GetItem(self.pending, req.sync)
-        if p is not NULL and <object> p is req:
-            PyDict_DelItem(self.pending, req.sync)
+        if self.pending.get(req.sync) is req:
+            self.pending.pop(req.sync)
             self.cancelled += 1
         self._finish(req)
 
@@ -410,7 +405,7 @@ cdef class BaseProtocol(CoreProtocol):
         req.sync = self._next_sync()
         req.loop = self.loop
         req.proto = self
-        PyDict_SetItem(self.pending, req.sync, req)
+        self.pending.put(req.sync, req)
         if timeout < 0:
             timeout = self.request_timeout
         if timeout > 0:
@@ -430,9 +425,9 @@ cdef class BaseProtocol(CoreProtocol):
                 raise TarantoolSchemaError(self._miss_message(req))
         req.loop = self.loop
         req.proto = self
-        if LOADTNT_DEBUG and req.sync in self.pending:
+        if LOADTNT_DEBUG and self.pending.get(req.sync) is not None:
             raise AssertionError('sync {} is already pending'.format(req.sync))
-        PyDict_SetItem(self.pending, req.sync, req)
+        self.pending.put(req.sync, req)
         if timeout < 0:
             timeout = self.request_timeout
         if timeout > 0:
@@ -689,9 +684,9 @@ cdef class BaseProtocol(CoreProtocol):
     cdef int _fire_timer(self, int64_t key) except -1:
         cdef TimerBucket bucket
         cdef Request req
-        cdef PyObject *p
+        cdef object p
         cdef Py_ssize_t i
-        cdef object sync
+        cdef uint64_t sync
         cdef double now
         bucket = self.timers.pop(key, None)
         if bucket is None:
@@ -700,8 +695,8 @@ cdef class BaseProtocol(CoreProtocol):
         now = lt_monotonic()
         for i in range(bucket.n):
             sync = bucket.syncs[i]
-            p = PyDict_GetItem(self.pending, sync)
-            if p is NULL:
+            p = self.pending.get(sync)
+            if p is None:
                 continue
             req = <Request> p
             if req.timer_bucket is not bucket:
@@ -712,7 +707,7 @@ cdef class BaseProtocol(CoreProtocol):
                 req.timer_bucket = None
                 self._add_to_bucket(req, max(<int64_t> ceil(req.deadline * 1000.0), key + 1))
                 continue
-            PyDict_DelItem(self.pending, sync)
+            self.pending.pop(sync)
             self.timeouts += 1
             self._finish(req)
             req._fail(_asyncio.TimeoutError(
@@ -736,7 +731,6 @@ cdef class BaseProtocol(CoreProtocol):
             int64_t schema_id = 0
             bint has_sync = False
             object popped
-            object sync_obj
             Request req
             Response resp
             object waiter
@@ -765,8 +759,7 @@ cdef class BaseProtocol(CoreProtocol):
             raise ProtocolError('unexpected response type 0x{:x}'.format(code))
         if sync >= SINK_SYNC_BASE and self.sink is not None:
             return self.sink.on_reply(sync, code, schema_id, p, end)
-        sync_obj = sync
-        popped = lt_dict_pop(self.pending, sync_obj)
+        popped = self.pending.pop(sync)
         if popped is None:
             self.late_replies += 1    # timed out before: discarded
             return 0
@@ -824,7 +817,7 @@ cdef class BaseProtocol(CoreProtocol):
         if (resp.return_code_ == tnt.ER_WRONG_SCHEMA_VERSION and not req.resent
                 and self.auto_refetch_schema):
             req.resent = True
-            PyDict_SetItem(self.pending, sync_obj, req)
+            self.pending.put(sync, req)
             self._wait_schema(req)
             return 0
         self._finish(req)
@@ -857,10 +850,10 @@ cdef class BaseProtocol(CoreProtocol):
         # An IPROTO_CHUNK: {IPROTO_DATA: [value]}, queued on the request's
         # _PushState. One for a request that did not subscribe (or is no
         # longer pending) is dropped and counted.
-        cdef PyObject *rp = PyDict_GetItem(self.pending, sync)
+        cdef object rp = self.pending.get(sync)
         cdef uint32_t n, i
         cdef object data = None
-        if rp is NULL or (<Request> rp).push is None:
+        if rp is None or (<Request> rp).push is None:
             self.dropped_pushes += 1
             return 0
         if self.tuple_ctx is not None and p != end:
@@ -1003,7 +996,7 @@ cdef class BaseProtocol(CoreProtocol):
             req = <Request> obj
             if req.finished or self.state == CS_CLOSED:
                 if not req.finished:
-                    self.pending.pop(req.sync, None)
+                    self.pending.pop(req.sync)
                     self._finish(req)
                 continue
             try:
@@ -1076,19 +1069,18 @@ cdef class BaseProtocol(CoreProtocol):
     # -- failure -------------------------------------------------------------
 
     cdef int _fail_request(self, Request req, object exc) except -1:
-        cdef PyObject *p = PyDict_GetItem(self.pending, req.sync)
-        if p is not NULL and <object> p is req:
-            PyDict_DelItem(self.pending, req.sync)
+        if self.pending.get(req.sync) is req:
+            self.pending.pop(req.sync)
         self._finish(req)
         if req.loop is not None:
             req._fail(exc)
         return 0
 
     cdef int _fail_all(self, object cause) except -1:
-        cdef dict pending = self.pending
+        cdef list pending = self.pending.values()
         cdef Request req
         cdef TimerBucket bucket
-        self.pending = {}
+        self.pending = PendingTable()
         self.schema_waiting = []
         for bucket in self.timers.values():
             bucket.armed = False
@@ -1099,7 +1091,7 @@ cdef class BaseProtocol(CoreProtocol):
         msg = 'lost connection to Tarantool at {}{}'.format(
             self.peer, ': {}'.format(cause) if cause else '')
         cls = type(cause) if isinstance(cause, ProtocolError) else TarantoolNotConnectedError
-        for obj in pending.values():
+        for obj in pending:
             req = <Request> obj
             self._finish(req)
             exc = cls(msg)

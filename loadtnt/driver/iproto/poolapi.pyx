@@ -44,7 +44,7 @@ cdef class Candidates:
 
     cdef object _next_least(self):
         # The connection whose protocol has the fewest requests pending (sent or queued,
-        # not yet answered): the size of its pending dict, read in C. The scan starts
+        # not yet answered): the size of its pending table, read in C. The scan starts
         # after the last pick, so ties go in turn; an idle one ends it at once. A
         # connection with no protocol (lost since the last rebuild) comes last.
         cdef Py_ssize_t n = self._n, i = self._i, k, best = -1, count
@@ -57,7 +57,7 @@ cdef class Candidates:
             proto = (<Api> PyTuple_GET_ITEM(self._conns, i))._protocol
             if proto is None:
                 continue
-            count = PyDict_GET_SIZE(proto.pending)
+            count = proto.pending.size()
             if count < fewest:
                 fewest = count
                 best = i
