@@ -4,8 +4,6 @@ again; those go aside in a dict. Every reply must find its request, whichever pl
 and a timeout or a cancel must remove it from there."""
 import asyncio
 
-import pytest
-
 from tests import _testbase as tb
 
 SLOW = "local d = ... require('fiber').sleep(d) return d"
