@@ -18,6 +18,9 @@ cdef class SchemaSpace:
         object flags
         Metadata metadata
         dict indexes
+    cdef:
+        object last_key       # the name or id get_index last found, and what it found:
+        SchemaIndex last_index    # a request names the same object again and again
 
     cdef SchemaIndex get_index(self, object index)
 
@@ -26,6 +29,9 @@ cdef class Schema:
     cdef public:
         int64_t id
         dict spaces
+    cdef:
+        object last_key       # the same for get_space (see SchemaSpace)
+        SchemaSpace last_space
 
     cdef SchemaSpace get_space(self, object space)
 
