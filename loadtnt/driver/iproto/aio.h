@@ -8,6 +8,7 @@
 
 #include <Python.h>
 #include <string.h>
+#include <stdint.h>
 
 typedef PyObject *(*lt_step_fn)(PyObject *self, int *is_return);
 static lt_step_fn lt_req_step = NULL;
@@ -68,6 +69,30 @@ static void lt_set_task_type(PyObject *t) {
         Py_INCREF(t);
         lt_task_type = (PyTypeObject *)t;
     }
+}
+
+/* UTF-8 text that is all ASCII (names, keys, most values): one PyUnicode_New and a
+ * copy, without the UTF-8 decoder's set-up (about half its instructions for a short
+ * string). lt_is_ascii says whether it applies. */
+static inline int lt_is_ascii(const char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    uint64_t w;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ULL)
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] & 0x80)
+            return 0;
+    return 1;
+}
+
+static inline PyObject *lt_ascii_new(const char *s, Py_ssize_t n) {
+    PyObject *u = PyUnicode_New(n, 127);
+    if (u != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(u), s, (size_t)n);
+    return u;
 }
 
 #endif

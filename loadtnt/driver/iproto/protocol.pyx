@@ -66,6 +66,13 @@ cdef inline int _enter_recursion(const char *where) except -1:
     return 0
 
 
+cdef extern from "aio.h":
+    bint lt_is_task_wakeup(object fn)
+    void lt_set_task_type(object t)
+    bint lt_is_ascii(const char *s, Py_ssize_t n)
+    object lt_ascii_new(const char *s, Py_ssize_t n)
+
+
 include "wbuf.pyx"
 include "unpack.pyx"
 include "ext.pyx"

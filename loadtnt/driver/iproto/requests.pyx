@@ -182,11 +182,6 @@ cdef object _snap(object v):
     return v
 
 
-cdef extern from "aio.h":
-    bint lt_is_task_wakeup(object fn)
-    void lt_set_task_type(object t)
-
-
 @cython.final
 cdef class _DoneCallback:
     # A callback given to Request.add_done_callback: called with the request,

@@ -7,8 +7,7 @@ cdef class ExtType:
     cdef readonly bytes data
 
 
-cdef int mp_need(const char *p, const char *end, Py_ssize_t n) except -1
-cdef uint8_t mp_peek(const char *p, const char *end) except? 0xff
+cdef int _truncated(const char *p, const char *end, Py_ssize_t n) except -1
 cdef uint64_t mp_decode_uint(const char **pp, const char *end) except? 0xffffffffffffffff
 cdef uint32_t mp_decode_array_len(const char **pp, const char *end) except? 0xffffffff
 cdef uint32_t mp_decode_map_len(const char **pp, const char *end) except? 0xffffffff

@@ -25,16 +25,23 @@ cdef class ExtType:
         return 'ExtType(code={}, data={!r})'.format(self.code, self.data)
 
 
-cdef int mp_need(const char *p, const char *end, Py_ssize_t n) except -1:
+cdef int _truncated(const char *p, const char *end, Py_ssize_t n) except -1:
+    raise ProtocolError(
+        'truncated MessagePack: {} more bytes expected, {} left in the packet'
+        .format(n, end - p))
+
+
+# The bounds checks are inline (a compare per read; the error is raised out of
+# line): each of a reply's few dozen reads paid a call for them.
+cdef inline int mp_need(const char *p, const char *end, Py_ssize_t n) except -1:
     if end - p < n:
-        raise ProtocolError(
-            'truncated MessagePack: {} more bytes expected, {} left in the packet'
-            .format(n, end - p))
+        return _truncated(p, end, n)
     return 0
 
 
-cdef uint8_t mp_peek(const char *p, const char *end) except? 0xff:
-    mp_need(p, end, 1)
+cdef inline uint8_t mp_peek(const char *p, const char *end) except? 0xff:
+    if end - p < 1:
+        _truncated(p, end, 1)
     return <uint8_t> p[0]
 
 
@@ -129,6 +136,8 @@ cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
     # (as asynctnt does) instead of failing the whole packet.
     try:
         if encoding is None:
+            if n <= 64 and lt_is_ascii(s, n):
+                return lt_ascii_new(s, n)
             return PyUnicode_DecodeUTF8(s, n, NULL)
         if type(encoding) is _TupleCtx:
             if (<_TupleCtx> encoding).encoding is None:

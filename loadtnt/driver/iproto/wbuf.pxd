@@ -22,7 +22,7 @@ cdef class WriteBuffer:
                         uint64_t stream_id) except -1
     cdef int put_nil(self) except -1
     cdef int put_bool(self, bint v) except -1
-    cdef int put_uint(self, uint64_t v) except -1
+    cdef inline int put_uint(self, uint64_t v) except -1
     cdef int put_sint(self, int64_t v) except -1
     cdef int put_double(self, double v) except -1
     cdef int put_raw_str(self, const char *s, Py_ssize_t n) except -1

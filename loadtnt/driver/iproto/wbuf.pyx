@@ -125,7 +125,7 @@ cdef class WriteBuffer:
         self.size += 1
         return 0
 
-    cdef int put_uint(self, uint64_t v) except -1:
+    cdef inline int put_uint(self, uint64_t v) except -1:
         cdef char *p
         self.ensure(9)
         p = &self.buf[self.size]
