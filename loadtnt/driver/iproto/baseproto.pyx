@@ -583,9 +583,10 @@ cdef class BaseProtocol(CoreProtocol):
             req.ctx0 = None
             try:
                 PyContext_Enter(ctx)
-            except RuntimeError:
+            except Exception:
                 # that context is running already (a callback that added the
-                # request's callback with its own context): as the loop would
+                # request's callback with its own context), or is not one:
+                # the loop runs it, or says what is wrong with it
                 self.loop.call_soon(fn, req, context=ctx)
                 continue
             try:

@@ -38,6 +38,8 @@ cdef class PendingTable:
 
     cdef int put(self, uint64_t sync, object req) except -1:
         cdef size_t i
+        if sync == 0:
+            raise AssertionError('sync 0 is never a request\'s')
         if <size_t> self.n * 2 >= self.mask + 1:
             self._grow()
         i = sync & self.mask
@@ -55,7 +57,7 @@ cdef class PendingTable:
     cdef object pop(self, uint64_t sync):
         cdef size_t i = sync & self.mask
         cdef object req
-        if self.keys[i] == sync:
+        if self.keys[i] == sync and sync != 0:    # 0 marks an empty slot: no request has it
             req = <object> self.vals[i]     # takes a reference
             Py_DECREF(req)                  # the table's, given up
             self.keys[i] = 0
@@ -69,7 +71,7 @@ cdef class PendingTable:
     cdef object get(self, uint64_t sync):
         cdef size_t i = sync & self.mask
         cdef PyObject *p
-        if self.keys[i] == sync:
+        if self.keys[i] == sync and sync != 0:
             return <object> self.vals[i]
         if self.aside is not None and PyDict_GET_SIZE(self.aside):
             p = PyDict_GetItem(self.aside, sync)
