@@ -109,7 +109,8 @@ CORE_TESTS := tests/test_future_conformance.py tests/test_connect_errors.py \
 	tests/test_schema_misses.py tests/test_op_ping.py tests/test_op_select.py \
 	tests/test_op_insert.py tests/test_op_call.py tests/test_op_eval.py tests/test_op_update.py \
 	tests/test_connect.py tests/test_timeout.py tests/test_concurrency.py tests/test_types.py \
-	tests/test_errors.py tests/test_schema.py tests/test_protocol_faults.py
+	tests/test_errors.py tests/test_schema.py tests/test_protocol_faults.py \
+	tests/test_request_callbacks.py tests/test_pending_table.py
 
 .PRECIOUS: .venv-py%/.installed
 .venv-py%/.installed: pyproject.toml setup.py
