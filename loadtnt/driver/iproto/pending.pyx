@@ -30,9 +30,6 @@ cdef class PendingTable:
         self.keys = NULL
         self.vals = NULL
 
-    def __len__(self):
-        return self.size()
-
     cdef inline Py_ssize_t size(self):
         return self.n + (PyDict_GET_SIZE(self.aside) if self.aside is not None else 0)
 

@@ -6,7 +6,7 @@ from cpython.datetime cimport PyDateTime_Check, import_datetime
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytes cimport PyBytes_CheckExact
 from cpython.bytearray cimport PyByteArray_AS_STRING
-from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from cpython.dict cimport PyDict_CheckExact, PyDict_DelItem, PyDict_GetItem, PyDict_SetItem
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE, PyList_New
@@ -37,7 +37,6 @@ cdef extern from "Python.h":
 import asyncio as _asyncio
 import base64 as _base64
 import collections as _collections
-from contextvars import copy_context as _copy_context
 import datetime as _datetime
 import enum as _enum
 import hashlib as _hashlib
@@ -67,6 +66,8 @@ cdef inline int _enter_recursion(const char *where) except -1:
 
 
 cdef extern from "aio.h":
+    ctypedef object (*lt_step_fn)(object, int *)
+    int lt_install_am_send(PyTypeObject *t, lt_step_fn step) except -1
     bint lt_is_task_wakeup(object fn)
     void lt_set_task_type(object t)
     bint lt_is_ascii(const char *s, Py_ssize_t n)
@@ -89,11 +90,6 @@ include "poolapi.pyx"
 
 
 DEBUG = bool(LOADTNT_DEBUG)   # built with `make debug`
-
-
-cdef extern from "aio.h":
-    ctypedef object (*lt_step_fn)(object, int *)
-    int lt_install_am_send(PyTypeObject *t, lt_step_fn step) except -1
 
 
 lt_set_task_type(_asyncio.Task)

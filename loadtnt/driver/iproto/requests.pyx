@@ -379,8 +379,9 @@ cdef class Request:
     # calls _make_cancelled_error() on a cancelled child (3.10.x before that
     # read _cancel_message), futures._get_loop() falls back to _loop,
     # isfuture() needs _asyncio_future_blocking on the class and not None,
-    # and a Task sets it to False on what it waits for. All but the last two
-    # are the waiter's, which they make.
+    # and a Task sets it to False on what it waits for. _loop and
+    # _asyncio_future_blocking are the request's own; the other private members
+    # are its waiter's, which reading them makes.
 
     @property
     def _loop(self):
@@ -466,7 +467,7 @@ cdef class Request:
 
     def add_done_callback(self, fn, *, context=None):
         if context is None:
-            context = _copy_context()
+            context = PyContext_CopyCurrent()
         if self.waiter is None and self.cb0 is None and self.result_ is None:
             # the first callback of a pending request (the awaiting Task's
             # wakeup): kept here, run by the protocol once the reply is in

@@ -40,8 +40,7 @@ cdef inline int mp_need(const char *p, const char *end, Py_ssize_t n) except -1:
 
 
 cdef inline uint8_t mp_peek(const char *p, const char *end) except? 0xff:
-    if end - p < 1:
-        _truncated(p, end, 1)
+    mp_need(p, end, 1)
     return <uint8_t> p[0]
 
 
@@ -131,17 +130,22 @@ cdef inline Py_ssize_t mp_sized_len(const char **pp, const char *end, int width)
     return n
 
 
+cdef inline object _decode_utf8(const char *s, Py_ssize_t n):
+    # short ASCII text (most names and values) without the UTF-8 decoder's set-up
+    if n <= 64 and lt_is_ascii(s, n):
+        return lt_ascii_new(s, n)
+    return PyUnicode_DecodeUTF8(s, n, NULL)
+
+
 cdef inline object _decode_str(const char *s, Py_ssize_t n, object encoding):
     # Text that is not valid in the connection's encoding comes back as bytes
     # (as asynctnt does) instead of failing the whole packet.
     try:
         if encoding is None:
-            if n <= 64 and lt_is_ascii(s, n):
-                return lt_ascii_new(s, n)
-            return PyUnicode_DecodeUTF8(s, n, NULL)
+            return _decode_utf8(s, n)
         if type(encoding) is _TupleCtx:
             if (<_TupleCtx> encoding).encoding is None:
-                return PyUnicode_DecodeUTF8(s, n, NULL)
+                return _decode_utf8(s, n)
             return PyUnicode_Decode(s, n, PyUnicode_AsUTF8((<_TupleCtx> encoding).encoding),
                                     NULL)
         return PyUnicode_Decode(s, n, PyUnicode_AsUTF8(encoding), NULL)
