@@ -339,10 +339,14 @@ class LiveCluster:
 
     def ready(self, name: str) -> bool:
         try:
-            reply = tb.admin_eval(self.tcp(name), "return box.info.status, box.info.ro")
+            # box is up before config has finished applying its own state: config:get()
+            # fails until config:info().status leaves 'startup_in_progress'
+            reply = tb.admin_eval(self.tcp(name), "return box.info.status, box.info.ro, "
+                                  "require('config'):info().status")
         except Exception:  # noqa: BLE001  not up yet
             return False
-        return reply[0] == "running" and (name == "a2" or reply[1] is False)
+        return (reply[0] == "running" and (name == "a2" or reply[1] is False)
+                and reply[2] in ("ready", "check_warnings"))
 
     def tcp(self, name: str) -> _Addr:
         """What tb.admin_eval (user t1, in the config's credentials) connects to."""
