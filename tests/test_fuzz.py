@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import decimal
 import math
+import struct
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -164,9 +165,19 @@ def test_an_integer_msgpack_cannot_hold_is_refused_before_anything_is_sent(echo,
 # --- whatever a server answers ----------------------------------------------------------------
 
 
-def _valid_reply(sync: int, data: Any) -> bytes:
-    payload = msgpack.packb({IPROTO_CODE: 0, IPROTO_SYNC: sync, IPROTO_SCHEMA_VERSION: 1})
-    return frame(payload + msgpack.packb({IPROTO_DATA: data}))
+def _valid_reply(sync: int, data: Any, fixed: bool = False) -> bytes:
+    """A reply as msgpack packs it (shortest forms), or (``fixed``) in the layout Tarantool
+    writes: the header's code, sync and schema version as uint32, uint64 and uint32, and
+    IPROTO_DATA's array header as an array32 (reserved before the count is known)."""
+    if not fixed:
+        payload = msgpack.packb({IPROTO_CODE: 0, IPROTO_SYNC: sync, IPROTO_SCHEMA_VERSION: 1})
+        return frame(payload + msgpack.packb({IPROTO_DATA: data}))
+    header = (b"\x83" + bytes([IPROTO_CODE]) + b"\xce" + struct.pack(">I", 0)
+              + bytes([IPROTO_SYNC]) + b"\xcf" + struct.pack(">Q", sync)
+              + bytes([IPROTO_SCHEMA_VERSION]) + b"\xce" + struct.pack(">I", 1))
+    body = (b"\x81" + bytes([IPROTO_DATA]) + b"\xdd" + struct.pack(">I", len(data))
+            + b"".join(msgpack.packb(v) for v in data))
+    return frame(header + body)
 
 
 def _mutated(reply: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
@@ -179,10 +190,10 @@ def _mutated(reply: bytes, edits: list[tuple[int, int]], cut: int | None) -> byt
 replies = st.one_of(
     st.binary(max_size=64),                                    # anything at all
     st.binary(max_size=48).map(frame),                         # a frame of anything
-    st.builds(lambda data, edits, cut: (data, edits, cut),     # a valid reply, damaged
-              st.lists(values, max_size=3),
+    st.builds(lambda data, edits, cut, fixed: (data, edits, cut, fixed),  # a valid reply,
+              st.lists(values, max_size=3),                                # damaged
               st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), max_size=4),
-              st.none() | st.integers(0, 40)),
+              st.none() | st.integers(0, 40), st.booleans()),
 )
 CLEAN = (tb.exceptions.TarantoolError, asyncio.TimeoutError, ConnectionError)
 
@@ -192,8 +203,8 @@ def _answering(reply: Any) -> Any:
                     writer: asyncio.StreamWriter) -> str:
         header, _ = await read_request(reader)
         if isinstance(reply, tuple):
-            data, edits, cut = reply
-            writer.write(_mutated(_valid_reply(header[IPROTO_SYNC], data), edits, cut))
+            data, edits, cut, fixed = reply
+            writer.write(_mutated(_valid_reply(header[IPROTO_SYNC], data, fixed), edits, cut))
         else:
             writer.write(reply)
         await writer.drain()
@@ -235,3 +246,34 @@ def test_any_reply_ends_the_request_cleanly(fuzz_loop, reply) -> None:
                 await conn.disconnect()
 
     fuzz_loop.run(one())
+
+
+def test_every_cut_of_tarantools_own_layout_ends_cleanly(fuzz_loop) -> None:
+    """The header and IPROTO_DATA as Tarantool lays them out (fixed widths: the decoder reads
+    them inline) cut at every byte: each cut ends the request with a clean error, the whole
+    reply with its data."""
+    whole = _valid_reply(0, [[1, "a"]], fixed=True)
+
+    async def one(cut: int | None) -> Any:
+        async def serve(index: int, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> str:
+            header, _ = await read_request(reader)
+            reply = _valid_reply(header[IPROTO_SYNC], [[1, "a"]], fixed=True)
+            writer.write(reply if cut is None else reply[:cut])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.close()
+            return "closed"
+
+        async with _fakeserver.FakeServer(serve) as server:
+            conn = server.connection(request_timeout=1.0)
+            await conn.connect()
+            try:
+                return await conn.call("f")
+            finally:
+                await conn.disconnect()
+
+    assert list(fuzz_loop.run(one(None)).body[0]) == [1, "a"]
+    for cut in range(len(whole)):
+        with pytest.raises(CLEAN):
+            fuzz_loop.run(one(cut))

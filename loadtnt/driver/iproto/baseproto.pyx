@@ -735,16 +735,16 @@ cdef class BaseProtocol(CoreProtocol):
             Request req
             Response resp
             object waiter
-        nkeys = mp_decode_map_len(&p, end)
+        nkeys = mp_map_len_fast(&p, end)
         for i in range(nkeys):
             key = mp_uint_fast(&p, end)
             if key == tnt.IPROTO_REQUEST_TYPE:
-                code = mp_uint_fast(&p, end)
+                code = mp_uint_inline(&p, end)
             elif key == tnt.IPROTO_SYNC:
-                sync = mp_decode_uint(&p, end)
+                sync = mp_uint_inline(&p, end)
                 has_sync = True
             elif key == tnt.IPROTO_SCHEMA_VERSION:
-                schema_id = <int64_t> mp_decode_uint(&p, end)
+                schema_id = <int64_t> mp_uint_inline(&p, end)
             else:
                 mp_skip(&p, end)
         if not has_sync or code == 0xffffffffffffffff:

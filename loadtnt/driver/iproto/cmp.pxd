@@ -5,6 +5,7 @@ cdef extern from "mp.h" nogil:
     void lt_store_u16(char *p, uint16_t v)
     void lt_store_u32(char *p, uint32_t v)
     void lt_store_u64(char *p, uint64_t v)
+    char *lt_put_uint(char *p, uint64_t v)
     uint16_t lt_load_u16(const char *p)
     uint32_t lt_load_u32(const char *p)
     uint64_t lt_load_u64(const char *p)

@@ -135,7 +135,7 @@ cdef class CoreProtocol:
                 self.want = prefix
                 break
             q = p
-            length = mp_decode_uint(&q, end)
+            length = mp_uint_inline(&q, end)
             if length > <uint64_t> self.max_packet:
                 raise ProtocolError('packet of {} bytes exceeds the {} byte limit '
                                     '(max_packet_size)'.format(length, self.max_packet))
@@ -186,9 +186,9 @@ cdef class CoreProtocol:
             list data
             object item
             Metadata md
-        n = mp_decode_map_len(&p, end)
+        n = mp_map_len_fast(&p, end)
         for i in range(n):
-            key = mp_decode_uint(&p, end)
+            key = mp_uint_fast(&p, end)
             if key == tnt.IPROTO_DATA:
                 if not req.parse_as_tuples:
                     resp.body = mp_decode_obj(&p, end, self.encoding)
@@ -196,11 +196,11 @@ cdef class CoreProtocol:
                         raise ProtocolError('IPROTO_DATA is not an array')
                     continue
                 md = resp.metadata if resp.metadata is not None else req.metadata
-                rows = mp_decode_array_len(&p, end)
+                rows = mp_array_len_fast(&p, end)
                 mp_need(p, end, rows)
                 data = PyList_New(rows)
                 for j in range(rows):
-                    m = mp_decode_array_len(&p, end)
+                    m = mp_array_len_fast(&p, end)
                     mp_need(p, end, m)
                     values = PyTuple_New(m)
                     for k in range(m):

@@ -25,7 +25,7 @@ from libc.string cimport memcpy, memmove, memset
 cimport loadtnt.driver.iproto.tarantool as tnt
 from loadtnt.driver.iproto.cmp cimport (
     LOADTNT_DEBUG, lt_monotonic, lt_load_double, lt_load_float, lt_load_u16, lt_load_u32, lt_load_u64,
-    lt_store_double, lt_store_u16, lt_store_u32, lt_store_u64,
+    lt_put_uint, lt_store_double, lt_store_u16, lt_store_u32, lt_store_u64,
 )
 
 cdef extern from "Python.h":

@@ -59,7 +59,11 @@ cdef int _put_key(WriteBuffer buf, object key, SchemaIndex idx, SchemaSpace sp,
     cdef list values
     if key is None:
         return buf.put_array_header(0)
-    if PyList_CheckExact(key) or PyTuple_CheckExact(key) or type(key) is TarantoolTuple:
+    if PyList_CheckExact(key) or PyTuple_CheckExact(key):
+        # the key itself, at depth one, needs no recursion guard; put_obj
+        # guards the containers inside it
+        return buf.put_sequence(key)
+    if type(key) is TarantoolTuple:
         return buf.put_obj(key)
     if isinstance(key, dict):
         md = idx.metadata
@@ -227,12 +231,17 @@ cdef class Request:
         # The body map's header and its first keys: the space, and the index if
         # any. What follows does not depend on the space's id, so a resend after
         # a schema change writes a new head and copies the rest as it was sent.
-        buf.put_map_header(nkeys)
-        buf.put_uint(tnt.IPROTO_SPACE_ID)
-        buf.put_uint(sp.sid)
+        cdef char *p
+        if nkeys > 15:
+            raise AssertionError('a request body of {} keys'.format(nkeys))
+        p = buf.reserve(1 + 2 * 10)
+        p[0] = <char> (0x80 | nkeys)
+        p[1] = <char> tnt.IPROTO_SPACE_ID
+        p = lt_put_uint(p + 2, sp.sid)
         if idx is not None:
-            buf.put_uint(tnt.IPROTO_INDEX_ID)
-            buf.put_uint(idx.iid)
+            p[0] = <char> tnt.IPROTO_INDEX_ID
+            p = lt_put_uint(p + 1, idx.iid)
+        buf.commit(p)
         self.nkeys = nkeys
         self.sent_format = sp.metadata
         self.tail_mark = buf.size
@@ -524,12 +533,17 @@ cdef class SelectRequest(Request):
             idx = _named_index(self.index)
         else:
             return 1
-        buf.put_uint(tnt.IPROTO_LIMIT)
-        buf.put_uint(self.limit)
-        buf.put_uint(tnt.IPROTO_OFFSET)
-        buf.put_uint(self.offset)
-        buf.put_uint(tnt.IPROTO_ITERATOR)
-        buf.put_obj(self.iterator)
+        cdef char *p = buf.reserve(3 * 10)
+        p[0] = <char> tnt.IPROTO_LIMIT
+        p = lt_put_uint(p + 1, self.limit)
+        p[0] = <char> tnt.IPROTO_OFFSET
+        p = lt_put_uint(p + 1, self.offset)
+        p[0] = <char> tnt.IPROTO_ITERATOR
+        buf.commit(p + 1)
+        if PyLong_CheckExact(self.iterator):
+            buf.put_int_obj(self.iterator)
+        else:
+            buf.put_obj(self.iterator)
         if self.page_keys:
             self._put_page(buf)
         buf.put_uint(tnt.IPROTO_KEY)

@@ -78,6 +78,59 @@ cdef inline uint64_t mp_uint_fast(const char **pp, const char *end) except? 0xff
     return mp_decode_uint(pp, end)
 
 
+cdef inline uint64_t mp_uint_inline(const char **pp, const char *end) except? 0xffffffffffffffff:
+    # mp_decode_uint decoded inline, every width: a reply's header, whose code,
+    # sync and schema version Tarantool writes as a fixed layout (uint32,
+    # uint64, uint32), and a packet's length
+    cdef const char *p = pp[0]
+    cdef uint8_t c
+    if end - p >= 9:
+        c = <uint8_t> p[0]
+        if c <= 0x7f:
+            pp[0] = p + 1
+            return c
+        if c == 0xce:
+            pp[0] = p + 5
+            return lt_load_u32(p + 1)
+        if c == 0xcf:
+            pp[0] = p + 9
+            return lt_load_u64(p + 1)
+        if c == 0xcd:
+            pp[0] = p + 3
+            return lt_load_u16(p + 1)
+        if c == 0xcc:
+            pp[0] = p + 2
+            return <uint8_t> p[1]
+    return mp_decode_uint(pp, end)
+
+
+cdef inline uint32_t mp_map_len_fast(const char **pp, const char *end) except? 0xffffffff:
+    # mp_decode_map_len with a fixmap or a map32 (what Tarantool writes) decoded inline
+    cdef const char *p = pp[0]
+    if end - p >= 5:
+        if (<uint8_t> p[0] & 0xf0) == 0x80:
+            pp[0] = p + 1
+            return <uint8_t> p[0] & 0x0f
+        if <uint8_t> p[0] == 0xdf:
+            pp[0] = p + 5
+            return lt_load_u32(p + 1)
+    return mp_decode_map_len(pp, end)
+
+
+cdef inline uint32_t mp_array_len_fast(const char **pp, const char *end) except? 0xffffffff:
+    # mp_decode_array_len with a fixarray or an array32 (IPROTO_DATA, as Tarantool
+    # reserves its header before it knows the count) decoded inline
+    cdef const char *p = pp[0]
+    if end - p >= 5:
+        if (<uint8_t> p[0] & 0xf0) == 0x90:
+            pp[0] = p + 1
+            return <uint8_t> p[0] & 0x0f
+        if <uint8_t> p[0] == 0xdd:
+            pp[0] = p + 5
+            return lt_load_u32(p + 1)
+    return mp_decode_array_len(pp, end)
+
+
 cdef inline uint32_t _decode_container_len(const char **pp, const char *end, uint8_t fix,
                                            uint8_t b16, uint8_t b32,
                                            const char *what) except? 0xffffffff:
@@ -301,7 +354,21 @@ cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
     if c == 0xc3:
         pp[0] = p + 1
         return True
-    if c == 0xcc or c == 0xcd or c == 0xce or c == 0xcf:
+    if c == 0xcc:
+        mp_need(p, end, 2)
+        pp[0] = p + 2
+        return <long> (<uint8_t> p[1])
+    if c == 0xcd:
+        mp_need(p, end, 3)
+        pp[0] = p + 3
+        return <long> lt_load_u16(p + 1)
+    if c == 0xce:
+        # a C long, not the uint64 of mp_decode_uint: PyLong_FromLong has a
+        # one-digit fast path that PyLong_FromUnsignedLong lacks (3.11)
+        mp_need(p, end, 5)
+        pp[0] = p + 5
+        return <int64_t> lt_load_u32(p + 1)
+    if c == 0xcf:
         return mp_decode_uint(pp, end)
     if c == 0xd0:
         mp_need(p, end, 2)

@@ -10,6 +10,8 @@ cdef class WriteBuffer:
 
     cdef int _grow(self, Py_ssize_t need) except -1
     cdef inline int ensure(self, Py_ssize_t extra) except -1
+    cdef inline char *reserve(self, Py_ssize_t extra) except NULL
+    cdef inline void commit(self, char *end)
     cdef inline void clear(self)
     cdef bytes take(self)
 

@@ -43,6 +43,16 @@ cdef class WriteBuffer:
             self._grow(self.size + extra)
         return 0
 
+    cdef inline char *reserve(self, Py_ssize_t extra) except NULL:
+        # Room for up to `extra` bytes written straight to the returned pointer,
+        # then commit(where they end): one check for a run of small values.
+        if self.size + extra > self.cap:
+            self._grow(self.size + extra)
+        return &self.buf[self.size]
+
+    cdef inline void commit(self, char *end):
+        self.size = end - self.buf
+
     cdef inline void clear(self):
         self.size = 0
 
@@ -98,17 +108,20 @@ cdef class WriteBuffer:
 
     cdef int put_header(self, uint32_t code, uint64_t sync, uint64_t schema_id,
                         uint64_t stream_id) except -1:
-        self.put_map_header(2 + (schema_id > 0) + (stream_id > 0))
-        self.put_uint(tnt.IPROTO_REQUEST_TYPE)
-        self.put_uint(code)
-        self.put_uint(tnt.IPROTO_SYNC)
-        self.put_uint(sync)
+        # the map header, then up to four keys (fixints) and their values
+        cdef char *p = self.reserve(1 + 4 * 10)
+        p[0] = <char> (0x80 | (2 + (schema_id > 0) + (stream_id > 0)))
+        p[1] = <char> tnt.IPROTO_REQUEST_TYPE
+        p = lt_put_uint(p + 2, code)
+        p[0] = <char> tnt.IPROTO_SYNC
+        p = lt_put_uint(p + 1, sync)
         if schema_id > 0:
-            self.put_uint(tnt.IPROTO_SCHEMA_VERSION)
-            self.put_uint(schema_id)
+            p[0] = <char> tnt.IPROTO_SCHEMA_VERSION
+            p = lt_put_uint(p + 1, schema_id)
         if stream_id > 0:
-            self.put_uint(tnt.IPROTO_STREAM_ID)
-            self.put_uint(stream_id)
+            p[0] = <char> tnt.IPROTO_STREAM_ID
+            p = lt_put_uint(p + 1, stream_id)
+        self.commit(p)
         return 0
 
     # -- scalars -------------------------------------------------------------
@@ -126,28 +139,7 @@ cdef class WriteBuffer:
         return 0
 
     cdef inline int put_uint(self, uint64_t v) except -1:
-        cdef char *p
-        self.ensure(9)
-        p = &self.buf[self.size]
-        if v <= 0x7f:
-            p[0] = <char> v
-            self.size += 1
-        elif v <= 0xff:
-            p[0] = <char> 0xcc
-            p[1] = <char> v
-            self.size += 2
-        elif v <= 0xffff:
-            p[0] = <char> 0xcd
-            lt_store_u16(p + 1, <uint16_t> v)
-            self.size += 3
-        elif v <= 0xffffffff:
-            p[0] = <char> 0xce
-            lt_store_u32(p + 1, <uint32_t> v)
-            self.size += 5
-        else:
-            p[0] = <char> 0xcf
-            lt_store_u64(p + 1, v)
-            self.size += 9
+        self.commit(lt_put_uint(self.reserve(9), v))
         return 0
 
     cdef int put_sint(self, int64_t v) except -1:
@@ -306,6 +298,9 @@ cdef class WriteBuffer:
         cdef int overflow = 0
         cdef long long sv = PyLong_AsLongLongAndOverflow(v, &overflow)
         if overflow == 0:
+            if sv >= 0:
+                self.commit(lt_put_uint(self.reserve(9), <uint64_t> sv))
+                return 0
             return self.put_sint(sv)
         if overflow > 0:
             try:
