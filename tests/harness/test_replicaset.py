@@ -84,10 +84,14 @@ def test_embedded_replica_set_through_the_pool(tmp_path: Path, binary: str) -> N
     assert master["REPLACE"] == runs["replace"]["requests"]
     # mode ro: every select on the replica, none on the master
     assert replica["SELECT"] == runs["read_ro"]["requests"] and master.get("SELECT", 0) == 0
-    # mode any: the pings took turns (each instance's REQUESTS beyond its other requests)
+    # mode any: the pings reached both instances (each one's REQUESTS beyond its other
+    # requests). The pool's default balancer, least outstanding, sends each to the instance
+    # with fewer requests in flight, and the master carries the writes too: the split
+    # follows the load (23/77 seen on a CI run), not turns
     pings = [d["REQUESTS"] - d.get("REPLACE", 0) * (i == 0) - d.get("SELECT", 0)
              for i, d in enumerate(instances.values())]
-    assert min(pings) > 0.3 * runs["ping"]["requests"], pings
+    assert sum(pings) == runs["ping"]["requests"], pings
+    assert min(pings) > 0.05 * runs["ping"]["requests"], pings
     env = res["environment"]["servers"]["embedded"]
     assert env["instances"] == list(instances)
     assert res["scenario"]["servers"][0]["replicas"] == 2
