@@ -82,6 +82,7 @@ def test_a_rebalance_under_load(cluster: ShardedCluster) -> None:
                     else:
                         acked.append(k)
                 else:
+                    began = time.monotonic() - t0
                     try:
                         res = await pool.crud.get("customers", [1 + (n * 7919) % 2000],
                                                   timeout=2)
@@ -90,12 +91,13 @@ def test_a_rebalance_under_load(cluster: ShardedCluster) -> None:
                         ok_at.append(time.monotonic() - t0)
                     except Exception as e:  # noqa: BLE001 - counted
                         reads[1] += 1
-                        failed_at.append(time.monotonic() - t0)
+                        failed_at.append(began)   # when the failed read was sent
                         why = str(e)
                         kind = ("crud's router: no connection to the new set yet"
                                 if "attempt to index field 'conn'" in why else
                                 "a bucket being moved"
                                 if "Failed to call get on storage-side" in why
+                                or isinstance(e, asyncio.TimeoutError)
                                 else why[:200])
                         read_errors[kind] = read_errors.get(kind, 0) + 1
                         await asyncio.sleep(0.01)
@@ -137,9 +139,11 @@ def test_a_rebalance_under_load(cluster: ShardedCluster) -> None:
     # replica set's connection before it exists ("attempt to index field 'conn'", fast
     # failures, most of them), and a read of a bucket being moved fails on the storage side
     # ("Failed to get router replicaset": vshard's TRANSFER_IS_IN_PROGRESS, code 9, or
-    # "Couldn't figure out the replicaset").
-    # Asserted: nothing else, only from the join until shortly after the buckets are even,
-    # and successful reads in every quarter second all along.
+    # "Couldn't figure out the replicaset"), or waits on it beyond the read's 2 s timeout (the
+    # router retries a bucket in transfer; CI's 2-core machine, busy with five instances and
+    # 300 users, saw 114 such timeouts in one run).
+    # Asserted: nothing else, only for reads sent from the join until shortly after the
+    # buckets are even, and successful reads in every quarter second all along.
     assert set(read_errors) <= {"crud's router: no connection to the new set yet",
                                 "a bucket being moved"}, read_errors
     if failed_at:
