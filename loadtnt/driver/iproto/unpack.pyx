@@ -104,31 +104,30 @@ cdef inline uint64_t mp_uint_inline(const char **pp, const char *end) except? 0x
     return mp_decode_uint(pp, end)
 
 
-cdef inline uint32_t mp_map_len_fast(const char **pp, const char *end) except? 0xffffffff:
-    # mp_decode_map_len with a fixmap or a map32 (what Tarantool writes) decoded inline
+cdef inline uint32_t _container_len_fast(const char **pp, const char *end, uint8_t fix,
+                                         uint8_t b32) except? 0xffffffff:
+    # the fix and 32-bit forms of an array's or a map's length (what Tarantool writes:
+    # it reserves a 32-bit header before it knows the count) inline, the rest by the
+    # checked decoder
     cdef const char *p = pp[0]
     if end - p >= 5:
-        if (<uint8_t> p[0] & 0xf0) == 0x80:
+        if (<uint8_t> p[0] & 0xf0) == fix:
             pp[0] = p + 1
             return <uint8_t> p[0] & 0x0f
-        if <uint8_t> p[0] == 0xdf:
+        if <uint8_t> p[0] == b32:
             pp[0] = p + 5
             return lt_load_u32(p + 1)
-    return mp_decode_map_len(pp, end)
+    if fix == 0x80:
+        return mp_decode_map_len(pp, end)
+    return mp_decode_array_len(pp, end)
+
+
+cdef inline uint32_t mp_map_len_fast(const char **pp, const char *end) except? 0xffffffff:
+    return _container_len_fast(pp, end, 0x80, 0xdf)
 
 
 cdef inline uint32_t mp_array_len_fast(const char **pp, const char *end) except? 0xffffffff:
-    # mp_decode_array_len with a fixarray or an array32 (IPROTO_DATA, as Tarantool
-    # reserves its header before it knows the count) decoded inline
-    cdef const char *p = pp[0]
-    if end - p >= 5:
-        if (<uint8_t> p[0] & 0xf0) == 0x90:
-            pp[0] = p + 1
-            return <uint8_t> p[0] & 0x0f
-        if <uint8_t> p[0] == 0xdd:
-            pp[0] = p + 5
-            return lt_load_u32(p + 1)
-    return mp_decode_array_len(pp, end)
+    return _container_len_fast(pp, end, 0x90, 0xdd)
 
 
 cdef inline uint32_t _decode_container_len(const char **pp, const char *end, uint8_t fix,
@@ -319,6 +318,7 @@ cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
         uint8_t c = mp_peek(p, end)
         Py_ssize_t n
         int8_t ext_type
+        uint64_t u
         object res
     if c <= 0x7f:
         pp[0] = p + 1
@@ -354,22 +354,13 @@ cdef object mp_decode_obj(const char **pp, const char *end, object encoding):
     if c == 0xc3:
         pp[0] = p + 1
         return True
-    if c == 0xcc:
-        mp_need(p, end, 2)
-        pp[0] = p + 2
-        return <long> (<uint8_t> p[1])
-    if c == 0xcd:
-        mp_need(p, end, 3)
-        pp[0] = p + 3
-        return <long> lt_load_u16(p + 1)
-    if c == 0xce:
-        # a C long, not the uint64 of mp_decode_uint: PyLong_FromLong has a
-        # one-digit fast path that PyLong_FromUnsignedLong lacks (3.11)
-        mp_need(p, end, 5)
-        pp[0] = p + 5
-        return <int64_t> lt_load_u32(p + 1)
-    if c == 0xcf:
-        return mp_decode_uint(pp, end)
+    if 0xcc <= c <= 0xcf:
+        u = mp_uint_inline(pp, end)
+        # through a C int64 while it fits: PyLong_FromLong has a one-digit fast
+        # path that PyLong_FromUnsignedLong lacks (3.11)
+        if u <= <uint64_t> 0x7fffffffffffffff:
+            return <int64_t> u
+        return u
     if c == 0xd0:
         mp_need(p, end, 2)
         pp[0] = p + 2
